@@ -1,0 +1,1 @@
+"""Stateless differentiable operations: one family per module, NumPy path and GPU path."""

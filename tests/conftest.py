@@ -1,0 +1,49 @@
+"""Shared test set-up: the ``gpu`` marker, backend parametrisation and seeding.
+
+Without a usable GPU the Numba CUDA kernels run under Numba's CUDA simulator
+(``NUMBA_ENABLE_CUDASIM=1``, set here before numba is imported) on NumPy arrays;
+with one they run on the device with CuPy arrays.
+"""
+
+import os
+
+from gpunn import backend
+
+if not backend.gpu_available():
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+GPU_SKIP_REASON = f"no usable GPU: {backend.gpu_unavailable_reason()}"
+DEVICES = ["cpu"] + (["gpu"] if backend.gpu_available() else [])
+
+
+def pytest_collection_modifyitems(config, items):
+    if backend.gpu_available():
+        return
+    skip = pytest.mark.skip(reason=GPU_SKIP_REASON)
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    """Each usable device in turn ('cpu', and 'gpu' where one is usable)."""
+    return backend.get_device(request.param)
+
+
+@pytest.fixture
+def rng():
+    """A seeded NumPy generator, the same in every test."""
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def kernel_arrays():
+    """Send a NumPy array to where the CUDA kernels run: CuPy on a GPU, NumPy in the simulator."""
+    if backend.gpu_available():
+        gpu = backend.get_device("gpu")
+        return lambda a: gpu.send(a)
+    return lambda a: a
