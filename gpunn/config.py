@@ -1,0 +1,73 @@
+"""``TrainConfig``: every hyper-parameter of a training run, validated in one place.
+
+``lmbda`` and ``l1`` are in the book's network2 units: the update decays weights by
+(1 − ηλ/n) with n the number of training images. (network3's λ corresponds to
+λ·mini_batch_size here.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from gpunn.errors import ConfigError
+from gpunn.optim import check_hyper
+
+NAN_POLICIES = ("stop", "skip-batch")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    mini_batch_size: int = 10
+    eta: float = 3.0
+    lmbda: float = 0.0
+    l1: float = 0.0
+    momentum: float = 0.0
+    schedule: int | None = None  # halve η after this many epochs without improvement
+    eta_floor: float = 1 / 128  # with a schedule, stop once η ≤ η₀·eta_floor
+    early_stopping: int | None = None  # stop after this many epochs without improvement
+    monitor_training_cost: bool = False
+    monitor_training_accuracy: bool = False
+    monitor_validation_cost: bool = False
+    monitor_validation_accuracy: bool = True
+    monitor_test_accuracy: bool = True
+    seed: int = 0
+    nan_policy: str = "stop"
+    eval_batch_size: int = 1000
+
+    def check(self, n_train: int | None = None) -> TrainConfig:
+        """Raise ConfigError for any value out of range; returns self."""
+        for name in ("epochs", "mini_batch_size", "eval_batch_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        for name in ("schedule", "early_stopping"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v < 1):
+                raise ConfigError(f"{name} must be a positive integer or None, got {v!r}")
+        check_hyper(self.eta, self.lmbda, self.l1, self.momentum)
+        if not 0 < self.eta_floor < 1:
+            raise ConfigError(f"eta_floor must be in (0, 1), got {self.eta_floor!r}")
+        if self.nan_policy not in NAN_POLICIES:
+            raise ConfigError(
+                f"nan_policy must be one of {', '.join(NAN_POLICIES)}, got {self.nan_policy!r}"
+            )
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if n_train is not None and self.mini_batch_size > n_train:
+            raise ConfigError(
+                f"the mini-batch size ({self.mini_batch_size}) is larger than the "
+                f"training data ({n_train} images)"
+            )
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ConfigError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        return cls(**d)

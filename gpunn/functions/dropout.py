@@ -1,0 +1,89 @@
+"""Dropout masks from a counter-based hash: the same mask on CPU and GPU, no RNG state.
+
+The book's network3 drops each input of a layer with probability p while training
+and, instead of rescaling at training time, multiplies the weights by (1 − p) at
+evaluation ("non-inverted" dropout); the layers do that scaling.
+
+Each mask element i is kept when  fmix32(i·φ ⊕ key) >> 8  ≥  p·2²⁴, where fmix32 is
+MurmurHash3's finaliser and key mixes (seed, step, layer). A mask is a pure function
+of those numbers, so training is reproducible, a resumed run draws the very masks an
+uninterrupted one would, and the GPU path needs no cuRAND call (which CUDA graph
+capture refuses).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from gpunn.backend import get_array_module
+
+_MASK32 = 0xFFFFFFFF
+_PHI = 0x9E3779B1
+
+
+def _fmix32(h: int) -> int:
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & _MASK32
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & _MASK32
+    return h ^ (h >> 16)
+
+
+def mask_key(seed: int, step: int, layer: int) -> int:
+    """A 32-bit key for the mask of ``layer`` at training ``step`` of a run seeded ``seed``."""
+    k = _fmix32((seed * _PHI + 0x632BE5AB) & _MASK32)
+    k = _fmix32((k ^ (step * 0x85EBCA77)) & _MASK32)
+    return _fmix32((k ^ (layer * 0xC2B2AE3D + 0x27D4EB2F)) & _MASK32)
+
+
+def _threshold(p: float) -> int:
+    return int(round(p * (1 << 24)))
+
+
+@numba.njit(cache=False, nogil=True)
+def _mask_cpu(out, key, threshold):  # pragma: no cover - compiled
+    flat = out.reshape(-1)
+    for i in range(flat.size):
+        h = np.uint32((np.uint64(i) * np.uint64(_PHI)) & np.uint64(_MASK32)) ^ np.uint32(key)
+        h ^= h >> np.uint32(16)
+        h = np.uint32((np.uint64(h) * np.uint64(0x85EBCA6B)) & np.uint64(_MASK32))
+        h ^= h >> np.uint32(13)
+        h = np.uint32((np.uint64(h) * np.uint64(0xC2B2AE35)) & np.uint64(_MASK32))
+        h ^= h >> np.uint32(16)
+        flat[i] = 1.0 if (h >> np.uint32(8)) >= threshold else 0.0
+
+
+_GPU_KERNEL = None
+
+_GPU_SOURCE = """
+unsigned int h = (unsigned int)i * 0x9E3779B1u ^ key;
+h ^= h >> 16; h *= 0x85EBCA6Bu; h ^= h >> 13; h *= 0xC2B2AE35u; h ^= h >> 16;
+mask = (h >> 8) >= threshold ? (T)1 : (T)0;
+"""
+
+
+def _gpu_kernel(xp):
+    global _GPU_KERNEL
+    if _GPU_KERNEL is None:
+        _GPU_KERNEL = xp.ElementwiseKernel(
+            "uint32 key, uint32 threshold", "T mask", _GPU_SOURCE, "gpunn_dropout_mask"
+        )
+    return _GPU_KERNEL
+
+
+def dropout_mask(xp, shape, dtype, p: float, key: int):
+    """A {0, 1} array of ``shape``: each element 0 with probability ``p``."""
+    out = xp.empty(shape, dtype=dtype)
+    if xp is np:
+        _mask_cpu(out, np.uint32(key), np.uint32(_threshold(p)))
+    else:
+        _gpu_kernel(xp)(np.uint32(key), np.uint32(_threshold(p)), out)
+    return out
+
+
+def dropout_forward(x, p: float, key: int):
+    """(x ⊙ mask, mask) with each element of x dropped with probability p."""
+    xp = get_array_module(x)
+    mask = dropout_mask(xp, x.shape, x.dtype, p, key)
+    return x * mask, mask

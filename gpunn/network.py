@@ -1,0 +1,182 @@
+"""``Network``: layers composed on one device, with feedforward, backprop and evaluation.
+
+    net = Network([ConvPool(20), FullyConnected(100), Softmax(10)],
+                  cost="log-likelihood", input_shape=(1, 28, 28), device="cpu")
+
+Inputs are batches: x of shape (N,) + input_shape (or flattened, (N, prod)), labels
+y as integers (N,). Backprop follows the book's four equations over the whole
+mini-batch: δ^L from the cost, δ^l = (δ^{l+1} w^{l+1}) ⊙ σ'(z^l), and per-layer
+gradients summed over the batch (the optimiser divides by the batch size).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gpunn.backend import Device, get_device
+from gpunn.errors import ConfigError, ShapeError
+from gpunn.functions.costs import get_cost
+from gpunn.functions.dropout import mask_key
+from gpunn.layers import Layer
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+class Network:
+    def __init__(
+        self,
+        layers: list[Layer],
+        cost="quadratic",
+        *,
+        input_shape=(784,),
+        device: str | Device | None = None,
+        dtype: str = "float32",
+        seed: int = 0,
+    ) -> None:
+        if not layers:
+            raise ConfigError("a network needs at least one layer")
+        if str(dtype) not in DTYPES:
+            raise ConfigError(f"dtype must be float32 or float64, got {dtype!r}")
+        self.layers = list(layers)
+        self.cost = get_cost(cost)
+        self.cost.check_output(self.layers[-1].activation)
+        for layer in self.layers[:-1]:
+            if layer.activation.name == "softmax":
+                raise ConfigError("softmax is only supported in the output layer")
+        self.device = get_device(device)
+        self.dtype = np.dtype(DTYPES[str(dtype)])
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.seed = int(seed)
+        rng = np.random.default_rng(self.seed)
+        shape = self.input_shape
+        for layer in self.layers:
+            w, b = layer.build(shape, rng)
+            layer.set_params(
+                {"w": self.device.send(w, self.dtype), "b": self.device.send(b, self.dtype)}
+            )
+            shape = layer.out_shape
+        if len(shape) != 1:
+            raise ShapeError(f"the last layer must give a vector per example, not shape {shape}")
+        self.n_outputs = shape[0]
+
+    @property
+    def xp(self):
+        return self.device.xp
+
+    def describe(self) -> str:
+        body = "\n".join(f"  {i}: {layer.describe()}" for i, layer in enumerate(self.layers))
+        return f"Network on {self.device.name}, input {self.input_shape}, cost {self.cost}\n{body}"
+
+    def check_input(self, x) -> None:
+        """Raise ShapeError unless x is (N,) + input_shape or (N, prod(input_shape))."""
+        flat = int(np.prod(self.input_shape))
+        if x.ndim < 2 or tuple(x.shape[1:]) not in (self.input_shape, (flat,)):
+            raise ShapeError(
+                f"the network takes inputs of shape (N, {flat}) or (N,) + {self.input_shape}, "
+                f"got {tuple(x.shape)}"
+            )
+
+    # --- forward and backward -------------------------------------------------------
+    def feedforward(self, x, train: bool = False, step: int = 0):
+        """The output activations a^L (N, n_outputs); ``step`` keys the dropout masks."""
+        a = x
+        for i, layer in enumerate(self.layers):
+            key = mask_key(self.seed, step, i) if train and layer.p_dropout else 0
+            a = layer.forward(a, train, key)
+        return a
+
+    def backprop(self, x, y_onehot, step: int = 0) -> None:
+        """Forward in training mode, then fill each layer's ``gw``, ``gb`` (sums over the batch)."""
+        self.feedforward(x, train=True, step=step)
+        out = self.layers[-1]
+        delta = self.cost.delta(out.activation, out.z, out.a, y_onehot)
+        for i in range(len(self.layers) - 1, -1, -1):
+            ga = self.layers[i].backward(delta, need_gx=i > 0)
+            if i > 0:
+                below = self.layers[i - 1]
+                delta = below.activation.backward(below.z, below.a, ga.reshape(below.z.shape))
+
+    # --- evaluation -----------------------------------------------------------------
+    def predict_proba(self, x, batch_size: int = 1000):
+        """Output activations for all of x, in batches (evaluation mode)."""
+        xp = self.xp
+        x = self.device.send(x, self.dtype)
+        self.check_input(x)
+        return xp.concatenate(
+            [self.feedforward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        )
+
+    def predict(self, x, batch_size: int = 1000):
+        """The predicted class (argmax of a^L) of each example, as a device array."""
+        return self.predict_proba(x, batch_size).argmax(axis=1)
+
+    def evaluate(self, x, labels, *, cost: bool = False, batch_size: int = 1000):
+        """(number correct, summed cost or None) as 0-d device arrays: no host transfer."""
+        xp = self.xp
+        correct = xp.zeros((), dtype=np.int64)
+        total = xp.zeros((), dtype=self.dtype) if cost else None
+        eye = xp.eye(self.n_outputs, dtype=self.dtype)
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[i : i + batch_size], labels[i : i + batch_size]
+            a = self.feedforward(xb)
+            correct += (a.argmax(axis=1) == yb).sum()
+            if cost:
+                out = self.layers[-1]
+                total += self.cost.fn(out.z, a, eye[yb])
+        return correct, total
+
+    def weight_norm_sq(self):
+        """Σ‖w‖² over all layers' weights (a device scalar), for the L2 term of the cost."""
+        return sum((layer.w * layer.w).sum() for layer in self.layers)
+
+    # --- parameters -----------------------------------------------------------------
+    def named_params(self):
+        """[(name, array)] with names like 'layer0/w', in a fixed order."""
+        return [
+            (f"layer{i}/{k}", v)
+            for i, layer in enumerate(self.layers)
+            for k, v in layer.params().items()
+        ]
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Host copies of every parameter, keyed as ``named_params``."""
+        from gpunn.backend import to_numpy
+
+        return {name: to_numpy(v).copy() for name, v in self.named_params()}
+
+    def load_state(self, state: dict) -> None:
+        """Replace every parameter with the arrays in ``state`` (checked for shape)."""
+        for i, layer in enumerate(self.layers):
+            params = {}
+            for k, v in layer.params().items():
+                name = f"layer{i}/{k}"
+                if name not in state:
+                    raise ShapeError(f"parameters for {name} are missing")
+                if tuple(state[name].shape) != tuple(v.shape):
+                    raise ShapeError(
+                        f"{name} has shape {tuple(state[name].shape)}, expected {tuple(v.shape)}"
+                    )
+                params[k] = self.device.send(state[name], self.dtype)
+            layer.set_params(params)
+
+    def config(self) -> dict:
+        return {
+            "layers": [layer.config() for layer in self.layers],
+            "cost": self.cost.name,
+            "input_shape": list(self.input_shape),
+            "dtype": self.dtype.name,
+            "seed": self.seed,
+        }
+
+    def save(self, path, metadata: dict | None = None) -> None:
+        """Write the network to one .npz file (see ``gpunn.serialize``)."""
+        from gpunn.serialize import save_network
+
+        save_network(self, path, metadata)
+
+    @classmethod
+    def load(cls, path, device=None) -> Network:
+        """Read a network saved by ``save`` onto ``device``."""
+        from gpunn.serialize import load_network
+
+        return load_network(path, device)

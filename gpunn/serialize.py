@@ -1,0 +1,125 @@
+"""Model files: one .npz holding every parameter plus a JSON header, read without pickle.
+
+Layout: arrays named ``layer{i}/{w,b}`` and a 0-d unicode array ``__gpunn__`` with
+JSON ``{"format": "gpunn-model", "format_version": 1, "gpunn_version", "network":
+Network.config(), "metadata": {...}}``. Files are written atomically (temporary file
+in the same folder, fsync, rename), so a failed save never damages an existing file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from gpunn.errors import ConfigError, GpunnError, ModelFileError, ShapeError
+
+MODEL_FORMAT = "gpunn-model"
+MODEL_FORMAT_VERSION = 1
+HEADER_KEY = "__gpunn__"
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file, fsync and rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+def write_npz(path, arrays: dict[str, np.ndarray], header: dict) -> None:
+    """Atomically write ``arrays`` and the JSON ``header`` as one .npz file."""
+    buf = io.BytesIO()
+    np.savez(buf, **arrays, **{HEADER_KEY: np.array(json.dumps(header))})
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_npz(path, expected_format: str, max_version: int) -> tuple[dict, dict]:
+    """(header, arrays) from a file written by ``write_npz``; ModelFileError if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if HEADER_KEY not in npz.files:
+                raise ModelFileError(f"{path}: not a gpunn file (no {HEADER_KEY} header)")
+            header = json.loads(str(npz[HEADER_KEY]))
+            arrays = {k: npz[k] for k in npz.files if k != HEADER_KEY}
+    except GpunnError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise ModelFileError(f"{path}: cannot be read as a gpunn file ({exc})") from None
+    if not isinstance(header, dict) or header.get("format") != expected_format:
+        found = header.get("format") if isinstance(header, dict) else None
+        raise ModelFileError(f"{path}: is a {found!r} file, not a {expected_format!r} file")
+    version = header.get("format_version")
+    if not isinstance(version, int) or not 1 <= version <= max_version:
+        raise ModelFileError(
+            f"{path}: format version {version!r} is not supported by this gpunn "
+            f"(it reads versions 1 to {max_version}); upgrade gpunn"
+        )
+    return header, arrays
+
+
+def save_network(network, path, metadata: dict | None = None) -> None:
+    from gpunn import __version__
+
+    header = {
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        "gpunn_version": __version__,
+        "network": network.config(),
+        "metadata": metadata or {},
+    }
+    write_npz(path, network.state(), header)
+
+
+def network_from_config(config: dict, device=None):
+    """An (untrained) Network built from ``Network.config()``."""
+    from gpunn.layers import layer_from_config
+    from gpunn.network import Network
+
+    layers = [layer_from_config(c) for c in config["layers"]]
+    return Network(
+        layers,
+        config["cost"],
+        input_shape=tuple(config["input_shape"]),
+        device=device,
+        dtype=config.get("dtype", "float32"),
+        seed=config.get("seed", 0),
+    )
+
+
+def load_network(path, device=None):
+    """The network saved at ``path``, on ``device``; its metadata as ``network.metadata``."""
+    header, arrays = read_npz(path, MODEL_FORMAT, MODEL_FORMAT_VERSION)
+    try:
+        network = network_from_config(header["network"], device)
+        network.load_state(arrays)
+    except (KeyError, TypeError) as exc:
+        raise ModelFileError(f"{path}: the model description is incomplete ({exc})") from None
+    except (ShapeError, ConfigError) as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    network.metadata = header.get("metadata", {})
+    return network

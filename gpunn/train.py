@@ -1,0 +1,316 @@
+"""The epoch loop: mini-batch SGD on the network's device, monitoring, checkpoints, resume.
+
+Per epoch: shuffle (a permutation from SeedSequence([seed, epoch]), gathered on the
+device once), run every full mini-batch (the last incomplete one is dropped, as in
+network3), then evaluate. Nothing is copied to the host per batch: accuracy and cost
+are summed on the device and read once per epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gpunn.checkpoint import save_checkpoint
+from gpunn.config import TrainConfig
+from gpunn.errors import GpunnError, NumericalError
+from gpunn.interrupts import StopRequest
+from gpunn.optim import SGD
+from gpunn.progress import ProgressBar
+from gpunn.tracker import Tracker
+
+
+class TrainingInterrupted(GpunnError):
+    """Training stopped on SIGINT/SIGTERM after saving a checkpoint (``.checkpoint``)."""
+
+    def __init__(self, message: str, checkpoint: Path | None) -> None:
+        super().__init__(message)
+        self.checkpoint = checkpoint
+
+
+@dataclass
+class TrainResult:
+    history: list[dict] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+
+
+def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The shuffle of epoch ``epoch``: a pure function of (seed, epoch)."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+class Trainer:
+    """Trains ``network`` on ``data`` (train / validation / test splits) under ``config``."""
+
+    def __init__(
+        self,
+        network,
+        data,
+        config: TrainConfig,
+        *,
+        checkpoint_dir=None,
+        keep_checkpoints: int = 3,
+        metrics_path=None,
+        log=None,
+        progress=None,
+        augment=None,
+        run_info: dict | None = None,
+    ) -> None:
+        self.net, self.data = network, data
+        self.config = config.check(len(data.train.x))
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.keep_checkpoints = keep_checkpoints
+        self.metrics_path = Path(metrics_path) if metrics_path else None
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.progress = progress
+        self.augment = augment
+        self.run_info = dict(run_info or {})
+        c = self.config
+        n = len(data.train.x)
+        self.optimizer = SGD(c.eta, c.lmbda, c.l1, c.momentum, n=n)
+        self.tracker = Tracker(c.eta, c.eta, c.schedule, c.eta_floor, c.early_stopping)
+        self.epoch = self.batch = self.step = 0
+        self.history: list[dict] = []
+        self.total_seconds = 0.0
+        dev, dt = network.device, network.dtype
+        self.train_x = dev.send(data.train.x, dt)
+        self.train_y = dev.send(data.train.y, np.int64)
+        self.train_onehot = network.xp.eye(network.n_outputs, dtype=dt)[self.train_y]
+        self.eval_sets = {
+            name: (dev.send(split.x, dt), dev.send(split.y, np.int64))
+            for name, split in (("validation", data.validation), ("test", data.test))
+            if split is not None and len(split.x)
+        }
+        for x, _ in [(self.train_x, None), *self.eval_sets.values()]:
+            network.check_input(x)
+
+    # --- state for checkpoints --------------------------------------------------------
+    def state(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "step": self.step,
+            "tracker": self.tracker.state(),
+            "history": self.history,
+            "total_seconds": self.total_seconds,
+            "config": self.config.to_dict(),
+            "run_info": self.run_info,
+        }
+
+    def restore(self, train_state: dict, params: dict, velocities: dict) -> None:
+        """Continue from a checkpoint read by ``gpunn.checkpoint.read_checkpoint``."""
+        self.net.load_state(params)
+        self.optimizer.load_state(velocities, self.net.device, self.net.dtype)
+        self.epoch, self.batch = train_state["epoch"], train_state["batch"]
+        self.step, self.history = train_state["step"], list(train_state["history"])
+        self.total_seconds = train_state["total_seconds"]
+        self.tracker = Tracker(**train_state["tracker"])
+        self.optimizer.eta = self.tracker.eta
+
+    def save_checkpoint(self, directory=None) -> Path | None:
+        directory = directory or self.checkpoint_dir
+        if directory is None:
+            return None
+        return save_checkpoint(
+            directory, self.net, self.optimizer, self.state(), self.keep_checkpoints
+        )
+
+    # --- the loop ----------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        c = self.config
+        self._rewrite_metrics()
+        self._warm_up()
+        with StopRequest() as stop:
+            while self.epoch < c.epochs and not self.tracker.stop_reason:
+                good = self._snapshot()
+                seconds = self._train_epoch(stop)
+                if stop.requested:
+                    self._interrupted(stop.requested)
+                self._check_finite(good)
+                self.epoch += 1
+                self.batch = 0
+                self.total_seconds += seconds
+                record = self._evaluate(seconds)
+                self.history.append(record)
+                self.tracker.update(
+                    self.epoch, record["validation_accuracy"], record["test_accuracy"]
+                )
+                self.optimizer.eta = self.tracker.eta
+                self._write_metrics(record)
+                self.log(self._epoch_line(record))
+                self.save_checkpoint()
+        summary = self._summary()
+        self._write_metrics(summary)
+        if self.tracker.stop_reason:
+            self.log(f"stopped early: {self.tracker.stop_reason}")
+        return TrainResult(self.history, summary)
+
+    def _warm_up(self) -> None:
+        """One untimed backprop on a batch, so JIT compilation stays out of the epoch times."""
+        m = self.config.mini_batch_size
+        self.net.backprop(self.train_x[:m], self.train_onehot[:m], step=0)
+        self.net.device.synchronize()
+
+    def _train_epoch(self, stop: StopRequest) -> float:
+        c, net, xp = self.config, self.net, self.net.xp
+        m = c.mini_batch_size
+        n_batches = len(self.train_x) // m
+        perm = net.device.send(epoch_permutation(c.seed, self.epoch, len(self.train_x)))
+        x, y = self.train_x[perm], self.train_onehot[perm]
+        if self.augment is not None:
+            x = self.augment(x, np.random.default_rng([c.seed, self.epoch, 1]))
+        bar = ProgressBar(n_batches, f"epoch {self.epoch + 1}/{c.epochs}", enabled=self.progress)
+        bar.update(self.batch)
+        net.device.synchronize()
+        start = time.perf_counter()
+        while self.batch < n_batches and not stop.requested:
+            j = self.batch * m
+            net.backprop(x[j : j + m], y[j : j + m], step=self.step)
+            if c.nan_policy == "stop" or self._grads_finite(xp):
+                self.optimizer.step(net, m)
+            self.batch += 1
+            self.step += 1
+            bar.update()
+        net.device.synchronize()
+        bar.close()
+        return time.perf_counter() - start
+
+    def _grads_finite(self, xp) -> bool:
+        """Host check of this batch's gradients (only under nan_policy='skip-batch')."""
+        ok = bool(
+            all(xp.isfinite(g).all() for layer in self.net.layers for g in layer.grads().values())
+        )
+        if not ok:
+            self.log(
+                f"epoch {self.epoch + 1}, batch {self.batch}: non-finite gradient, batch skipped"
+            )
+        return ok
+
+    def _snapshot(self):
+        """Device copies of parameters and velocities, to roll back to on a NaN."""
+        params = [{k: v.copy() for k, v in layer.params().items()} for layer in self.net.layers]
+        return params, {k: v.copy() for k, v in self.optimizer.velocities.items()}
+
+    def _check_finite(self, good) -> None:
+        xp = self.net.xp
+        flags = xp.stack(
+            [xp.isfinite(layer.w).all() & xp.isfinite(layer.b).all() for layer in self.net.layers]
+        )
+        bad = np.flatnonzero(~np.asarray(flags.tolist(), dtype=bool))
+        if not len(bad):
+            return
+        params, velocities = good
+        for layer, p in zip(self.net.layers, params, strict=True):
+            layer.set_params(p)
+        self.optimizer.velocities = velocities
+        self.batch = 0
+        where = self.save_checkpoint()
+        saved = f"; the last good state (end of epoch {self.epoch}) is in {where}" if where else ""
+        layer = self.net.layers[bad[0]]
+        raise NumericalError(
+            f"epoch {self.epoch + 1}: non-finite weights in layer {bad[0]} ({layer.kind}): "
+            f"the gradients exploded, most likely because the learning rate η = "
+            f"{self.optimizer.eta:g} is too large for this network; try a smaller --eta{saved}"
+        )
+
+    def _interrupted(self, signame: str) -> None:
+        where = self.save_checkpoint() or self.save_checkpoint(Path("gpunn-checkpoints"))
+        raise TrainingInterrupted(
+            f"{signame} received: stopped at epoch {self.epoch + 1}, batch {self.batch}; "
+            f"checkpoint saved in {where} (continue with: gpunn train --resume {where.parent})",
+            where,
+        )
+
+    # --- evaluation and reporting ------------------------------------------------------
+    def _evaluate(self, seconds: float) -> dict:
+        c, net = self.config, self.net
+        n_train = (len(self.train_x) // c.mini_batch_size) * c.mini_batch_size
+        record = {
+            "epoch": self.epoch,
+            "eta": self.optimizer.eta,
+            "seconds": seconds,
+            "images_per_second": n_train / seconds if seconds > 0 else None,
+            "train_cost": None,
+            "train_accuracy": None,
+            "validation_cost": None,
+            "validation_accuracy": None,
+            "test_accuracy": None,
+        }
+        wanted = [
+            ("train", c.monitor_training_accuracy, c.monitor_training_cost),
+            ("validation", c.monitor_validation_accuracy, c.monitor_validation_cost),
+            ("test", c.monitor_test_accuracy, False),
+        ]
+        for name, want_acc, want_cost in wanted:
+            if not (want_acc or want_cost):
+                continue
+            x, y = (
+                (self.train_x, self.train_y)
+                if name == "train"
+                else self.eval_sets.get(name, (None, None))
+            )
+            if x is None:
+                continue
+            correct, cost = net.evaluate(x, y, cost=want_cost, batch_size=c.eval_batch_size)
+            if want_acc:
+                record[f"{name}_accuracy"] = int(correct) / len(x)
+            if want_cost:
+                l2 = (
+                    0.5 * c.lmbda / len(self.train_x) * float(net.weight_norm_sq())
+                    if c.lmbda
+                    else 0.0
+                )
+                record[f"{name}_cost"] = float(cost) / len(x) + l2
+        return record
+
+    def _epoch_line(self, r: dict) -> str:
+        parts = [
+            f"epoch {r['epoch']}/{self.config.epochs}",
+            f"η {r['eta']:g}",
+            f"{r['seconds']:.2f}s ({r['images_per_second'] or 0:,.0f} img/s)",
+        ]
+        for key, label in (
+            ("train_cost", "train cost"),
+            ("train_accuracy", "train"),
+            ("validation_cost", "validation cost"),
+            ("validation_accuracy", "validation"),
+            ("test_accuracy", "test"),
+        ):
+            v = r[key]
+            if v is not None:
+                parts.append(f"{label} {v:.2%}" if key.endswith("accuracy") else f"{label} {v:.4f}")
+        return "  ".join(parts)
+
+    def _summary(self) -> dict:
+        t = self.tracker
+        last_test = self.history[-1]["test_accuracy"] if self.history else None
+        return {
+            "final": True,
+            "epochs": self.epoch,
+            "best_validation_accuracy": t.best_validation_accuracy,
+            "best_epoch": t.best_epoch,
+            "test_accuracy_at_best_validation": t.test_accuracy_at_best_validation
+            if t.best_epoch is not None
+            else last_test,
+            "total_seconds": self.total_seconds,
+            "stop_reason": t.stop_reason,
+            "device": self.net.device.name,
+            **self.run_info,
+        }
+
+    def _rewrite_metrics(self) -> None:
+        """Start the metrics file afresh with the history so far (non-empty on resume)."""
+        if self.metrics_path:
+            self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.metrics_path, "w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in self.history)
+
+    def _write_metrics(self, record: dict) -> None:
+        if self.metrics_path:
+            with open(self.metrics_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
