@@ -18,7 +18,7 @@ import numpy as np
 
 from gpunn.checkpoint import save_checkpoint
 from gpunn.config import TrainConfig
-from gpunn.errors import GpunnError, NumericalError
+from gpunn.errors import ConfigError, GpunnError, NumericalError
 from gpunn.interrupts import StopRequest
 from gpunn.optim import SGD
 from gpunn.progress import ProgressBar
@@ -44,6 +44,19 @@ def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+EXPANSIONS = ("shifts",)
+
+
+def expand_training_data(kind: str, x, y, input_shape):
+    """The training set grown on its device: "shifts" is the book's 5× one-pixel shifts."""
+    from gpunn.data.expand import expand_shifts
+
+    if kind not in EXPANSIONS:
+        raise ConfigError(f"unknown expansion {kind!r}: choose one of {', '.join(EXPANSIONS)}")
+    shape = input_shape if len(input_shape) == 3 else (1, 28, 28)
+    return expand_shifts(x, y, image_shape=shape)
+
+
 class Trainer:
     """Trains ``network`` on ``data`` (train / validation / test splits) under ``config``."""
 
@@ -59,6 +72,7 @@ class Trainer:
         log=None,
         progress=None,
         augment=None,
+        expand: str | None = None,
         run_info: dict | None = None,
     ) -> None:
         self.net, self.data = network, data
@@ -71,15 +85,18 @@ class Trainer:
         self.augment = augment
         self.run_info = dict(run_info or {})
         c = self.config
-        n = len(data.train.x)
-        self.optimizer = SGD(c.eta, c.lmbda, c.l1, c.momentum, n=n)
+        dev, dt = network.device, network.dtype
+        self.train_x = dev.send(data.train.x, dt)
+        self.train_y = dev.send(data.train.y, np.int64)
+        if expand is not None:
+            self.train_x, self.train_y = expand_training_data(
+                expand, self.train_x, self.train_y, network.input_shape
+            )
+        self.optimizer = SGD(c.eta, c.lmbda, c.l1, c.momentum, n=len(self.train_x))
         self.tracker = Tracker(c.eta, c.eta, c.schedule, c.eta_floor, c.early_stopping)
         self.epoch = self.batch = self.step = 0
         self.history: list[dict] = []
         self.total_seconds = 0.0
-        dev, dt = network.device, network.dtype
-        self.train_x = dev.send(data.train.x, dt)
-        self.train_y = dev.send(data.train.y, np.int64)
         self.train_onehot = network.xp.eye(network.n_outputs, dtype=dt)[self.train_y]
         self.eval_sets = {
             name: (dev.send(split.x, dt), dev.send(split.y, np.int64))

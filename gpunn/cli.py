@@ -1,0 +1,155 @@
+"""The ``gpunn`` command line: train, evaluate, predict, presets (and bench, gradients).
+
+Every error gpunn raises on purpose (``GpunnError``) becomes one line on stderr and a
+non-zero exit: 2 for bad input, 3 for a numerical failure, 130 for an interrupt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gpunn.errors import GpunnError, NumericalError
+
+EXIT_BAD_INPUT, EXIT_NUMERICAL, EXIT_INTERRUPTED = 2, 3, 130
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {v}")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {v}")
+    return v
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+    p.add_argument(
+        "--data-dir",
+        help="folder with the dataset files (default: $GPUNN_DATA, then the user cache folder)",
+    )
+
+
+def _add_device_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device",
+        choices=["auto", "cpu", "gpu"],
+        default=None,
+        help="where arrays live (default: $GPUNN_DEVICE, else auto)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gpunn import __version__
+
+    parser = argparse.ArgumentParser(prog="gpunn", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"gpunn {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a book network (see: gpunn presets)")
+    t.add_argument("--preset", default="fc30", help="network and hyper-parameters (default fc30)")
+    t.add_argument("--epochs", type=_positive_int)
+    t.add_argument(
+        "--batch-size", type=_positive_int, dest="mini_batch_size", help="mini-batch size m"
+    )
+    t.add_argument("--eta", type=float, help="learning rate η")
+    t.add_argument("--lmbda", type=float, help="L2 strength λ (weight decay 1 − ηλ/n)")
+    t.add_argument("--l1", type=float, help="L1 strength λ₁")
+    t.add_argument("--momentum", type=float, help="momentum coefficient μ")
+    t.add_argument(
+        "--schedule",
+        type=_positive_int,
+        metavar="K",
+        help="halve η after K epochs without improvement; stop at η₀/128",
+    )
+    t.add_argument(
+        "--early-stopping",
+        type=_positive_int,
+        metavar="N",
+        help="stop after N epochs without improvement in validation accuracy",
+    )
+    t.add_argument("--seed", type=_nonneg_int, default=0)
+    t.add_argument(
+        "--train-size", type=_positive_int, metavar="N", help="train on the first N training images"
+    )
+    t.add_argument(
+        "--expand",
+        choices=["none", "shifts"],
+        help="expanded training data (default: the preset's)",
+    )
+    t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    t.add_argument("--monitor-training-cost", action="store_true", default=None)
+    t.add_argument("--monitor-training-accuracy", action="store_true", default=None)
+    t.add_argument("--monitor-validation-cost", action="store_true", default=None)
+    t.add_argument("--nan-policy", choices=["stop", "skip-batch"])
+    t.add_argument("--metrics", metavar="FILE", help="write per-epoch metrics as JSON lines")
+    t.add_argument("--save", metavar="PATH", help="save the trained network (.npz)")
+    t.add_argument("--checkpoint-dir", metavar="DIR", help="checkpoint at every epoch end")
+    t.add_argument("--keep-checkpoints", type=_positive_int, default=3, metavar="K")
+    t.add_argument("--resume", metavar="DIR", help="continue from the last good checkpoint")
+    t.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: on a terminal)",
+    )
+    _add_device_arg(t)
+    _add_data_args(t)
+
+    sub.add_parser("presets", help="list the book's networks")
+
+    e = sub.add_parser("evaluate", help="accuracy of a saved network")
+    e.add_argument("model")
+    e.add_argument("--split", choices=["test", "validation", "train"], default="test")
+    _add_device_arg(e)
+    _add_data_args(e)
+
+    p = sub.add_parser("predict", help="classify 28×28 grey images (PNG, …)")
+    p.add_argument("model")
+    p.add_argument("images", nargs="+")
+    _add_device_arg(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from gpunn import commands
+
+    handler = getattr(commands, f"cmd_{args.command}")
+    try:
+        return handler(args) or 0
+    except NumericalError as exc:
+        print(f"gpunn: error: {exc}", file=sys.stderr)
+        return EXIT_NUMERICAL
+    except GpunnError as exc:
+        from gpunn.train import TrainingInterrupted
+
+        print(
+            f"gpunn: {'stopped' if isinstance(exc, TrainingInterrupted) else 'error'}: {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED if isinstance(exc, TrainingInterrupted) else EXIT_BAD_INPUT
+    except OSError as exc:  # a full disk, an unwritable folder: still one line
+        print(f"gpunn: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("gpunn: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""What each ``gpunn`` sub-command does, given its parsed arguments (see ``gpunn.cli``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from gpunn.backend import get_device, to_numpy
+from gpunn.errors import ConfigError, DataError, ShapeError
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _load_data(name: str, data_dir, train_size=None):
+    from gpunn import data
+
+    return data.load(name, data_dir, train_size=train_size)
+
+
+def _build_run(args):
+    """(network, TrainConfig, run_info) for a fresh run from a preset and flag overrides."""
+    from gpunn.network import Network
+    from gpunn.presets import get_preset
+
+    preset = get_preset(args.preset)
+    overrides = {
+        k: getattr(args, k)
+        for k in (
+            "epochs",
+            "mini_batch_size",
+            "eta",
+            "lmbda",
+            "l1",
+            "momentum",
+            "schedule",
+            "early_stopping",
+            "seed",
+            "nan_policy",
+            "monitor_training_cost",
+            "monitor_training_accuracy",
+            "monitor_validation_cost",
+        )
+    }
+    config = preset.config(**overrides)
+    expand = (
+        preset.expand if args.expand is None else (None if args.expand == "none" else args.expand)
+    )
+    network = Network(
+        preset.layers(),
+        preset.cost,
+        input_shape=preset.input_shape,
+        device=get_device(args.device),
+        dtype=args.dtype,
+        seed=config.seed,
+    )
+    run_info = {
+        "preset": preset.name,
+        "dataset": args.dataset,
+        "train_size": args.train_size,
+        "expand": expand,
+    }
+    return network, config, run_info
+
+
+def _resume_run(args):
+    """(network, TrainConfig, run_info, checkpoint) from the newest good checkpoint in a folder."""
+    from gpunn.checkpoint import load_latest
+    from gpunn.config import TrainConfig
+    from gpunn.serialize import network_from_config
+
+    path, header, params, velocities = load_latest(args.resume)
+    network = network_from_config(header["network"], get_device(args.device))
+    train_state = header["train"]
+    config = TrainConfig.from_dict(train_state["config"])
+    _say(f"resuming from {path} (epoch {train_state['epoch']}, batch {train_state['batch']})")
+    return network, config, dict(train_state.get("run_info", {})), (train_state, params, velocities)
+
+
+def cmd_train(args) -> int:
+    from gpunn.train import Trainer
+
+    if args.resume:
+        network, config, run_info, checkpoint = _resume_run(args)
+        checkpoint_dir = args.checkpoint_dir or args.resume
+    else:
+        network, config, run_info = _build_run(args)
+        checkpoint, checkpoint_dir = None, args.checkpoint_dir
+    config.check()
+    if args.save:
+        _check_writable(Path(args.save))
+    data = _load_data(run_info.get("dataset", "mnist"), args.data_dir, run_info.get("train_size"))
+    _say(
+        f"training {run_info.get('preset', 'network')} on {network.device.describe()}: "
+        f"{len(data.train.x)} training images, {config.epochs} epochs, "
+        f"mini-batch {config.mini_batch_size}, η {config.eta:g}"
+    )
+    trainer = Trainer(
+        network,
+        data,
+        config,
+        checkpoint_dir=checkpoint_dir,
+        keep_checkpoints=args.keep_checkpoints,
+        metrics_path=args.metrics,
+        progress=args.progress,
+        expand=run_info.get("expand"),
+        run_info=run_info,
+    )
+    if checkpoint is not None:
+        trainer.restore(*checkpoint)
+    result = trainer.run()
+    s = result.summary
+    if s["test_accuracy_at_best_validation"] is not None:
+        best = s["best_validation_accuracy"]
+        best_text = f" (best validation {best:.2%} at epoch {s['best_epoch']})" if best else ""
+        print(
+            f"test accuracy {s['test_accuracy_at_best_validation']:.2%}{best_text}, "
+            f"{s['total_seconds']:.1f} s of training"
+        )
+    if args.save:
+        network.save(args.save, {"train": config.to_dict(), **run_info, "summary": s})
+        _say(f"saved the network to {args.save}")
+    return 0
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before training, not after, when the model cannot be saved there."""
+    if path.is_dir():
+        raise ConfigError(f"--save {path}: is a folder; give a file name such as {path}/net.npz")
+    parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise ConfigError(f"--save {path}: {parent} is not a folder")
+
+
+def cmd_presets(args) -> int:
+    from gpunn.presets import PRESETS
+
+    for p in PRESETS.values():
+        t = p.config()
+        extra = f", λ {t.lmbda:g}" if t.lmbda else ""
+        extra += ", expanded data ×5" if p.expand else ""
+        print(f"{p.name:<20} book {p.book_accuracy:5.2f}%  {p.reference}")
+        print(
+            f"{'':<20} {p.describe_layers()}; {p.cost}, η {t.eta:g}, mini-batch "
+            f"{t.mini_batch_size}, {t.epochs} epochs{extra}"
+        )
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from gpunn.network import Network
+
+    network = Network.load(args.model, get_device(args.device))
+    data = _load_data(args.dataset, args.data_dir)
+    split = getattr(data, args.split)
+    x = network.device.send(split.x, network.dtype)
+    y = network.device.send(split.y, np.int64)
+    network.check_input(x)
+    correct, _ = network.evaluate(x, y)
+    print(f"{args.split} accuracy {int(correct) / len(x):.2%} ({int(correct)}/{len(x)})")
+    return 0
+
+
+def read_image(path: str, side: int = 28) -> np.ndarray:
+    """A grey image as float32 (side·side,) in [0, 1], white digit on black as in MNIST."""
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise ConfigError("reading images needs Pillow: pip install 'gpunn[images]'") from None
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L")
+            if img.size != (side, side):
+                img = img.resize((side, side), Image.Resampling.LANCZOS)
+            a = np.asarray(img, dtype=np.float32) / 255.0
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise DataError(f"{path}: cannot be read as an image ({exc})") from None
+    if a.mean() > 0.5:  # dark digit on a light background: invert to MNIST's convention
+        a = 1.0 - a
+    return a.reshape(-1)
+
+
+def cmd_predict(args) -> int:
+    from gpunn.network import Network
+
+    network = Network.load(args.model, get_device(args.device))
+    if int(np.prod(network.input_shape)) != 28 * 28:
+        raise ShapeError(f"{args.model}: takes inputs of shape {network.input_shape}, not 28×28")
+    x = np.stack([read_image(p) for p in args.images])
+    a = to_numpy(network.predict_proba(x))
+    for path, probs in zip(args.images, a, strict=True):
+        k = int(probs.argmax())
+        print(f"{path}: {k} (p = {probs[k]:.3f})")
+    return 0
