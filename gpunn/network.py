@@ -77,17 +77,18 @@ class Network:
             )
 
     # --- forward and backward -------------------------------------------------------
-    def feedforward(self, x, train: bool = False, step: int = 0):
-        """The output activations a^L (N, n_outputs); ``step`` keys the dropout masks."""
+    def feedforward(self, x, train: bool = False, step: int = 0, seed: int | None = None):
+        """The output activations a^L (N, n_outputs); (``seed``, ``step``) key the dropout masks."""
+        seed = self.seed if seed is None else seed
         a = x
         for i, layer in enumerate(self.layers):
-            key = mask_key(self.seed, step, i) if train and layer.p_dropout else 0
+            key = mask_key(seed, step, i) if train and layer.p_dropout else 0
             a = layer.forward(a, train, key)
         return a
 
-    def backprop(self, x, y_onehot, step: int = 0) -> None:
+    def backprop(self, x, y_onehot, step: int = 0, seed: int | None = None) -> None:
         """Forward in training mode, then fill each layer's ``gw``, ``gb`` (sums over the batch)."""
-        self.feedforward(x, train=True, step=step)
+        self.feedforward(x, train=True, step=step, seed=seed)
         out = self.layers[-1]
         delta = self.cost.delta(out.activation, out.z, out.a, y_onehot)
         for i in range(len(self.layers) - 1, -1, -1):

@@ -61,7 +61,7 @@ def read_npz(path, expected_format: str, max_version: int) -> tuple[dict, dict]:
     if not path.is_file():
         raise ModelFileError(f"{path}: no such file")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             if HEADER_KEY not in npz.files:
                 raise ModelFileError(f"{path}: not a gpunn file (no {HEADER_KEY} header)")
             header = json.loads(str(npz[HEADER_KEY]))

@@ -142,7 +142,8 @@ class Trainer:
         c = self.config
         self._rewrite_metrics()
         self._warm_up()
-        with StopRequest() as stop:
+        # Overflow and NaN are found by the guard at each epoch's end, not as NumPy warnings.
+        with StopRequest() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             while self.epoch < c.epochs and not self.tracker.stop_reason:
                 good = self._snapshot()
                 seconds = self._train_epoch(stop)
@@ -187,7 +188,7 @@ class Trainer:
         start = time.perf_counter()
         while self.batch < n_batches and not stop.requested:
             j = self.batch * m
-            net.backprop(x[j : j + m], y[j : j + m], step=self.step)
+            net.backprop(x[j : j + m], y[j : j + m], step=self.step, seed=c.seed)
             if c.nan_policy == "stop" or self._grads_finite(xp):
                 self.optimizer.step(net, m)
             self.batch += 1

@@ -1,0 +1,167 @@
+"""The trainer: learning, metrics, checkpoints and exact resume, the NaN guard, interrupts."""
+
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from gpunn.checkpoint import checkpoint_paths, load_latest, read_checkpoint
+from gpunn.config import TrainConfig
+from gpunn.errors import ConfigError, ModelFileError, NumericalError
+from gpunn.layers import FullyConnected, Softmax
+from gpunn.network import Network
+from gpunn.train import Trainer, TrainingInterrupted
+from tests.synthetic import blobs
+
+
+def make_net(seed=0, dropout=0.0):
+    return Network(
+        [FullyConnected(20, "relu", p_dropout=dropout), Softmax(10, p_dropout=dropout)],
+        "log-likelihood",
+        device="cpu",
+        seed=seed,
+    )
+
+
+def quiet(msg):
+    pass
+
+
+def test_learns_and_writes_metrics(tmp_path):
+    metrics = tmp_path / "m.jsonl"
+    cfg = TrainConfig(
+        epochs=3, eta=0.05, monitor_training_cost=True, monitor_training_accuracy=True
+    )
+    result = Trainer(make_net(), blobs(), cfg, metrics_path=metrics, log=quiet).run()
+    lines = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [r["epoch"] for r in lines[:-1]] == [1, 2, 3]
+    for key in (
+        "eta",
+        "seconds",
+        "images_per_second",
+        "train_cost",
+        "train_accuracy",
+        "validation_accuracy",
+        "test_accuracy",
+    ):
+        assert key in lines[0]
+    final = lines[-1]
+    assert final["final"] is True and final["device"] == "cpu"
+    best = max(r["validation_accuracy"] for r in lines[:-1])
+    assert final["best_validation_accuracy"] == best
+    assert (
+        final["test_accuracy_at_best_validation"]
+        == result.summary["test_accuracy_at_best_validation"]
+    )
+    assert best > 0.9
+
+
+def run_to_end(tmp_path, epochs=4, **kwargs):
+    cfg = TrainConfig(epochs=epochs, eta=0.03, momentum=0.5, lmbda=0.5, seed=5)
+    trainer = Trainer(make_net(dropout=0.2), blobs(), cfg, log=quiet, **kwargs)
+    trainer.run()
+    return trainer
+
+
+def test_resume_from_every_epoch_gives_identical_weights(tmp_path):
+    reference = run_to_end(tmp_path, checkpoint_dir=tmp_path / "ref", keep_checkpoints=10)
+    paths = checkpoint_paths(tmp_path / "ref")
+    assert len(paths) == 4
+    for path in paths[:-1]:
+        header, params, velocities = read_checkpoint(path)
+        cfg = TrainConfig.from_dict(header["train"]["config"])
+        trainer = Trainer(make_net(seed=99, dropout=0.2), blobs(), cfg, log=quiet)
+        trainer.restore(header["train"], params, velocities)
+        trainer.run()
+        for k, v in reference.net.state().items():
+            np.testing.assert_array_equal(trainer.net.state()[k], v)
+        assert (
+            trainer.history[-1]["validation_accuracy"]
+            == reference.history[-1]["validation_accuracy"]
+        )
+
+
+def test_interrupt_mid_epoch_then_resume_is_identical(tmp_path):
+    reference = run_to_end(tmp_path)
+    cfg = TrainConfig(epochs=4, eta=0.03, momentum=0.5, lmbda=0.5, seed=5)
+    trainer = Trainer(make_net(dropout=0.2), blobs(), cfg, log=quiet, checkpoint_dir=tmp_path / "c")
+    real_step, calls = trainer.optimizer.step, []
+
+    def step_then_signal(net, m):
+        real_step(net, m)
+        calls.append(1)
+        if len(calls) == 90:  # epoch 2, batch 30 of 60
+            os.kill(os.getpid(), signal.SIGINT)
+
+    trainer.optimizer.step = step_then_signal
+    with pytest.raises(TrainingInterrupted) as info:
+        trainer.run()
+    assert info.value.checkpoint.name == "ckpt-0001-000030.npz"
+    path, header, params, velocities = load_latest(tmp_path / "c")
+    resumed = Trainer(
+        make_net(dropout=0.2), blobs(), TrainConfig.from_dict(header["train"]["config"]), log=quiet
+    )
+    resumed.restore(header["train"], params, velocities)
+    resumed.run()
+    for k, v in reference.net.state().items():
+        np.testing.assert_array_equal(resumed.net.state()[k], v)
+
+
+def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous(tmp_path):
+    run_to_end(tmp_path, epochs=2, checkpoint_dir=tmp_path / "c")
+    newest = checkpoint_paths(tmp_path / "c")[-1]
+    newest.write_bytes(newest.read_bytes()[:100])
+    path, header, _, _ = load_latest(tmp_path / "c")
+    assert path.name == "ckpt-0001-000000.npz" and header["train"]["epoch"] == 1
+    for p in checkpoint_paths(tmp_path / "c"):
+        p.write_bytes(b"garbage")
+    with pytest.raises(ModelFileError, match="no readable checkpoint"):
+        load_latest(tmp_path / "c")
+
+
+def test_exploding_learning_rate_stops_with_a_clear_error(tmp_path):
+    cfg = TrainConfig(epochs=3, eta=1e30)
+    trainer = Trainer(make_net(), blobs(), cfg, log=quiet, checkpoint_dir=tmp_path / "c")
+    with pytest.raises(
+        NumericalError, match=r"epoch 1: non-finite weights in layer \d.*η = 1e\+30"
+    ):
+        trainer.run()
+    assert all(np.isfinite(v).all() for v in trainer.net.state().values())  # rolled back
+
+
+def test_skip_batch_policy_keeps_weights_finite(tmp_path):
+    data = blobs()
+    data.train.x[5] = np.nan  # one poisoned image
+    cfg = TrainConfig(epochs=1, eta=0.5, nan_policy="skip-batch")
+    messages = []
+    trainer = Trainer(make_net(), data, cfg, log=messages.append)
+    trainer.run()
+    assert any("batch skipped" in m for m in messages)
+    assert all(np.isfinite(v).all() for v in trainer.net.state().values())
+
+
+def test_schedule_halves_eta_and_stops():
+    data = blobs(n_train=100, n_validation=50, n_test=50)
+    cfg = TrainConfig(epochs=100, eta=1e-9, schedule=1, eta_floor=1 / 4)
+    trainer = Trainer(make_net(), data, cfg, log=quiet)
+    result = trainer.run()
+    assert result.summary["stop_reason"] == "η fell to η₀/4"
+    assert [r["eta"] for r in result.history][-1] < 1e-9
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(epochs=0),
+        dict(mini_batch_size=-1),
+        dict(eta=-0.1),
+        dict(momentum=1.5),
+        dict(nan_policy="ignore"),
+        dict(mini_batch_size=10_000),
+    ],
+)
+def test_bad_configuration_is_rejected_before_any_work(kwargs):
+    with pytest.raises(ConfigError):
+        Trainer(make_net(), blobs(), TrainConfig(**kwargs), log=quiet)
