@@ -1,4 +1,4 @@
-"""Backprop over whole mini-batches against finite differences, for every layer, activation and cost."""
+"""Backprop over whole mini-batches against finite differences, for each layer and cost."""
 
 import numpy as np
 import pytest
@@ -121,7 +121,7 @@ def test_same_seed_same_network_different_seed_different():
 
 
 def test_dropout_scales_weights_at_evaluation(rng):
-    """network3's non-inverted dropout: a mask of keep-rate 1 − p in training, (1 − p)·w at evaluation."""
+    """network3: a mask of keep-rate 1 − p in training, (1 − p)·w at evaluation."""
     p = 0.25
     net = Network(
         [FullyConnected(3, "linear", p_dropout=p)],
