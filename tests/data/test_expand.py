@@ -1,0 +1,87 @@
+"""gpunn.data.expand: the book's shifted copies and random distortions, on each device."""
+
+import numpy as np
+import pytest
+
+from gpunn.backend import to_numpy
+from gpunn.data import expand_shifts, random_distort
+from gpunn.data.expand import _bilinear
+from gpunn.errors import ShapeError
+
+
+def test_expand_shifts_on_a_tiny_image(device):
+    xp = device.xp
+    image = np.arange(1, 10, dtype=np.float32).reshape(3, 3)  # 1 2 3 / 4 5 6 / 7 8 9
+    x = xp.asarray(np.stack([image, 10 * image]).reshape(2, 9))
+    y = xp.asarray([3, 7])
+    big_x, big_y = expand_shifts(x, y, image_shape=(1, 3, 3))
+    assert big_x.shape == (10, 9) and big_y.shape == (10,)
+    assert type(big_x) is type(x)
+    got = to_numpy(big_x).reshape(5, 2, 3, 3)[:, 0]
+    expected = [
+        image,
+        [[4, 5, 6], [7, 8, 9], [0, 0, 0]],  # up
+        [[0, 0, 0], [1, 2, 3], [4, 5, 6]],  # down
+        [[2, 3, 0], [5, 6, 0], [8, 9, 0]],  # left
+        [[0, 1, 2], [0, 4, 5], [0, 7, 8]],  # right
+    ]
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(to_numpy(big_x).reshape(5, 2, 9)[:, 1], 10 * got.reshape(5, 9))
+    np.testing.assert_array_equal(to_numpy(big_y), [3, 7] * 5)
+
+
+def test_expand_shifts_keeps_layout_and_checks_shapes():
+    x = np.ones((4, 1, 28, 28), np.float32)
+    big_x, big_y = expand_shifts(x, np.zeros(4, np.int64))
+    assert big_x.shape == (20, 1, 28, 28) and big_y.dtype == np.int64
+    with pytest.raises(ShapeError):
+        expand_shifts(np.ones((4, 700), np.float32), np.zeros(4))
+    with pytest.raises(ShapeError):
+        expand_shifts(np.ones((4, 784), np.float32), np.zeros(3))
+
+
+@pytest.fixture
+def images(rng):
+    """Eight blurry blobs (8, 784) in [0, 1]."""
+    r, c = np.mgrid[0:28, 0:28]
+    centres = rng.uniform(8, 20, (8, 2))
+    d2 = (r - centres[:, :1, None]) ** 2 + (c - centres[:, 1:, None]) ** 2
+    return np.exp(-d2 / 20).reshape(8, 784).astype(np.float32)
+
+
+def test_random_distort_keeps_shape_and_range_and_is_seeded(device, images):
+    x = device.xp.asarray(images)
+    a = random_distort(x, np.random.default_rng(5))
+    assert a.shape == x.shape and a.dtype == np.float32 and type(a) is type(x)
+    a = to_numpy(a)
+    assert a.min() >= 0.0 and a.max() <= 1.0
+    assert not np.allclose(a, images, atol=1e-2)  # it did move
+    np.testing.assert_array_equal(a, to_numpy(random_distort(x, np.random.default_rng(5))))
+    assert not np.array_equal(a, to_numpy(random_distort(x, 6)))
+    cpu = random_distort(images, np.random.default_rng(5))  # the same seed on either device
+    np.testing.assert_allclose(a, cpu, atol=1e-4)
+
+
+def test_random_distort_without_distortion_is_the_identity(device, images):
+    x = device.xp.asarray(images)
+    out = random_distort(x, 0, max_shift=0, max_rotation_degrees=0, elastic_alpha=0)
+    np.testing.assert_allclose(to_numpy(out), images, atol=1e-6)
+
+
+def test_bilinear_sampling(device, images):
+    """Integer offsets move pixels exactly, half offsets average, a quarter turn is rot90."""
+    xp = device.xp
+    square = images.reshape(8, 1, 28, 28)
+    x = xp.asarray(square)
+    r, c = (xp.asarray(a, dtype=xp.float32) for a in np.mgrid[0:28, 0:28])
+    ones = xp.ones((8, 1, 1), dtype=xp.float32)
+
+    def sample(rows, cols):
+        return to_numpy(_bilinear(x, rows * ones, cols * ones, xp))
+
+    down = to_numpy(expand_shifts(x, xp.zeros(8), image_shape=(1, 28, 28))[0][16:24])
+    np.testing.assert_array_equal(sample(r - 1, c), down)
+    half = sample(r, c + 0.5)[..., :-1]
+    np.testing.assert_allclose(half, (square[..., :-1] + square[..., 1:]) / 2, atol=1e-6)
+    turned = sample(c, 27 - r)
+    np.testing.assert_allclose(turned, np.rot90(square, axes=(2, 3)), atol=1e-6)
