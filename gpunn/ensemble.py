@@ -1,0 +1,100 @@
+"""Ensembles: k networks combined by majority vote or by averaging their probabilities.
+
+Votes are counted per class; a tie goes to the class with the larger average
+probability. An ensemble saves to one .npz (members' parameters under ``member{k}/``).
+"""
+
+from __future__ import annotations
+
+from gpunn.backend import get_array_module
+from gpunn.errors import ConfigError, ModelFileError
+from gpunn.serialize import network_from_config, read_npz, write_npz
+
+ENSEMBLE_FORMAT = "gpunn-ensemble"
+ENSEMBLE_FORMAT_VERSION = 1
+METHODS = ("vote", "average")
+
+
+class Ensemble:
+    def __init__(self, networks: list) -> None:
+        if not networks:
+            raise ConfigError("an ensemble needs at least one network")
+        outputs = {net.n_outputs for net in networks}
+        if len(outputs) != 1:
+            raise ConfigError(f"ensemble members disagree on the number of classes: {outputs}")
+        self.networks = list(networks)
+        self.xp = networks[0].xp
+
+    def member_probabilities(self, x, batch_size: int = 1000):
+        """(k, N, classes) output activations of every member."""
+        return self.xp.stack([net.predict_proba(x, batch_size) for net in self.networks])
+
+    def predict(self, x, method: str = "average", batch_size: int = 1000):
+        """The ensemble's class for each example (a device array)."""
+        if method not in METHODS:
+            raise ConfigError(f"unknown ensemble method {method!r}: choose vote or average")
+        return combine(self.member_probabilities(x, batch_size), method)
+
+    def evaluate(self, x, labels, batch_size: int = 1000) -> dict:
+        """Accuracy of each member and of both combinations, as Python floats."""
+        xp = self.xp
+        labels = xp.asarray(labels)
+        probs = self.member_probabilities(x, batch_size)
+        members = [float((p.argmax(axis=1) == labels).mean()) for p in probs]
+        return {
+            "members": members,
+            **{m: float((combine(probs, m) == labels).mean()) for m in METHODS},
+        }
+
+    def save(self, path, metadata: dict | None = None) -> None:
+        from gpunn import __version__
+
+        arrays = {
+            f"member{k}/{name}": v
+            for k, net in enumerate(self.networks)
+            for name, v in net.state().items()
+        }
+        header = {
+            "format": ENSEMBLE_FORMAT,
+            "format_version": ENSEMBLE_FORMAT_VERSION,
+            "gpunn_version": __version__,
+            "members": [net.config() for net in self.networks],
+            "metadata": metadata or {},
+        }
+        write_npz(path, arrays, header)
+
+    @classmethod
+    def load(cls, path, device=None) -> Ensemble:
+        header, arrays = read_npz(path, ENSEMBLE_FORMAT, ENSEMBLE_FORMAT_VERSION)
+        networks = []
+        try:
+            for k, config in enumerate(header["members"]):
+                net = network_from_config(config, device)
+                prefix = f"member{k}/"
+                net.load_state(
+                    {n[len(prefix) :]: v for n, v in arrays.items() if n.startswith(prefix)}
+                )
+                networks.append(net)
+        except (KeyError, TypeError, ConfigError) as exc:
+            raise ModelFileError(f"{path}: the ensemble description is broken ({exc})") from None
+        return cls(networks)
+
+
+def combine(probs, method: str):
+    """Classes from (k, N, classes) member probabilities by 'vote' or 'average'."""
+    mean = probs.mean(axis=0)
+    if method == "average":
+        return mean.argmax(axis=1)
+    xp = get_array_module(probs)
+    k, n, classes = probs.shape
+    votes = xp.zeros((n, classes), dtype=mean.dtype)
+    winners = probs.argmax(axis=2)  # (k, N)
+    for member in range(k):  # k is small (5): a loop over members, not examples
+        votes[xp.arange(n), winners[member]] += 1
+    return (votes + mean * 0.5).argmax(axis=1)  # mean < 1 breaks ties only
+
+
+def accuracy_table(result: dict) -> str:
+    rows = [f"member {k}: {a:.2%}" for k, a in enumerate(result["members"])]
+    rows += [f"vote: {result['vote']:.2%}", f"average: {result['average']:.2%}"]
+    return "\n".join(rows)
