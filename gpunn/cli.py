@@ -108,7 +108,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device_arg(t)
     _add_data_args(t)
 
+    t.add_argument(
+        "--ensemble",
+        type=_positive_int,
+        metavar="K",
+        help="train K networks (seeds seed … seed+K−1) and combine them",
+    )
+
     sub.add_parser("presets", help="list the book's networks")
+
+    g = sub.add_parser("gradients", help="chapter 5: each hidden layer's speed of learning")
+    g.add_argument("--epochs", type=_positive_int, default=30)
+    g.add_argument("--train-size", type=_positive_int, default=1000, metavar="N")
+    g.add_argument("--eta", type=float, default=0.1)
+    g.add_argument("--batch-size", type=_positive_int, default=10, dest="mini_batch_size")
+    g.add_argument("--seed", type=_nonneg_int, default=0)
+    g.add_argument(
+        "--out",
+        default="gradients",
+        metavar="DIR",
+        help="folder for gradients.json and gradients.png (default ./gradients)",
+    )
+    _add_device_arg(g)
+    _add_data_args(g)
 
     e = sub.add_parser("evaluate", help="accuracy of a saved network")
     e.add_argument("model")

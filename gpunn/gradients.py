@@ -19,6 +19,8 @@ from gpunn.network import Network
 from gpunn.train import Trainer
 
 BOOK_SIZES = ([784, 30, 30, 10], [784, 30, 30, 30, 10], [784, 30, 30, 30, 30, 10])
+# (activation, init): sigmoid with N(0, 1) weights, then what 1/√n_in and ReLU change
+VARIANTS = (("sigmoid", "large"), ("sigmoid", "default"), ("relu", "default"))
 
 
 def layer_speeds(network: Network, x, labels) -> list[float]:

@@ -28,20 +28,24 @@ def _save(fig, path) -> Path:
     return path
 
 
-def plot_speeds(runs, path, title: str = "Speed of learning ‖∂C/∂b^l‖") -> Path:
-    """One panel per network of chapter 5: each hidden layer's speed against epoch (log scale)."""
+def plot_speeds(runs, path, columns: int = 3, title: str = "Speed of learning ‖∂C/∂b^l‖") -> Path:
+    """Chapter 5's plot: each hidden layer's speed against epoch (log scale), a panel per run."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.6), squeeze=False)
-    for ax, run in zip(axes[0], runs, strict=True):
+    rows = -(-len(runs) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[len(runs) :]:
+        ax.axis("off")
+    for ax, run in zip(axes.flat, runs, strict=False):
         speeds = np.asarray(run.speeds)
         for layer in range(speeds.shape[1]):
             ax.plot(speeds[:, layer], label=f"hidden layer {layer + 1}")
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
+        ax.set_ylabel("‖∂C/∂b‖")
         ax.set_title(run.label, fontsize=8)
         ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("‖∂C/∂b‖")
     fig.suptitle(title)
+    fig.tight_layout()
     return _save(fig, path)
 
 
