@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import operator
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +68,7 @@ class Split:
     def __len__(self) -> int:
         return len(self.y)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[np.ndarray]:
         return iter((self.x, self.y))
 
 
@@ -151,7 +152,9 @@ def _verify(info: DatasetInfo, raw: RawData) -> None:
             raise DataError(mismatch_message(where, name, info, digest))
 
 
-def load_raw(name: str = "mnist", data_dir: str | Path | None = None, *, download: bool = True):
+def load_raw(
+    name: str = "mnist", data_dir: str | Path | None = None, *, download: bool = True
+) -> RawData:
     """The dataset as its source holds it (``RawData``), found, fetched and verified as above."""
     info = dataset_info(name)
     dirs = candidate_dirs(info.name, data_dir)

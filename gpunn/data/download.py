@@ -156,6 +156,3 @@ def download_missing(info: DatasetInfo, directory: Path, missing: list[str]) -> 
         except OSError as exc:  # unreachable mirrors, or the folder is not writable
             why = f"cannot download: {exc}"
             raise DataError(missing_message(info, missing[i:], directory, why)) from exc
-
-
-__all__ = ["DATASETS", "IDX_NAMES", "DatasetInfo", "download_missing", "fetch"]

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from gpunn.backend import get_array_module
-from gpunn.errors import ShapeError
+from gpunn.errors import ConfigError, ShapeError
 
 IMAGE_SHAPE = (1, 28, 28)
 _CHUNK = 8192  # images distorted at a time, to bound the temporaries' memory
@@ -46,40 +46,33 @@ def expand_shifts(
     return out.reshape((5 * len(x),) + x.shape[1:]), xp.tile(y, 5)
 
 
-def _gaussian_smooth(field: Any, sigma: float, xp: Any) -> Any:
-    """Blur (..., H, W) with a Gaussian of ``sigma`` pixels, by FFT (so with wrap-around)."""
-    h, w = field.shape[-2:]
-    fy = xp.fft.fftfreq(h)[:, None]
-    fx = xp.fft.rfftfreq(w)[None, :]
-    transfer = xp.exp(-2.0 * np.pi**2 * sigma**2 * (fy**2 + fx**2))
-    return xp.fft.irfft2(xp.fft.rfft2(field) * transfer, s=(h, w))
+def _gaussian_matrix(size: int, sigma: float, xp: Any, dtype: Any) -> Any:
+    """(size, size) matrix G: G @ v blurs v with a Gaussian of ``sigma``, zeros beyond its ends."""
+    d = np.arange(size)[:, None] - np.arange(size)[None, :]
+    k = np.arange(-size, size + 1)
+    g = np.exp(-(d**2) / (2 * sigma**2)) / np.exp(-(k**2) / (2 * sigma**2)).sum()
+    return xp.asarray(g, dtype=dtype)
 
 
 def _bilinear(images: Any, rows: Any, cols: Any, xp: Any) -> Any:
     """Sample images (N, C, H, W) at (rows, cols) (N, H, W), zero outside the image."""
     n, c, h, w = images.shape
+    # a border of zeros (one before, two after) lets every corner be read unmasked
+    ph, pw = h + 3, w + 3
+    padded = xp.zeros((n, c, ph, pw), dtype=images.dtype)
+    padded[:, :, 1 : h + 1, 1 : w + 1] = images
+    rows = xp.clip(rows, -1, h)  # further out, all four corners are zeros anyway
+    cols = xp.clip(cols, -1, w)
     r0 = xp.floor(rows)
     c0 = xp.floor(cols)
     fr = (rows - r0)[:, None]  # (N, 1, H, W)
     fc = (cols - c0)[:, None]
-    r0 = r0.astype(np.int64)
-    c0 = c0.astype(np.int64)
-    # flat index of pixel (n, c, 0, 0)
-    base = (xp.arange(n)[:, None, None, None] * c + xp.arange(c)[None, :, None, None]) * (h * w)
-    flat = images.reshape(-1)
-    out = xp.zeros(images.shape, dtype=images.dtype)
-    for dr, dc, weight in (
-        (0, 0, (1 - fr) * (1 - fc)),
-        (0, 1, (1 - fr) * fc),
-        (1, 0, fr * (1 - fc)),
-        (1, 1, fr * fc),
-    ):
-        r = r0 + dr
-        q = c0 + dc
-        inside = ((r >= 0) & (r < h) & (q >= 0) & (q < w))[:, None]
-        index = base + (xp.clip(r, 0, h - 1) * w + xp.clip(q, 0, w - 1))[:, None]
-        out += xp.where(inside, flat[index], 0) * weight
-    return out
+    corner = (r0.astype(np.int64) + 1) * pw + c0.astype(np.int64) + 1  # (N, H, W)
+    index = xp.arange(n * c).reshape(n, c, 1, 1) * (ph * pw) + corner[:, None]  # (N, C, H, W)
+    flat = padded.reshape(-1)
+    top = flat[index] * (1 - fc) + flat[index + 1] * fc
+    bottom = flat[index + pw] * (1 - fc) + flat[index + pw + 1] * fc
+    return top * (1 - fr) + bottom * fr
 
 
 def random_distort(
@@ -96,8 +89,8 @@ def random_distort(
 
     Each image is shifted by up to ``max_shift`` pixels along each axis, rotated
     by up to ``max_rotation_degrees`` about its centre and, when ``elastic_alpha``
-    > 0, displaced by a random field of uniform noise smoothed with a Gaussian of
-    ``elastic_sigma`` pixels and scaled by ``elastic_alpha`` (Simard et al. 2003),
+    > 0, displaced by a field of uniform noise in [-1, 1] blurred with a Gaussian
+    of ``elastic_sigma`` pixels and scaled by ``elastic_alpha`` (Simard et al. 2003),
     then resampled bilinearly with zeros outside. The random numbers come from
     the NumPy generator ``rng`` (or a seed), so a seed gives the same images on
     the CPU and the GPU. Values stay within [min(0, x.min()), max(0, x.max())].
@@ -109,19 +102,25 @@ def random_distort(
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
     angles = np.deg2rad(rng.uniform(-max_rotation_degrees, max_rotation_degrees, n))
     shifts = rng.uniform(-max_shift, max_shift, (n, 2))  # (N, [rows, cols])
-    rows, cols = xp.meshgrid(xp.arange(h) - (h - 1) / 2, xp.arange(w) - (w - 1) / 2, indexing="ij")
+    centred = [xp.arange(size, dtype=dtype) - (size - 1) / 2 for size in (h, w)]
+    rows, cols = xp.meshgrid(*centred, indexing="ij")  # (H, W), about the centre
+    if elastic_alpha > 0:
+        if not elastic_sigma > 0:
+            raise ConfigError(f"elastic_sigma must be positive, not {elastic_sigma}")
+        blur_h = _gaussian_matrix(h, elastic_sigma, xp, dtype)
+        blur_w = _gaussian_matrix(w, elastic_sigma, xp, dtype)
     out = xp.empty(images.shape, dtype=dtype)
     for start in range(0, n, _CHUNK):
         part = slice(start, min(start + _CHUNK, n))
-        cos = xp.asarray(np.cos(angles[part]))[:, None, None]
-        sin = xp.asarray(np.sin(angles[part]))[:, None, None]
-        shift = xp.asarray(shifts[part])[:, :, None, None]
+        cos = xp.asarray(np.cos(angles[part]), dtype=dtype)[:, None, None]
+        sin = xp.asarray(np.sin(angles[part]), dtype=dtype)[:, None, None]
+        shift = xp.asarray(shifts[part], dtype=dtype)[:, :, None, None]
         # output pixel p reads input pixel R(-angle) p - shift, about the centre
         src_r = cos * rows + sin * cols - shift[:, 0] + (h - 1) / 2
         src_c = -sin * rows + cos * cols - shift[:, 1] + (w - 1) / 2
         if elastic_alpha > 0:
-            noise = xp.asarray(rng.uniform(-1.0, 1.0, (len(cos), 2, h, w)))
-            field = elastic_alpha * _gaussian_smooth(noise, elastic_sigma, xp)
+            noise = xp.asarray(rng.uniform(-1.0, 1.0, (len(cos), 2, h, w)), dtype=dtype)
+            field = elastic_alpha * (blur_h @ noise @ blur_w.T)  # (n, 2, H, W)
             src_r = src_r + field[:, 0]
             src_c = src_c + field[:, 1]
         out[part] = _bilinear(

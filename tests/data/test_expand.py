@@ -6,7 +6,7 @@ import pytest
 from gpunn.backend import to_numpy
 from gpunn.data import expand_shifts, random_distort
 from gpunn.data.expand import _bilinear
-from gpunn.errors import ShapeError
+from gpunn.errors import ConfigError, ShapeError
 
 
 def test_expand_shifts_on_a_tiny_image(device):
@@ -85,3 +85,8 @@ def test_bilinear_sampling(device, images):
     np.testing.assert_allclose(half, (square[..., :-1] + square[..., 1:]) / 2, atol=1e-6)
     turned = sample(c, 27 - r)
     np.testing.assert_allclose(turned, np.rot90(square, axes=(2, 3)), atol=1e-6)
+
+
+def test_random_distort_needs_a_positive_sigma(images):
+    with pytest.raises(ConfigError, match="elastic_sigma"):
+        random_distort(images, 0, elastic_sigma=0)
