@@ -1,0 +1,80 @@
+"""Chapter 3: cross-entropy vs quadratic cost, L2 regularisation, overfitting on 1,000 images,
+and the two weight initialisations.
+
+    python scripts/chapter3.py [--device gpu] [--epochs N]
+"""
+
+from common import Results, parser, preset_run
+
+import gpunn
+from gpunn.layers import FullyConnected
+from gpunn.plots import plot_learning_curves
+
+
+def fc(sizes, cost, init, device, seed):
+    return gpunn.Network(
+        [FullyConnected(n, init=init) for n in sizes], cost, device=device, seed=seed
+    )
+
+
+def main() -> None:
+    args = parser(__doc__.splitlines()[0]).parse_args()
+    results = Results("chapter3", args)
+    data = gpunn.data.load("mnist", args.data_dir)
+    small = gpunn.data.load("mnist", args.data_dir, train_size=1000)
+
+    def run(name, d, cost, init, book, **train):
+        cfg = gpunn.TrainConfig(
+            seed=args.seed, **{**train, **({"epochs": args.epochs} if args.epochs else {})}
+        )
+        net = fc([30, 10], cost, init, results.device, args.seed)
+        return results.train(name, net, d, cfg, book=book)
+
+    preset_run(results, "fc30", data, args)  # quadratic cost, η 3.0: 95.42
+    run("fc30 cross-entropy", data, "cross-entropy", "large", 95.49, epochs=30, eta=0.5)
+    run("1000 images, λ 0", small, "cross-entropy", "large", 82.27, epochs=400, eta=0.5)
+    run("1000 images, λ 0.1", small, "cross-entropy", "large", 87.1, epochs=400, eta=0.5, lmbda=0.1)
+    run(
+        "fc30 cross-entropy, λ 5",
+        data,
+        "cross-entropy",
+        "large",
+        96.49,
+        epochs=30,
+        eta=0.5,
+        lmbda=5.0,
+    )
+    run(
+        "fc30 λ 5, N(0,1) init", data, "cross-entropy", "large", None, epochs=30, eta=0.1, lmbda=5.0
+    )
+    run(
+        "fc30 λ 5, N(0,1/n_in) init",
+        data,
+        "cross-entropy",
+        "default",
+        None,
+        epochs=30,
+        eta=0.1,
+        lmbda=5.0,
+    )
+    preset_run(results, "fc100-ce-l2", data, args)  # 98.04
+
+    runs = results.runs
+    plot_learning_curves(
+        {n: runs[n]["history"] for n in ("1000 images, λ 0", "1000 images, λ 0.1")},
+        results.dir / "overfitting.png",
+    )
+    plot_learning_curves(
+        {n: runs[n]["history"] for n in ("fc30 λ 5, N(0,1) init", "fc30 λ 5, N(0,1/n_in) init")},
+        results.dir / "initialisation.png",
+        key="validation_accuracy",
+    )
+    plot_learning_curves(
+        {n: runs[n]["history"] for n in ("fc30", "fc30 cross-entropy")}, results.dir / "costs.png"
+    )
+    print(results.table())
+    print(f"results in {results.save()}")
+
+
+if __name__ == "__main__":
+    main()

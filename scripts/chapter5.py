@@ -1,0 +1,26 @@
+"""Chapter 5: the speed of learning of each hidden layer in deep sigmoid networks.
+
+Same as ``gpunn gradients``: [784, 30, 30, 10] to [784, 30, 30, 30, 30, 10], sigmoid with
+N(0, 1) weights, then with N(0, 1/n_in), then ReLU; 1,000 training images, η 0.1.
+
+    python scripts/chapter5.py [--device gpu] [--epochs 30]
+"""
+
+import sys
+
+from common import ROOT, parser
+
+from gpunn.cli import main as gpunn_main
+
+
+def main() -> None:
+    args = parser(__doc__.splitlines()[0]).parse_args()
+    out = args.out or str(ROOT / "scripts" / "results" / "chapter5")
+    argv = ["gradients", "--out", out, "--epochs", str(args.epochs or 30), "--seed", str(args.seed)]
+    argv += ["--device", args.device] if args.device else []
+    argv += ["--data-dir", args.data_dir] if args.data_dir else []
+    sys.exit(gpunn_main(argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""What every chapter script shares: arguments, a results folder, and runs recorded with provenance.
+
+Each run's record carries the device, the date, the git commit and the seconds it took,
+so every number in a results file says where it came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import gpunn
+from gpunn.train import Trainer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--device", default=None, choices=["auto", "cpu", "gpu"])
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--out", default=None, help="results folder (default scripts/results/<chapter>)")
+    p.add_argument(
+        "--epochs", type=int, default=None, help="override every run's epochs (quick look)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            text=True,
+            capture_output=True,
+            check=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+class Results:
+    """A results folder: ``results.json`` gathers every run; PNGs sit beside it."""
+
+    def __init__(self, chapter: str, args) -> None:
+        self.dir = Path(args.out or ROOT / "scripts" / "results" / chapter)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.device = gpunn.get_device(args.device)
+        self.runs: dict[str, dict] = {}
+        self.meta = {
+            "chapter": chapter,
+            "device": self.device.describe(),
+            "commit": commit(),
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "gpunn": gpunn.__version__,
+            "epochs_override": args.epochs,
+        }
+
+    def train(self, name: str, network, data, config, *, expand=None, book=None) -> dict:
+        """Train, record the history and summary under ``name``, and return the summary."""
+        start = time.perf_counter()
+        result = Trainer(
+            network,
+            data,
+            config,
+            expand=expand,
+            progress=False,
+            log=lambda msg: print(f"[{name}] {msg}", flush=True),
+        ).run()
+        self.runs[name] = {
+            "config": config.to_dict(),
+            "expand": expand,
+            "book": book,
+            "summary": result.summary,
+            "history": result.history,
+            "wall_seconds": time.perf_counter() - start,
+        }
+        self.save()
+        return result.summary
+
+    def save(self) -> Path:
+        path = self.dir / "results.json"
+        path.write_text(json.dumps({**self.meta, "runs": self.runs}, indent=1))
+        return path
+
+    def table(self) -> str:
+        lines = [f"{'run':<28} {'book':>7} {'gpunn':>7} {'seconds':>8}"]
+        for name, r in self.runs.items():
+            acc = r["summary"].get("test_accuracy_at_best_validation")
+            book = f"{r['book']:.2f}" if r.get("book") else "—"
+            got = f"{100 * acc:.2f}" if acc is not None else "—"
+            lines.append(f"{name:<28} {book:>7} {got:>7} {r['wall_seconds']:>8.1f}")
+        return "\n".join(lines)
+
+
+def preset_run(results: Results, name: str, data, args, **overrides):
+    """Train preset ``name`` on ``data`` (``--epochs`` and ``overrides`` applied); the network."""
+    preset = gpunn.get_preset(name)
+    config = preset.config(epochs=args.epochs, seed=args.seed, **overrides)
+    net = gpunn.Network(
+        preset.layers(),
+        preset.cost,
+        input_shape=preset.input_shape,
+        device=results.device,
+        seed=args.seed,
+    )
+    results.train(name, net, data, config, expand=preset.expand, book=preset.book_accuracy)
+    return net
