@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from gpunn.errors import ConfigError, GpunnError, ModelFileError, ShapeError
+from gpunn.errors import GpunnError, ModelFileError
 
 MODEL_FORMAT = "gpunn-model"
 MODEL_FORMAT_VERSION = 1
 HEADER_KEY = "__gpunn__"
+ZIP_MAGIC = b"PK\x03\x04"  # every .npz starts with a zip local file header
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
@@ -58,14 +59,22 @@ def write_npz(path, arrays: dict[str, np.ndarray], header: dict) -> None:
 def read_npz(path, expected_format: str, max_version: int) -> tuple[dict, dict]:
     """(header, arrays) from a file written by ``write_npz``; ModelFileError if it is not one."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ModelFileError(f"{path}: no such file")
+    if not path.is_file():
+        raise ModelFileError(f"{path}: is not a file")
     try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
-            if HEADER_KEY not in npz.files:
-                raise ModelFileError(f"{path}: not a gpunn file (no {HEADER_KEY} header)")
-            header = json.loads(str(npz[HEADER_KEY]))
-            arrays = {k: npz[k] for k in npz.files if k != HEADER_KEY}
+        with open(path, "rb") as f:
+            magic = f.read(len(ZIP_MAGIC))
+            f.seek(0)
+            if magic != ZIP_MAGIC:  # np.load would take a .npy or a pickle, or blame pickling
+                what = "it is empty" if not magic else "not an .npz archive"
+                raise ModelFileError(f"{path}: not a gpunn file ({what})")
+            with np.load(f, allow_pickle=False) as npz:
+                if HEADER_KEY not in npz.files:
+                    raise ModelFileError(f"{path}: not a gpunn file (no {HEADER_KEY} header)")
+                header = json.loads(str(npz[HEADER_KEY]))
+                arrays = {k: npz[k] for k in npz.files if k != HEADER_KEY}
     except GpunnError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
@@ -74,11 +83,13 @@ def read_npz(path, expected_format: str, max_version: int) -> tuple[dict, dict]:
         found = header.get("format") if isinstance(header, dict) else None
         raise ModelFileError(f"{path}: is a {found!r} file, not a {expected_format!r} file")
     version = header.get("format_version")
-    if not isinstance(version, int) or not 1 <= version <= max_version:
+    if type(version) is int and version > max_version:
         raise ModelFileError(
-            f"{path}: format version {version!r} is not supported by this gpunn "
-            f"(it reads versions 1 to {max_version}); upgrade gpunn"
+            f"{path}: format version {version} was written by a newer gpunn "
+            f"(this one reads versions 1 to {max_version}); upgrade gpunn"
         )
+    if type(version) is not int or version < 1:  # bool is an int, but no version
+        raise ModelFileError(f"{path}: format version {version!r} is not a valid version")
     return header, arrays
 
 
@@ -119,7 +130,7 @@ def load_network(path, device=None):
         network.load_state(arrays)
     except (KeyError, TypeError) as exc:
         raise ModelFileError(f"{path}: the model description is incomplete ({exc})") from None
-    except (ShapeError, ConfigError) as exc:
+    except ValueError as exc:  # ShapeError, ConfigError, or arrays that are not numbers
         raise ModelFileError(f"{path}: {exc}") from None
     network.metadata = header.get("metadata", {})
     return network
