@@ -75,9 +75,9 @@ class Ensemble:
                     {n[len(prefix) :]: v for n, v in arrays.items() if n.startswith(prefix)}
                 )
                 networks.append(net)
-        except (KeyError, TypeError, ConfigError) as exc:
+            return cls(networks)
+        except (KeyError, TypeError, ValueError) as exc:  # ValueError: ShapeError, ConfigError
             raise ModelFileError(f"{path}: the ensemble description is broken ({exc})") from None
-        return cls(networks)
 
 
 def combine(probs, method: str):

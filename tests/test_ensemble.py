@@ -1,0 +1,143 @@
+"""Ensembles: vote and average on hand-made probabilities (ties too), files in and out."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+from gpunn.ensemble import Ensemble, accuracy_table, combine
+from gpunn.errors import ConfigError, ModelFileError
+from gpunn.layers import FullyConnected, Softmax
+from gpunn.network import Network
+
+
+def probs(*members):
+    """(k, N, classes) from k members' rows of class probabilities."""
+    return np.array(members, dtype=np.float64)
+
+
+def make_net(seed, n_out=10, n_in=784):
+    return Network(
+        [FullyConnected(8, "relu"), Softmax(n_out, init="default")],
+        "log-likelihood",
+        input_shape=(n_in,),
+        device="cpu",
+        seed=seed,
+    )
+
+
+def test_average_takes_the_largest_mean_probability():
+    p = probs([[0.6, 0.4, 0.0]], [[0.6, 0.4, 0.0]], [[0.0, 0.3, 0.7]])
+    # means: 0.4, 0.367, 0.233 -> class 0; votes 2:0:1 agree here
+    assert combine(p, "average").tolist() == [0]
+    assert combine(p, "vote").tolist() == [0]
+
+
+def test_vote_and_average_can_disagree():
+    # Two members a little sure of class 0, one very sure of class 1.
+    p = probs([[0.5, 0.4, 0.1]], [[0.5, 0.4, 0.1]], [[0.0, 1.0, 0.0]])
+    assert combine(p, "vote").tolist() == [0]  # 2 votes to 1
+    assert combine(p, "average").tolist() == [1]  # 0.6 against 0.333
+
+
+def test_a_tied_vote_goes_to_the_larger_average():
+    # Votes 1:1 between classes 0 and 2 (class 1 none); class 2 has the larger mean.
+    p = probs([[0.5, 0.2, 0.3]], [[0.1, 0.2, 0.7]])
+    assert combine(p, "vote").tolist() == [2]
+    # ... but a class with no votes never wins, however large its mean.
+    p = probs([[0.40, 0.35, 0.25]], [[0.25, 0.35, 0.40]])
+    assert combine(p, "vote").tolist() == [0]  # 1:0:1 tie, means equal: the first
+    assert combine(p, "average").tolist() == [1]
+
+
+def test_a_complete_tie_goes_to_the_first_class():
+    p = probs([[0.5, 0.5]], [[0.5, 0.5]])
+    assert combine(p, "vote").tolist() == [0]
+    assert combine(p, "average").tolist() == [0]
+
+
+def test_one_member_is_its_own_argmax_and_rows_are_independent():
+    rng = np.random.default_rng(0)
+    p = rng.random((1, 50, 10))
+    assert np.array_equal(combine(p, "vote"), p[0].argmax(axis=1))
+    assert np.array_equal(combine(p, "average"), p[0].argmax(axis=1))
+    q = rng.random((5, 50, 10))
+    rows = [combine(q[:, i : i + 1], "vote")[0] for i in range(50)]
+    assert combine(q, "vote").tolist() == rows
+
+
+def test_predict_evaluate_and_the_table():
+    nets = [make_net(s) for s in range(3)]
+    x = np.random.default_rng(1).random((40, 784)).astype(np.float32)
+    ensemble = Ensemble(nets)
+    member_p = np.stack([n.predict_proba(x) for n in nets])
+    assert np.array_equal(ensemble.predict(x, "vote"), combine(member_p, "vote"))
+    assert np.array_equal(ensemble.predict(x), combine(member_p, "average"))
+    y = ensemble.predict(x)
+    result = ensemble.evaluate(x, y)
+    assert result["average"] == 1.0 and len(result["members"]) == 3
+    assert accuracy_table(result).splitlines()[-1] == "average: 100.00%"
+
+
+def test_bad_ensembles_and_methods_are_refused():
+    with pytest.raises(ConfigError, match="at least one"):
+        Ensemble([])
+    with pytest.raises(ConfigError, match="number of classes"):
+        Ensemble([make_net(0), make_net(1, n_out=5)])
+    with pytest.raises(ConfigError, match="unknown ensemble method"):
+        Ensemble([make_net(0)]).predict(np.zeros((1, 784)), "median")
+
+
+def test_save_load_round_trip(tmp_path):
+    nets = [make_net(s) for s in range(3)]
+    Ensemble(nets).save(tmp_path / "e.npz", {"note": "three"})
+    back = Ensemble.load(tmp_path / "e.npz", "cpu")
+    assert len(back.networks) == 3
+    for a, b in zip(nets, back.networks, strict=True):
+        assert a.config() == b.config()
+        for k, v in a.state().items():
+            assert np.array_equal(b.state()[k], v)
+    x = np.random.default_rng(2).random((20, 784))
+    assert np.array_equal(back.predict(x, "vote"), Ensemble(nets).predict(x, "vote"))
+
+
+def rewrite(path, header=None, drop=()):
+    """Rewrite the ensemble file at ``path`` with its header edited or arrays dropped."""
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files if k not in drop}
+    if header is not None:
+        arrays["__gpunn__"] = np.array(json.dumps(header(json.loads(str(arrays["__gpunn__"])))))
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    path.write_bytes(buf.getvalue())
+
+
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[:300]), "cannot be read"),
+        (lambda p: p.write_bytes(b""), "empty"),
+        (lambda p: rewrite(p, drop=("member1/layer0/w",)), "member1|layer0/w"),
+        (lambda p: rewrite(p, lambda h: {**h, "members": []}), "at least one"),
+        (lambda p: rewrite(p, lambda h: {k: v for k, v in h.items() if k != "members"}), "members"),
+        (lambda p: rewrite(p, lambda h: {**h, "members": [{"layers": 3}]}), "broken"),
+        (lambda p: rewrite(p, lambda h: {**h, "format_version": 9}), "newer gpunn"),
+    ],
+    ids=[
+        "truncated",
+        "empty",
+        "a member's weights missing",
+        "no members",
+        "no member list",
+        "a member not a network",
+        "future version",
+    ],
+)
+def test_a_broken_ensemble_file_is_one_error_naming_it(tmp_path, breakage, message):
+    path = tmp_path / "e.npz"
+    Ensemble([make_net(0), make_net(1)]).save(path)
+    breakage(path)
+    with pytest.raises(ModelFileError, match=str(path)) as info:
+        Ensemble.load(path, "cpu")
+    assert any(part in str(info.value) for part in message.split("|"))
