@@ -1,0 +1,45 @@
+#!/usr/bin/env python
+"""Throughput of the book's networks against PyTorch, with the issue's defaults.
+
+    python bench/run.py                          # auto device, fc30 conv2-relu final, m 10…1024
+    python bench/run.py --device cpu --batch-sizes 10,64,256
+
+Takes every ``gpunn bench`` option; unless ``--json`` is given the record goes to
+bench/results/<date>-<device>-<host>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gpunn.benchmark.cli import add_arguments, benchmark
+    from gpunn.benchmark.report import (
+        TABLE_HEADER,
+        default_result_name,
+        format_row,
+        kernel_table,
+        reasons,
+        write_json,
+    )
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    print(TABLE_HEADER, flush=True)
+    record = benchmark(args, lambda row: print("\n".join(format_row(row)), flush=True))
+    print("\n".join(reasons(record["rows"])))
+    print(f"data: {record['data']}")
+    print(kernel_table(record["kernels"]))
+    path = Path(args.json) if args.json else RESULTS / default_result_name(record["environment"])
+    print(f"wrote {write_json(path, record)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

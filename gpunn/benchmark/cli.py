@@ -1,0 +1,164 @@
+"""``gpunn bench``: training and inference throughput of presets against PyTorch.
+
+Wire it into ``gpunn.cli`` with ``add_parser(subparsers)``; ``run(args)`` returns the
+exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gpunn.benchmark.peers import PEERS
+
+
+def _csv(kind, choices=None):
+    def parse(text: str):
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError("give at least one value")
+        try:
+            values = tuple(kind(t) for t in items)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a list of {kind.__name__}") from None
+        bad = [v for v in values if (choices and v not in choices) or (kind is int and v < 1)]
+        if bad:
+            raise argparse.ArgumentTypeError(f"not allowed: {', '.join(map(str, bad))}")
+        return values
+
+    return parse
+
+
+def _peers(text: str) -> tuple[str, ...]:
+    values = _csv(str, PEERS + ("none",))(text)
+    return () if "none" in values else values
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not v > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return v
+
+    return parse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``bench`` options (also used by bench/run.py)."""
+    p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
+    p.add_argument("--presets", type=_csv(str), default=("fc30", "conv2-relu", "final"))
+    p.add_argument("--batch-sizes", type=_csv(int), default=(10, 64, 256, 1024), metavar="M,…")
+    p.add_argument("--modes", type=_csv(str, ("train", "infer")), default=("train", "infer"))
+    p.add_argument(
+        "--peers",
+        type=_peers,
+        default=None,
+        metavar="P,…",
+        help="torch, torch-compile or none (default: torch on the CPU, both on the GPU)",
+    )
+    p.add_argument("--repeats", type=_positive(int), default=5, help="measurements per side")
+    p.add_argument(
+        "--seconds", type=_positive(float), default=1.0, help="time budget per measurement"
+    )
+    p.add_argument("--warmup-steps", type=_positive(int), default=3)
+    p.add_argument(
+        "--torch-threads",
+        type=_positive(int),
+        help="torch.set_num_threads for the peers (default: torch's own choice)",
+    )
+    p.add_argument(
+        "--data",
+        choices=["auto", "mnist", "random"],
+        default="auto",
+        help="MNIST batches (auto: when they load) or random pixels",
+    )
+    p.add_argument("--data-dir", help="folder with MNIST (default: $GPUNN_DATA, then the cache)")
+    p.add_argument(
+        "--kernels",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="GPU conv/pool micro-benchmarks and peak memory (GPU only)",
+    )
+    p.add_argument("--json", metavar="PATH", help="write every row and the machine to PATH")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``bench`` sub-command to ``gpunn``'s sub-parsers."""
+    p = subparsers.add_parser(
+        "bench", help="training/inference images/s of presets against PyTorch"
+    )
+    add_arguments(p)
+    return p
+
+
+def benchmark(args, log=None) -> dict:
+    """Run everything ``args`` asks for; the whole record (environment, config, rows)."""
+    from gpunn.backend import get_device
+    from gpunn.benchmark.harness import BenchConfig, run_throughput
+    from gpunn.benchmark.kernels import run_kernels
+    from gpunn.benchmark.report import SCHEMA, environment
+
+    device = get_device(args.device)
+    peers = args.peers
+    if peers is None:
+        peers = ("torch", "torch-compile") if device.is_gpu else ("torch",)
+    config = BenchConfig(
+        presets=tuple(args.presets),
+        batch_sizes=tuple(args.batch_sizes),
+        modes=tuple(args.modes),
+        device=device.name,
+        peers=tuple(peers),
+        repeats=args.repeats,
+        seconds=args.seconds,
+        warmup_steps=args.warmup_steps,
+        data=args.data,
+        data_dir=args.data_dir,
+    )
+    if args.torch_threads and "torch" in ",".join(peers):
+        from gpunn.benchmark.peers import import_torch
+
+        import_torch().set_num_threads(args.torch_threads)
+    record = {"schema": SCHEMA, "environment": environment(device), "config": config.to_dict()}
+    rows, source = run_throughput(config, log)
+    record.update(data=source, rows=rows)
+    if args.kernels:
+        record["kernels"] = run_kernels(device)
+    else:
+        record["kernels"] = {"skipped": "--no-kernels"}
+    return record
+
+
+def run(args) -> int:
+    """``gpunn bench``: print the table as rows finish, write the JSON; 0 on success."""
+    from gpunn.benchmark.report import TABLE_HEADER, format_row, kernel_table, reasons, write_json
+    from gpunn.errors import ConfigError
+
+    def log(row):
+        print("\n".join(format_row(row)), flush=True)
+
+    try:
+        print(TABLE_HEADER, flush=True)
+        record = benchmark(args, log)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    env = record["environment"]
+    torch = env["torch"]
+    threads = (
+        f", torch {torch['version']} on {torch['num_threads']} threads"
+        if torch.get("available")
+        else ""
+    )
+    print("\n".join(reasons(record["rows"])))
+    print(
+        f"data: {record['data']}; {env['cpu']['model']} ({env['cpu']['cores']} cores){threads}",
+        flush=True,
+    )
+    print(kernel_table(record["kernels"]))
+    if args.json:
+        path = write_json(args.json, record)
+        print(f"wrote {path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,108 @@
+"""Throughput rows: every (preset, mini-batch size, mode) measured for gpunn and its peers.
+
+One row holds gpunn's images/s statistics, each peer's, and the ratio gpunn/peer —
+both of the medians and of each alternating pair (g₁/p₁, g₂/p₂, …), whose spread shows
+how much the machine drifted while measuring.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from gpunn.benchmark.peers import torch_runner
+from gpunn.benchmark.subjects import build_network, gpunn_runner, load_images, make_pool
+from gpunn.benchmark.timing import Unavailable, alternate
+
+MODES = ("train", "infer")
+
+
+@dataclass
+class BenchConfig:
+    """What to measure: see ``gpunn bench --help``."""
+
+    presets: tuple[str, ...] = ("fc30", "conv2-relu", "final")
+    batch_sizes: tuple[int, ...] = (10, 64, 256, 1024)
+    modes: tuple[str, ...] = MODES
+    device: str = "cpu"
+    peers: tuple[str, ...] = ("torch",)
+    repeats: int = 5
+    seconds: float = 1.0
+    warmup_steps: int = 3
+    data: str = "auto"
+    data_dir: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def ratio_stats(ours: dict, peer: dict) -> dict:
+    """gpunn/peer: of the medians, and median/min/max over alternating pairs."""
+    if not (ours.get("available") and peer.get("available")):
+        return {"ratio": None}
+    pairs = [g / p for g, p in zip(ours["samples"], peer["samples"], strict=False)]
+    return {
+        "ratio": ours["median"] / peer["median"],
+        "paired_ratio": {
+            "median": float(np.median(pairs)),
+            "min": float(min(pairs)),
+            "max": float(max(pairs)),
+        },
+    }
+
+
+def measure_row(preset, mode: str, pool, state: dict, config: BenchConfig) -> dict:
+    """Build gpunn's runner and each peer's, measure them alternately, return the row."""
+    results: dict[str, dict] = {}
+    runners = []
+    try:
+        runners.append(gpunn_runner(preset, mode, pool, config.device))
+    except Exception as exc:  # an op another engineer has not finished yet
+        results["gpunn"] = {"available": False, "reason": f"{type(exc).__name__}: {exc}"}
+    for peer in config.peers:
+        try:
+            runners.append(
+                torch_runner(preset, mode, pool, state, config.device, peer == "torch-compile")
+            )
+        except Unavailable as exc:
+            results[peer] = {"available": False, "reason": str(exc)}
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        results.update(alternate(runners, config.repeats, config.seconds, config.warmup_steps))
+    del runners
+    gc.collect()
+    ours = results.pop("gpunn")
+    return {
+        "preset": preset.name,
+        "mode": mode,
+        "batch_size": int(pool.x.shape[1]),
+        "device": config.device,
+        "gpunn": ours,
+        "peers": {name: {**results[name], **ratio_stats(ours, results[name])} for name in results},
+    }
+
+
+def run_throughput(
+    config: BenchConfig, log: Callable[[dict], None] | None = None
+) -> tuple[list[dict], str]:
+    """All rows of ``config`` (each passed to ``log`` as it is done) and the data source."""
+    from gpunn.presets import get_preset
+
+    for mode in config.modes:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}: choose train or infer")
+    presets = [get_preset(name) for name in config.presets]
+    images = load_images(config.data, config.data_dir)
+    rows = []
+    for preset in presets:
+        state = build_network(preset, "cpu")[0].state()  # gpunn's starting weights, seed 0
+        for m in config.batch_sizes:
+            pool = make_pool(images, m, preset.input_shape)
+            for mode in config.modes:
+                row = measure_row(preset, mode, pool, state, config)
+                rows.append(row)
+                if log is not None:
+                    log(row)
+    return rows, images.source

@@ -1,0 +1,175 @@
+"""PyTorch peers: each preset written again in PyTorch, doing the same arithmetic.
+
+Same layer sizes, activations and float32; the same starting weights (copied from
+gpunn's network); network3's order in a conv layer (valid convolution, max-pool,
+then + b, then σ); the same cost — ½‖σ(z) − y‖²/m for the quadratic cost, −Σ ln
+softmax(z)_y / m (log-softmax + NLL) for log-likelihood, softplus(z) − y z summed / m
+for cross-entropy; dropout on a layer's inputs where the preset has it (PyTorch's
+inverted dropout: the same mask-and-multiply, scaled at training instead of at
+evaluation). The optimiser is plain ``torch.optim.SGD`` with the preset's η,
+momentum, and weight decay λ/n on weights only, which is gpunn's update rule.
+
+``torch-compile`` is the same step with the forward and loss through
+``torch.compile`` (backward and the SGD step stay eager).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+
+from gpunn.benchmark.subjects import TRAIN_SIZE
+from gpunn.benchmark.timing import Runner, Unavailable
+
+PEERS = ("torch", "torch-compile")
+
+
+def import_torch():
+    """The torch module, or raise ``Unavailable`` saying why it cannot be imported."""
+    try:
+        return importlib.import_module("torch")
+    except ImportError as exc:
+        why = f"PyTorch is not importable ({exc}); pip install 'gpunn[bench]'"
+        raise Unavailable(why) from None
+
+
+def torch_info() -> dict:
+    """torch's version, threads and CUDA/cuDNN versions, or why torch is missing."""
+    try:
+        torch = import_torch()
+    except Unavailable as exc:
+        return {"available": False, "reason": str(exc)}
+    cuda = torch.cuda.is_available()
+    return {
+        "available": True,
+        "version": torch.__version__,
+        "num_threads": torch.get_num_threads(),
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "cuda_available": cuda,
+    }
+
+
+def _activation(torch, name: str):
+    fns = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
+    if name == "linear":
+        return lambda z: z
+    if name not in fns:
+        raise Unavailable(f"no PyTorch peer for activation {name!r}")
+    return fns[name]
+
+
+def build_model(torch, preset, state: dict, device: str):
+    """(parameters, forward(x, train) → z of the output layer, output activation) of the
+    preset in PyTorch, starting from gpunn's ``Network.state()`` arrays."""
+    from gpunn.layers import ConvPool
+
+    F = torch.nn.functional
+    params, layers, built = [], [], preset.layers()
+    for i, layer in enumerate(built):
+        w = torch.tensor(state[f"layer{i}/w"], device=device, requires_grad=True)
+        b = torch.tensor(state[f"layer{i}/b"], device=device, requires_grad=True)
+        params += [w, b]
+        act = _activation(torch, layer.activation.name) if i < len(built) - 1 else None
+        if isinstance(layer, ConvPool):
+            if layer.pooling != "max":
+                raise Unavailable(f"no PyTorch peer for {layer.pooling} pooling")
+            layers.append(("conv", w, b, act, layer))
+        else:
+            layers.append(("fc", w, b, act, layer))
+
+    def forward(x, train: bool):
+        a = x
+        for kind, w, b, act, layer in layers:
+            if kind == "conv":
+                c = F.conv2d(a, w, None, layer.stride, layer.pad)
+                if layer.pool > 1:
+                    c = F.max_pool2d(c, layer.pool)
+                z = c + b.view(1, -1, 1, 1)
+            else:
+                a = a.reshape(a.shape[0], -1)
+                p = layer.p_dropout
+                if p and train:
+                    a = F.dropout(a, p, training=True)
+                z = F.linear(a, w, b)
+            if act is None:
+                return z
+            a = act(z)
+        raise AssertionError("unreachable")
+
+    return params, forward, built[-1].activation.name
+
+
+def loss_fn(torch, cost: str, out_activation: str):
+    """loss(z, labels, onehot) averaged over the batch, as gpunn's cost/m."""
+    F = torch.nn.functional
+    if cost == "log-likelihood":
+        return lambda z, labels, onehot: F.nll_loss(F.log_softmax(z, dim=1), labels)
+    if cost == "quadratic":
+        act = _activation(torch, out_activation)
+
+        def quadratic(z, labels, onehot):
+            d = act(z) - onehot
+            return 0.5 * (d * d).sum() / z.shape[0]
+
+        return quadratic
+    if cost == "cross-entropy":
+        return lambda z, labels, onehot: (
+            F.binary_cross_entropy_with_logits(z, onehot, reduction="sum") / z.shape[0]
+        )
+    raise Unavailable(f"no PyTorch peer for cost {cost!r}")
+
+
+def torch_runner(preset, mode: str, pool, state: dict, device: str, compiled: bool) -> Runner:
+    """A ``Runner`` for the PyTorch peer ('torch', or 'torch-compile' if ``compiled``)."""
+    torch = import_torch()
+    dev = "cuda" if device == "gpu" else "cpu"
+    if dev == "cuda":
+        if not torch.cuda.is_available():
+            raise Unavailable("this PyTorch build has no usable CUDA device")
+        torch.backends.cudnn.benchmark = True
+    c = preset.config()
+    if c.l1:
+        raise Unavailable("torch.optim.SGD has no L1 term")
+    params, forward, out_act = build_model(torch, preset, state, dev)
+    loss = loss_fn(torch, preset.cost.lower(), out_act)
+    weights, biases = params[0::2], params[1::2]
+    opt = torch.optim.SGD(
+        [
+            {"params": weights, "weight_decay": c.lmbda / TRAIN_SIZE},
+            {"params": biases, "weight_decay": 0.0},
+        ],
+        lr=c.eta,
+        momentum=c.momentum,
+    )
+    xs = [torch.from_numpy(np.ascontiguousarray(b)).to(dev) for b in pool.x]
+    labels = [torch.from_numpy(b).to(dev) for b in pool.labels]
+    onehot = [torch.from_numpy(b).to(dev) for b in pool.onehot]
+    k, m = len(xs), pool.x.shape[1]
+
+    def train_loss(x, lab, y):
+        return loss(forward(x, True), lab, y)
+
+    def infer_out(x):
+        z = forward(x, False)
+        return torch.softmax(z, dim=1) if out_act == "softmax" else _activation(torch, out_act)(z)
+
+    if compiled:
+        torch._dynamo.reset()  # a fresh cache per runner: no recompilation limit is hit
+        train_loss = torch.compile(train_loss, dynamic=False)
+        infer_out = torch.compile(infer_out, dynamic=False)
+
+    def train(i: int) -> None:
+        j = i % k
+        opt.zero_grad(set_to_none=True)
+        train_loss(xs[j], labels[j], onehot[j]).backward()
+        opt.step()
+
+    def infer(i: int):
+        with torch.inference_mode():
+            return infer_out(xs[i % k])
+
+    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    name = "torch-compile" if compiled else "torch"
+    return Runner(name, {"train": train, "infer": infer}[mode], sync, m)

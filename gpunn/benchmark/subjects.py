@@ -1,0 +1,121 @@
+"""What is timed on gpunn's side: a preset's training or inference step over a batch pool.
+
+The pool is K mini-batches of m images (K·m ≈ 8,192, 4 ≤ K ≤ 64) cut from real MNIST
+when ``gpunn.data.load`` finds it, else from uniform random pixels in [0, 1) with
+random labels; every library gets the same images, sent to its device once, so no
+host→device copy happens inside a timed loop. gpunn's training step is exactly the
+trainer's: ``net.backprop(x, y_onehot, step)`` then ``SGD.step(net, m)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gpunn.benchmark.timing import Runner
+
+POOL_IMAGES = 8192
+TRAIN_SIZE = 50_000  # n in the L2 term λ/n, as for the book's training set
+
+
+@dataclass(frozen=True)
+class Images:
+    """Host images x float32 (N, 784) in [0, 1], labels int64 (N,), and where they came from."""
+
+    x: np.ndarray
+    y: np.ndarray
+    source: str
+
+
+def load_images(kind: str = "auto", data_dir=None, n: int = 16_384, seed: int = 0) -> Images:
+    """MNIST training images (``kind`` 'mnist' or 'auto'), or random ones ('random', or
+    'auto' when MNIST cannot be loaded: the reason is kept in ``source``)."""
+    if kind not in ("auto", "mnist", "random"):
+        raise ValueError(f"unknown data kind {kind!r}: choose auto, mnist or random")
+    why = "asked for"
+    if kind != "random":
+        try:
+            from gpunn.data import load
+
+            train = load("mnist", data_dir, download=False).train
+            return Images(train.x[:n], train.y[:n], "mnist")
+        except Exception as exc:  # an unfinished loader, no files: fall back, say why
+            if kind == "mnist":
+                raise
+            why = f"MNIST not loaded: {type(exc).__name__}: {str(exc)[:120]}"
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 784), dtype=np.float32)
+    return Images(x, rng.integers(0, 10, n), f"random ({why})")
+
+
+@dataclass(frozen=True)
+class BatchPool:
+    """K host mini-batches: x (K, m) + input_shape float32, labels (K, m), onehot (K, m, 10)."""
+
+    x: np.ndarray
+    labels: np.ndarray
+    onehot: np.ndarray
+
+    @property
+    def k(self) -> int:
+        return len(self.x)
+
+
+def make_pool(images: Images, batch_size: int, input_shape, seed: int = 0) -> BatchPool:
+    """K = clamp(8192 // m, 4, 64) batches drawn (with a fixed shuffle) from ``images``."""
+    k = min(64, max(4, POOL_IMAGES // batch_size))
+    idx = np.random.default_rng(seed).permutation(k * batch_size) % len(images.x)
+    x = np.ascontiguousarray(images.x[idx], dtype=np.float32)
+    labels = images.y[idx].astype(np.int64)
+    onehot = np.eye(10, dtype=np.float32)[labels]
+    return BatchPool(
+        x.reshape((k, batch_size, *input_shape)),
+        labels.reshape(k, batch_size),
+        onehot.reshape(k, batch_size, 10),
+    )
+
+
+def build_network(preset, device="cpu", seed: int = 0):
+    """The preset's gpunn ``Network`` (float32) and its ``SGD`` with the preset's η, λ, μ."""
+    from gpunn.network import Network
+    from gpunn.optim import SGD
+
+    net = Network(
+        preset.layers(), preset.cost, input_shape=preset.input_shape, device=device, seed=seed
+    )
+    c = preset.config()
+    return net, SGD(c.eta, c.lmbda, c.l1, c.momentum, n=TRAIN_SIZE)
+
+
+def device_sync(device):
+    """gpunn's device synchronisation; on the GPU also the whole device, so that kernels
+    on any stream (CuPy's, Numba's) are finished."""
+    if not device.is_gpu:
+        return device.synchronize
+
+    def sync():
+        device.synchronize()
+        device.xp.cuda.Device().synchronize()
+
+    return sync
+
+
+def gpunn_runner(preset, mode: str, pool: BatchPool, device="cpu") -> Runner:
+    """A ``Runner`` for gpunn: ``mode`` 'train' (backprop + SGD) or 'infer' (feedforward)."""
+    net, opt = build_network(preset, device)
+    dev = net.device
+    m = pool.x.shape[1]
+    xs = [dev.send(b, np.float32) for b in pool.x]
+    ys = [dev.send(b, np.float32) for b in pool.onehot]
+    k = len(xs)
+
+    def train(i: int) -> None:
+        net.backprop(xs[i % k], ys[i % k], step=i)
+        opt.step(net, m)
+
+    def infer(i: int):
+        return net.feedforward(xs[i % k])
+
+    step = {"train": train, "infer": infer}[mode]
+    return Runner("gpunn", step, device_sync(dev), m, {"pool_batches": k})

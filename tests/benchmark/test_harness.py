@@ -1,0 +1,86 @@
+"""The throughput harness on the CPU at a tiny budget: rows, keys, finite positive numbers."""
+
+import math
+
+import numpy as np
+import pytest
+
+from gpunn.benchmark.harness import BenchConfig, ratio_stats, run_throughput
+from gpunn.benchmark.subjects import load_images, make_pool
+from gpunn.benchmark.timing import Runner, alternate, calibrate, stats
+
+TINY = dict(repeats=2, seconds=0.01, warmup_steps=1, data="random")
+STAT_KEYS = {"available", "median", "min", "max", "q1", "q3", "samples", "steps"}
+
+
+def _positive(v) -> bool:
+    return isinstance(v, float) and math.isfinite(v) and v > 0
+
+
+def test_fc30_rows_without_peers():
+    config = BenchConfig(presets=("fc30",), batch_sizes=(10, 3), peers=(), **TINY)
+    seen = []
+    rows, source = run_throughput(config, log=seen.append)
+    assert source.startswith("random")
+    assert seen == rows
+    assert [(r["mode"], r["batch_size"]) for r in rows] == [
+        ("train", 10),
+        ("infer", 10),
+        ("train", 3),
+        ("infer", 3),
+    ]
+    for row in rows:
+        assert row["preset"] == "fc30" and row["device"] == "cpu" and row["peers"] == {}
+        g = row["gpunn"]
+        assert STAT_KEYS <= set(g) and g["available"]
+        assert len(g["samples"]) == 2 and all(_positive(s) for s in g["samples"])
+        assert g["min"] <= g["q1"] <= g["median"] <= g["q3"] <= g["max"]
+        assert isinstance(g["steps"], int) and g["steps"] >= 1
+
+
+def test_fc30_rows_with_torch_peer():
+    pytest.importorskip("torch")
+    config = BenchConfig(presets=("fc30",), batch_sizes=(10,), modes=("train",), **TINY)
+    (row,) = run_throughput(config)[0]
+    peer = row["peers"]["torch"]
+    assert peer["available"], peer
+    assert all(_positive(peer[k]) for k in ("median", "min", "max", "ratio"))
+    assert _positive(peer["paired_ratio"]["median"])
+
+
+def test_failing_runner_is_reported_not_raised():
+    ok = Runner("ok", lambda i: None, lambda: None, 4)
+
+    def broken(i):
+        raise RuntimeError("no kernel yet\nmore")
+
+    results = alternate([Runner("bad", broken, lambda: None, 4), ok], 2, 0.001, 1)
+    assert results["bad"] == {"available": False, "reason": "RuntimeError: no kernel yet"}
+    assert results["ok"]["available"] and len(results["ok"]["samples"]) == 2
+
+
+def test_alternation_order():
+    order = []
+    a = Runner("a", lambda i: order.append("a"), lambda: None, 1)
+    b = Runner("b", lambda i: order.append("b"), lambda: None, 1)
+    alternate([a, b], 3, 0.0, 1)
+    tail = order[-6:]  # one step per measurement once calibrated to a zero budget
+    assert tail == ["a", "b"] * 3
+
+
+def test_calibrate_and_stats():
+    r = Runner("r", lambda i: None, lambda: None, 1)
+    assert calibrate(r, 0.0) == 1
+    s = stats([1.0, 2.0, 3.0, 4.0])
+    assert s["median"] == 2.5 and s["min"] == 1.0 and s["max"] == 4.0
+    assert ratio_stats({"available": False}, {"available": True}) == {"ratio": None}
+
+
+def test_pool_shapes_and_random_images_are_not_zero():
+    images = load_images("random", n=100)
+    assert images.x.dtype == np.float32 and images.x.min() >= 0 and images.x.max() < 1
+    assert images.x.std() > 0.2
+    pool = make_pool(images, 10, (1, 28, 28))
+    assert pool.x.shape == (64, 10, 1, 28, 28) and pool.onehot.shape == (64, 10, 10)
+    np.testing.assert_array_equal(pool.onehot.argmax(-1), pool.labels)
+    assert make_pool(images, 1024, (784,)).x.shape == (8, 1024, 784)

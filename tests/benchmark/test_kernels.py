@@ -1,0 +1,43 @@
+"""GPU micro-benchmarks: skipped with a reason on the CPU, run (gpu marker) on a GPU."""
+
+import pytest
+
+from gpunn import backend
+from gpunn.benchmark.kernels import _entry, run_kernels
+
+FLOOR = {"bandwidth_bytes_per_s": 1e12, "peak_flops": 1e15}
+
+
+def test_cpu_device_skips_with_reason():
+    assert "need a GPU" in run_kernels(backend.CPU)["skipped"]
+
+
+def test_floor_is_the_larger_of_memory_and_arithmetic_time():
+    row = _entry("conv forward", "conv1", 10, 2e6, 1e9, FLOOR, 4e-6, "ImportError: x")
+    assert row["floor_us"] == pytest.approx(2.0)  # 2 MB at 1 TB/s beats 1 GFLOP at 1 PFLOP/s
+    assert row["gpunn_pct_of_floor"] == pytest.approx(50.0)
+    assert row["torch_us"] is None and row["torch_error"] == "ImportError: x"
+    assert row["gpunn_over_torch_speed"] is None
+
+
+@pytest.mark.gpu
+def test_kernels_on_gpu():
+    pytest.importorskip("torch")
+    out = run_kernels(backend.get_device("gpu"))
+    assert out["floor"]["bandwidth_bytes_per_s"] > 0 and out["floor"]["peak_flops"] > 0
+    for key in ("conv", "pool"):
+        if isinstance(out[key], list):
+            assert all(r["torch_us"] > 0 for r in out[key])
+    assert "gpunn" in out["memory"] or "skipped" in out["memory"]
+
+
+@pytest.mark.gpu
+def test_gpu_throughput_row():
+    from gpunn.benchmark.harness import BenchConfig, run_throughput
+
+    config = BenchConfig(
+        presets=("fc30",), batch_sizes=(64,), device="gpu", peers=("torch",),
+        repeats=2, seconds=0.05, warmup_steps=2, data="random",
+    )  # fmt: skip
+    rows, _ = run_throughput(config)
+    assert all(r["gpunn"]["available"] and r["gpunn"]["median"] > 0 for r in rows)
