@@ -22,6 +22,16 @@ from gpunn.serialize import read_npz, write_npz
 
 CHECKPOINT_FORMAT = "gpunn-checkpoint"
 CHECKPOINT_FORMAT_VERSION = 1
+# what Trainer.restore reads from the header's "train" entry, and its types
+TRAIN_STATE = {
+    "epoch": int,
+    "batch": int,
+    "step": int,
+    "total_seconds": (int, float),
+    "history": list,
+    "tracker": dict,
+    "config": dict,
+}
 
 
 def checkpoint_paths(directory) -> list[Path]:
@@ -29,12 +39,17 @@ def checkpoint_paths(directory) -> list[Path]:
     return sorted(Path(directory).glob("ckpt-*.npz"))
 
 
+def checkpoint_name(epoch: int, batch: int) -> str:
+    """The file name of the checkpoint taken ``batch`` batches into the epoch after ``epoch``."""
+    return f"ckpt-{epoch:04d}-{batch:06d}.npz"
+
+
 def save_checkpoint(directory, network, optimizer, train_state: dict, keep: int = 3) -> Path:
     """Write one checkpoint into ``directory`` and prune all but the newest ``keep``."""
     from gpunn import __version__
 
     directory = Path(directory)
-    name = f"ckpt-{train_state['epoch']:04d}-{train_state['batch']:06d}.npz"
+    name = checkpoint_name(train_state["epoch"], train_state["batch"])
     arrays = {f"param/{k}": v for k, v in network.state().items()}
     arrays.update({f"velocity/{k}": v for k, v in optimizer.state().items()})
     header = {
@@ -56,9 +71,39 @@ def read_checkpoint(path) -> tuple[dict, dict, dict]:
     header, arrays = read_npz(path, CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION)
     params = {k[6:]: v for k, v in arrays.items() if k.startswith("param/")}
     velocities = {k[9:]: v for k, v in arrays.items() if k.startswith("velocity/")}
-    if "train" not in header or "network" not in header:
+    train = header.get("train")
+    if not isinstance(header.get("network"), dict) or not isinstance(train, dict):
         raise ModelFileError(f"{path}: the checkpoint header is incomplete")
+    for key, types in TRAIN_STATE.items():
+        if not isinstance(train.get(key), types) or isinstance(train.get(key), bool):
+            raise ModelFileError(f"{path}: the checkpoint's training state lacks a valid {key!r}")
     return header, params, velocities
+
+
+def restore_network(path, header: dict, params: dict, velocities: dict, device=None):
+    """The checkpoint's network with its parameters, and its TrainConfig, checked to fit.
+
+    ModelFileError naming ``path`` when the header, parameters and velocities disagree.
+    """
+    from gpunn.config import TrainConfig
+    from gpunn.serialize import network_from_config
+    from gpunn.tracker import Tracker
+
+    train = header["train"]
+    try:
+        network = network_from_config(header["network"], device)
+        network.load_state(params)
+        shapes = {name: v.shape for name, v in network.state().items()}
+        for name, v in velocities.items():
+            if shapes.get(name) != v.shape:
+                raise ValueError(f"velocity/{name} of shape {v.shape} fits no parameter")
+        config = TrainConfig.from_dict(train["config"]).check()
+        Tracker(**train["tracker"])
+        if not isinstance(train.get("run_info", {}), dict):
+            raise TypeError("run_info is not a mapping")
+    except (KeyError, TypeError, ValueError) as exc:  # ValueError: ShapeError, ConfigError
+        raise ModelFileError(f"{path}: not a run gpunn can continue ({exc})") from None
+    return network, config
 
 
 def load_latest(directory) -> tuple[Path, dict, dict, dict]:

@@ -146,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:  # outside training, or a second Ctrl-C in it: stop at once
+        print("gpunn: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     from gpunn import commands
 
@@ -166,9 +174,6 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a full disk, an unwritable folder: still one line
         print(f"gpunn: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("gpunn: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
 

@@ -68,16 +68,15 @@ def _build_run(args):
 
 def _resume_run(args):
     """(network, TrainConfig, run_info, checkpoint) from the newest good checkpoint in a folder."""
-    from gpunn.checkpoint import load_latest
-    from gpunn.config import TrainConfig
-    from gpunn.serialize import network_from_config
+    from gpunn.checkpoint import load_latest, restore_network
 
     path, header, params, velocities = load_latest(args.resume)
-    network = network_from_config(header["network"], get_device(args.device))
+    device = get_device(args.device)
+    network, config = restore_network(path, header, params, velocities, device)
     train_state = header["train"]
-    config = TrainConfig.from_dict(train_state["config"])
+    run_info = dict(train_state.get("run_info", {}))
     _say(f"resuming from {path} (epoch {train_state['epoch']}, batch {train_state['batch']})")
-    return network, config, dict(train_state.get("run_info", {})), (train_state, params, velocities)
+    return network, config, run_info, (train_state, params, velocities, path)
 
 
 def cmd_train(args) -> int:

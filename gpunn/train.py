@@ -16,13 +16,22 @@ from pathlib import Path
 
 import numpy as np
 
-from gpunn.checkpoint import save_checkpoint
+from gpunn.checkpoint import checkpoint_paths, save_checkpoint
 from gpunn.config import TrainConfig
-from gpunn.errors import ConfigError, GpunnError, NumericalError
+from gpunn.errors import ConfigError, DataError, GpunnError, NumericalError, ShapeError
 from gpunn.interrupts import StopRequest
 from gpunn.optim import SGD
 from gpunn.progress import ProgressBar
 from gpunn.tracker import Tracker
+
+
+def _unused_dir(name: str) -> Path:
+    """``name``, or ``name-2``, ``name-3``, … : the first holding no checkpoints of another run."""
+    path, k = Path(name), 1
+    while checkpoint_paths(path):
+        k += 1
+        path = Path(f"{name}-{k}")
+    return path
 
 
 class TrainingInterrupted(GpunnError):
@@ -57,8 +66,35 @@ def expand_training_data(kind: str, x, y, input_shape):
     return expand_shifts(x, y, image_shape=shape)
 
 
+def check_split(network, name: str, x, y) -> None:
+    """Refuse a split the network cannot learn from, before any work.
+
+    ShapeError unless x is (N,) + input_shape or (N, prod) and y is (N,); DataError unless
+    x holds real numbers and y integer labels in 0 .. n_outputs − 1.
+    """
+    x, y = (a if hasattr(a, "dtype") else np.asarray(a) for a in (x, y))  # NumPy or CuPy
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{name} images must be real numbers, got dtype {x.dtype}")
+    if y.dtype.kind not in "iu":
+        raise DataError(f"{name} labels must be integers, got dtype {y.dtype}")
+    network.check_input(x)
+    if y.shape != (len(x),):
+        raise ShapeError(f"{name} labels have shape {y.shape}, but there are {len(x)} images")
+    if len(x):
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0 or hi >= network.n_outputs:
+            raise DataError(
+                f"{name} labels run from {lo} to {hi}, but the network has "
+                f"{network.n_outputs} outputs (classes 0 to {network.n_outputs - 1})"
+            )
+
+
 class Trainer:
-    """Trains ``network`` on ``data`` (train / validation / test splits) under ``config``."""
+    """Trains ``network`` on ``data`` (train / validation / test splits) under ``config``.
+
+    The splits are checked first (``check_split``): a bad one raises ShapeError or
+    DataError before any training.
+    """
 
     def __init__(
         self,
@@ -85,6 +121,10 @@ class Trainer:
         self.augment = augment
         self.run_info = dict(run_info or {})
         c = self.config
+        splits = {"training": data.train, "validation": data.validation, "test": data.test}
+        for name, split in splits.items():
+            if split is not None:
+                check_split(network, f"the {name}", split.x, split.y)
         dev, dt = network.device, network.dtype
         self.train_x = dev.send(data.train.x, dt)
         self.train_y = dev.send(data.train.y, np.int64)
@@ -103,8 +143,7 @@ class Trainer:
             for name, split in (("validation", data.validation), ("test", data.test))
             if split is not None and len(split.x)
         }
-        for x, _ in [(self.train_x, None), *self.eval_sets.values()]:
-            network.check_input(x)
+        self._on_disk: tuple[tuple[int, int, int], Path] | None = None  # position, checkpoint
 
     # --- state for checkpoints --------------------------------------------------------
     def state(self) -> dict:
@@ -119,8 +158,12 @@ class Trainer:
             "run_info": self.run_info,
         }
 
-    def restore(self, train_state: dict, params: dict, velocities: dict) -> None:
-        """Continue from a checkpoint read by ``gpunn.checkpoint.read_checkpoint``."""
+    def restore(self, train_state: dict, params: dict, velocities: dict, path=None) -> None:
+        """Continue from a checkpoint read by ``gpunn.checkpoint.read_checkpoint`` (at ``path``).
+
+        With ``path``, saving this very state again (an interrupt or a NaN before the
+        next batch) points to that file instead of rewriting it.
+        """
         self.net.load_state(params)
         self.optimizer.load_state(velocities, self.net.device, self.net.dtype)
         self.epoch, self.batch = train_state["epoch"], train_state["batch"]
@@ -128,14 +171,23 @@ class Trainer:
         self.total_seconds = train_state["total_seconds"]
         self.tracker = Tracker(**train_state["tracker"])
         self.optimizer.eta = self.tracker.eta
+        self._on_disk = (self._position(), Path(path)) if path is not None else None
+
+    def _position(self) -> tuple[int, int, int]:
+        return self.epoch, self.batch, self.step
 
     def save_checkpoint(self, directory=None) -> Path | None:
+        """Write the state now, unless it is the one last written or restored (that file)."""
+        if self._on_disk and self._on_disk[0] == self._position() and self._on_disk[1].is_file():
+            return self._on_disk[1]
         directory = directory or self.checkpoint_dir
         if directory is None:
             return None
-        return save_checkpoint(
+        path = save_checkpoint(
             directory, self.net, self.optimizer, self.state(), self.keep_checkpoints
         )
+        self._on_disk = (self._position(), path)
+        return path
 
     # --- the loop ----------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -210,9 +262,10 @@ class Trainer:
         return ok
 
     def _snapshot(self):
-        """Device copies of parameters and velocities, to roll back to on a NaN."""
+        """Device copies of parameters and velocities, and the position, to roll back to."""
         params = [{k: v.copy() for k, v in layer.params().items()} for layer in self.net.layers]
-        return params, {k: v.copy() for k, v in self.optimizer.velocities.items()}
+        velocities = {k: v.copy() for k, v in self.optimizer.velocities.items()}
+        return params, velocities, self.batch, self.step
 
     def _check_finite(self, good) -> None:
         xp = self.net.xp
@@ -222,13 +275,16 @@ class Trainer:
         bad = np.flatnonzero(~np.asarray(flags.tolist(), dtype=bool))
         if not len(bad):
             return
-        params, velocities = good
+        params, velocities, self.batch, self.step = good
         for layer, p in zip(self.net.layers, params, strict=True):
             layer.set_params(p)
         self.optimizer.velocities = velocities
-        self.batch = 0
         where = self.save_checkpoint()
-        saved = f"; the last good state (end of epoch {self.epoch}) is in {where}" if where else ""
+        if self.batch:
+            at = f"epoch {self.epoch + 1}, batch {self.batch}"
+        else:
+            at = f"end of epoch {self.epoch}" if self.epoch else "the initial weights"
+        saved = f"; the last good state ({at}) is in {where}" if where else ""
         layer = self.net.layers[bad[0]]
         raise NumericalError(
             f"epoch {self.epoch + 1}: non-finite weights in layer {bad[0]} ({layer.kind}): "
@@ -237,7 +293,7 @@ class Trainer:
         )
 
     def _interrupted(self, signame: str) -> None:
-        where = self.save_checkpoint() or self.save_checkpoint(Path("gpunn-checkpoints"))
+        where = self.save_checkpoint() or self.save_checkpoint(_unused_dir("gpunn-checkpoints"))
         raise TrainingInterrupted(
             f"{signame} received: stopped at epoch {self.epoch + 1}, batch {self.batch}; "
             f"checkpoint saved in {where} (continue with: gpunn train --resume {where.parent})",

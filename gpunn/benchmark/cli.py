@@ -66,6 +66,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--warmup-steps", type=_positive(int), default=3)
     p.add_argument(
+        "--max-load",
+        type=float,
+        default=0.25,
+        metavar="CORES",
+        help="redo a round in which other processes used more CPU cores than this "
+        "(a negative value turns the check off; default 0.25)",
+    )
+    p.add_argument(
         "--torch-threads",
         type=_positive(int),
         help="torch.set_num_threads for the peers (default: torch's own choice)",
@@ -117,6 +125,7 @@ def benchmark(args, log=None) -> dict:
         warmup_steps=args.warmup_steps,
         data=args.data,
         data_dir=args.data_dir,
+        max_load=None if args.max_load < 0 else args.max_load,
     )
     if args.torch_threads and "torch" in ",".join(peers):
         from gpunn.benchmark.peers import import_torch

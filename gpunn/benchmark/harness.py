@@ -34,6 +34,7 @@ class BenchConfig:
     warmup_steps: int = 3
     data: str = "auto"
     data_dir: str | None = None
+    max_load: float | None = 0.25  # CPU cores other processes may use during a round
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,7 +71,9 @@ def measure_row(preset, mode: str, pool, state: dict, config: BenchConfig) -> di
         except Unavailable as exc:
             results[peer] = {"available": False, "reason": str(exc)}
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        results.update(alternate(runners, config.repeats, config.seconds, config.warmup_steps))
+        results.update(
+            alternate(runners, config.repeats, config.seconds, config.warmup_steps, config.max_load)
+        )
     del runners
     gc.collect()
     ours = results.pop("gpunn")

@@ -10,7 +10,9 @@ and reports n·m / t images per second (m the mini-batch size). Warm-up steps (J
 compilation, cuDNN autotuning, allocator growth) run before any measurement, and n
 is calibrated once per runner so that one measurement takes about ``seconds``.
 ``alternate`` then measures the runners in turn, g, p, g, p, …, so that a drift in
-the machine's speed (other processes, clock boost) hits every side alike.
+the machine's speed (other processes, clock boost) hits every side alike; on a
+shared machine it can also wait for, and throw away rounds disturbed by, other
+processes' CPU load.
 """
 
 from __future__ import annotations
@@ -108,13 +110,39 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
-def alternate(
-    runners: list[Runner], repeats: int, seconds: float, warmup_steps: int = 3
-) -> dict[str, dict]:
-    """Measure each runner ``repeats`` times in turn; per name, stats or why it failed.
+QUIET_TIMEOUT = 10.0  # seconds to wait for a quiet machine before each round
 
-    A runner that raises (an unfinished gpunn op, a torch.compile failure) is reported
-    as ``{"available": False, "reason": …}`` and dropped; the others go on.
+
+def wait_quiet(max_load: float, timeout: float | None = None, window: float = 0.2):
+    """Wait (up to ``timeout`` s) for a ``window`` in which the machine's other processes
+    use at most ``max_load`` cores; returns the last load seen (None off Linux)."""
+    deadline = time.perf_counter() + (QUIET_TIMEOUT if timeout is None else timeout)
+    while True:
+        busy, own, start = _busy_seconds(), time.process_time(), time.perf_counter()
+        time.sleep(window)
+        after = _busy_seconds()
+        if busy is None or after is None:
+            return None
+        load = (after - busy - (time.process_time() - own)) / (time.perf_counter() - start)
+        if load <= max_load or time.perf_counter() > deadline:
+            return load
+
+
+def alternate(
+    runners: list[Runner],
+    repeats: int,
+    seconds: float,
+    warmup_steps: int = 3,
+    max_load: float | None = None,
+) -> dict[str, dict]:
+    """Measure the runners in rounds (each once, in turn); per name, stats or why it failed.
+
+    With ``max_load``, each round starts once the machine is quiet (``wait_quiet``) and
+    a round in which other processes used more than ``max_load`` cores during any
+    measurement is thrown away and run again (at most 2·repeats times; after that
+    loaded rounds are kept, and ``other_load_cores`` shows it). A runner that raises
+    (an unfinished gpunn op, a torch.compile failure) is reported as
+    ``{"available": False, "reason": …}`` and dropped; the others go on.
     """
     results: dict[str, dict] = {}
     steps: dict[str, int] = {}
@@ -134,22 +162,34 @@ def alternate(
             fail(r, exc)
     samples: dict[str, list[float]] = {r.name: [] for r in live}
     loads: dict[str, list[float]] = {r.name: [] for r in live}
-    for _ in range(repeats):
+    rounds = discarded = 0
+    while rounds < repeats and live:
+        if max_load is not None:
+            wait_quiet(max_load)
+        got = {}
         for r in list(live):
             try:
                 t = r.run(steps[r.name])
             except Exception as exc:
                 fail(r, exc)
                 continue
-            samples[r.name].append(steps[r.name] * r.batch_size / t)
-            if r.other_load is not None:
-                loads[r.name].append(r.other_load)
+            got[r.name] = (steps[r.name] * r.batch_size / t, r.other_load)
+        loaded = max_load is not None and any((v or 0.0) > max_load for _, v in got.values())
+        if loaded and discarded < 2 * repeats:
+            discarded += 1
+            continue
+        rounds += 1
+        for name, (v, load) in got.items():
+            samples[name].append(v)
+            if load is not None:
+                loads[name].append(load)
     for r in live:
         results[r.name] = {
             "available": True,
             **stats(samples[r.name]),
             "steps": steps[r.name],
             "other_load_cores": max(loads[r.name]) if loads[r.name] else None,
+            "rounds_discarded": discarded,
             **r.info,
         }
     return results

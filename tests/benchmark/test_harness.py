@@ -9,7 +9,7 @@ from gpunn.benchmark.harness import BenchConfig, ratio_stats, run_throughput
 from gpunn.benchmark.subjects import load_images, make_pool
 from gpunn.benchmark.timing import Runner, alternate, calibrate, stats
 
-TINY = dict(repeats=2, seconds=0.01, warmup_steps=1, data="random")
+TINY = dict(repeats=2, seconds=0.01, warmup_steps=1, data="random", max_load=None)
 STAT_KEYS = {"available", "median", "min", "max", "q1", "q3", "samples", "steps"}
 
 
@@ -66,6 +66,20 @@ def test_alternation_order():
     alternate([a, b], 3, 0.0, 1)
     tail = order[-6:]  # one step per measurement once calibrated to a zero budget
     assert tail == ["a", "b"] * 3
+
+
+def test_loaded_rounds_are_redone_then_kept(monkeypatch):
+    from gpunn.benchmark import timing
+
+    clock = iter(range(0, 10**9, 1000))  # every read: 1000 more busy CPU seconds
+    monkeypatch.setattr(timing, "_busy_seconds", lambda: float(next(clock)))
+    monkeypatch.setattr(timing, "QUIET_TIMEOUT", 0.0)
+    r = Runner("r", lambda i: None, lambda: None, 1)
+    res = alternate([r], 2, 0.0, 1, max_load=0.5)["r"]
+    assert res["rounds_discarded"] == 4 and len(res["samples"]) == 2
+    assert res["other_load_cores"] > 0.5
+    res = alternate([r], 2, 0.0, 1, max_load=None)["r"]
+    assert res["rounds_discarded"] == 0
 
 
 def test_calibrate_and_stats():

@@ -26,6 +26,7 @@ def test_no_torch_means_unavailable_peers(monkeypatch):
         seconds=0.001,
         warmup_steps=1,
         data="random",
+        max_load=None,
     )
     (row,) = run_throughput(config)[0]
     assert row["gpunn"]["available"]

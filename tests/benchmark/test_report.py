@@ -71,7 +71,7 @@ def test_bench_subcommand_writes_json(tmp_path, capsys):
     args = parser.parse_args(
         ["bench", "--device", "cpu", "--presets", "fc30", "--batch-sizes", "5",
          "--modes", "infer", "--peers", "none", "--repeats", "1", "--seconds", "0.001",
-         "--warmup-steps", "1", "--data", "random", "--json", str(out)]
+         "--warmup-steps", "1", "--data", "random", "--max-load", "-1", "--json", str(out)]
     )  # fmt: skip
     assert run(args) == 0
     record = json.loads(out.read_text())

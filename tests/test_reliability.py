@@ -1,0 +1,404 @@
+"""Training that survives faults, for real: `gpunn train` killed, interrupted, exploding.
+
+Every run trains the same small network (momentum and L2 on, so the optimiser's state
+matters) on a made-up dataset. An uninterrupted run's saved weights are the reference;
+a run killed with SIGKILL, or stopped with SIGINT/SIGTERM, then resumed with --resume
+must end with exactly those weights. Each resume point checked is printed (pytest -s).
+"""
+
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gpunn.checkpoint import checkpoint_paths, load_latest, read_checkpoint, restore_network
+from gpunn.config import TrainConfig
+from gpunn.errors import DataError, GpunnError, ModelFileError, NumericalError, ShapeError
+from gpunn.interrupts import StopRequest
+from gpunn.layers import FullyConnected, Softmax
+from gpunn.network import Network
+from gpunn.train import Trainer, TrainingInterrupted
+from tests.faults import (
+    assert_same_weights,
+    gpunn,
+    one_error_line,
+    saved_weights,
+    snapshot,
+    start,
+    wait_for,
+    write_pkl_dataset,
+)
+from tests.synthetic import blobs
+
+EPOCHS = 4
+# shallow: FC 100 sigmoid + softmax; 200 mini-batches an epoch, about 0.1 s
+RUN = (
+    "--preset shallow --train-size 2000 --epochs 4 --batch-size 10 --eta 0.1 "
+    "--momentum 0.5 --lmbda 0.5 --seed 3 --device cpu --no-progress"
+).split()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_pkl_dataset(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def reference(data_dir, tmp_path_factory):
+    """The weights of the uninterrupted run."""
+    cwd = tmp_path_factory.mktemp("reference")
+    done = gpunn("train", *RUN, "--data-dir", data_dir, "--save", "net.npz", cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return saved_weights(cwd / "net.npz")
+
+
+def resume_point(stderr):
+    """'ckpt-0001-000000.npz' from the 'resuming from …' line of a resumed run."""
+    return re.search(r"resuming from \S*?(ckpt-\d+-\d+\.npz)", stderr).group(1)
+
+
+def finish(folder, data_dir, cwd):
+    """Resume the run in ``folder`` to its end; (its saved weights, the checkpoint it took)."""
+    done = gpunn("train", "--resume", folder, "--data-dir", data_dir, "--save", "out.npz", cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    return saved_weights(cwd / "out.npz"), resume_point(done.stderr)
+
+
+def ckpt(folder, epoch, batch=0):
+    return folder / f"ckpt-{epoch:04d}-{batch:06d}.npz"
+
+
+def test_sigkill_at_several_points_then_resume_is_identical(tmp_path, data_dir, reference):
+    """Kill -9 the run again and again, each time a little after one more epoch's checkpoint."""
+    folder = tmp_path / "ckpt"
+    killed = []
+    for epoch, delay in ((1, 0.0), (2, 0.03), (3, 0.06)):
+        args = ("--resume", folder) if epoch > 1 else (*RUN, "--checkpoint-dir", folder)
+        proc = start("train", *args, "--data-dir", data_dir, cwd=tmp_path)
+        wait_for(ckpt(folder, epoch).exists, proc)
+        time.sleep(delay)
+        alive = proc.poll() is None
+        proc.kill()
+        _, stderr = proc.communicate(timeout=60)
+        assert "Traceback" not in stderr
+        if alive:
+            since = resume_point(stderr) if epoch > 1 else "the start"
+            killed.append(
+                f"SIGKILL {delay * 1000:.0f} ms after {ckpt(folder, epoch).name} "
+                f"(run resumed from {since})"
+            )
+    assert killed, "every run ended before it could be killed"
+    weights, point = finish(folder, data_dir, tmp_path)
+    assert_same_weights(weights, reference)
+    for k in killed:
+        print(f"\nidentical after {k}")
+    print(f"\n(the last resume started from {point})")
+
+
+def test_stray_temporary_and_truncated_checkpoints_are_passed_over(tmp_path, data_dir, reference):
+    """What a kill in the middle of a write could leave (were writes not atomic) is ignored."""
+    folder = tmp_path / "ckpt"
+    proc = start("train", *RUN, "--checkpoint-dir", folder, "--data-dir", data_dir, cwd=tmp_path)
+    wait_for(ckpt(folder, 2).exists, proc)
+    proc.kill()
+    proc.communicate(timeout=60)
+    (folder / ".ckpt-0003-000000.npz.x1y2.tmp").write_bytes(b"PK\x03\x04 half a zip")
+    ckpt(folder, 3).write_bytes(ckpt(folder, 2).read_bytes()[:5000])  # a torn newest file
+    weights, point = finish(folder, data_dir, tmp_path)
+    assert point == "ckpt-0002-000000.npz"
+    assert_same_weights(weights, reference)
+    print(f"\nidentical after a torn ckpt-0003 (resumed from {point})")
+
+
+@pytest.mark.parametrize(
+    "sig, delay",
+    [(signal.SIGINT, 0.0), (signal.SIGINT, 0.04), (signal.SIGTERM, 0.04)],
+    ids=["SIGINT-at-once", "SIGINT-40ms", "SIGTERM-40ms"],
+)
+def test_a_signal_stops_with_a_checkpoint_and_resume_is_identical(
+    sig, delay, tmp_path, data_dir, reference
+):
+    folder = tmp_path / "ckpt"
+    save = tmp_path / "out.npz"
+    save.write_bytes(b"an older model, to be left alone")
+    proc = start(
+        "train", *RUN, "--checkpoint-dir", folder, "--save", save, "--data-dir", data_dir,
+        cwd=tmp_path,
+    )  # fmt: skip
+    wait_for(ckpt(folder, 1).exists, proc)
+    time.sleep(delay)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    line = one_error_line(stderr, "gpunn: stopped: ")
+    assert f"{sig.name} received" in line
+    where = re.search(r"checkpoint saved in (\S+) ", line).group(1)
+    assert (tmp_path / where).is_file() and f"--resume {folder}" in line
+    assert save.read_bytes() == b"an older model, to be left alone"
+    header, _, _ = read_checkpoint(tmp_path / where)
+    assert (header["train"]["epoch"], header["train"]["batch"]) >= (1, 0)
+
+    weights, point = finish(folder, data_dir, tmp_path)
+    assert point == (tmp_path / where).name
+    assert_same_weights(weights, reference)
+    print(f"\nidentical after {sig.name} {delay * 1000:.0f} ms into epoch 2 (resumed from {point})")
+
+
+def test_a_second_ctrl_c_quits_at_once_without_damage(tmp_path, data_dir, reference):
+    folder = tmp_path / "ckpt"
+    proc = start("train", *RUN, "--checkpoint-dir", folder, "--data-dir", data_dir, cwd=tmp_path)
+    wait_for(ckpt(folder, 1).exists, proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.002)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    # -SIGINT: the second came as Python shut down and ended it (a shell shows 130 too)
+    assert proc.returncode in (130, -signal.SIGINT), stderr
+    assert "Traceback" not in stderr
+    assert "gpunn: interrupted" in stderr or "gpunn: stopped: SIGINT" in stderr
+    assert not list(folder.glob(".*.tmp"))  # a write cut short removed its temporary file
+    for path in checkpoint_paths(folder):
+        read_checkpoint(path)
+    weights, point = finish(folder, data_dir, tmp_path)
+    assert_same_weights(weights, reference)
+    print(f"\nidentical after two quick SIGINTs (resumed from {point})")
+
+
+def test_stop_request_asks_once_then_a_second_ctrl_c_raises():
+    previous = signal.getsignal(signal.SIGINT)
+    with StopRequest() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.requested == "SIGTERM"
+        os.kill(os.getpid(), signal.SIGTERM)  # a second SIGTERM only asks again
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+    assert signal.getsignal(signal.SIGINT) is previous
+
+
+def test_an_exploding_run_stops_keeps_its_last_good_state_and_overwrites_nothing(
+    tmp_path, data_dir
+):
+    folder = tmp_path / "ckpt"
+    save = tmp_path / "net.npz"
+    save.write_bytes(b"an older model")
+    args = ("--checkpoint-dir", folder, "--save", save, "--data-dir", data_dir)
+    run = ["--preset", "shallow", "--train-size", "1000", "--epochs", "2", "--device", "cpu"]
+    done = gpunn("train", *run, "--eta", "1e30", *args, cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    line = one_error_line(done.stderr)
+    assert re.search(r"epoch 1: non-finite weights in layer \d \(\w+\).*η = 1e\+30", line)
+    assert "try a smaller --eta" in line and str(ckpt(folder, 0)) in line
+    assert save.read_bytes() == b"an older model"
+    header, params, _ = read_checkpoint(ckpt(folder, 0))
+    assert all(np.isfinite(v).all() for v in params.values())
+    assert (header["train"]["epoch"], header["train"]["batch"], header["train"]["step"]) == (
+        0,
+        0,
+        0,
+    )
+
+    # Resuming the same run fails the same way and leaves the good checkpoint as it was.
+    before = snapshot(folder)
+    again = gpunn("train", "--resume", folder, "--data-dir", data_dir, cwd=tmp_path)
+    assert again.returncode == 3 and "non-finite weights" in one_error_line(again.stderr)
+    assert snapshot(folder) == before
+
+
+def test_skip_batch_policy_is_taken_from_the_command_line(tmp_path, data_dir):
+    run = ["--preset", "shallow", "--train-size", "1000", "--epochs", "1", "--device", "cpu"]
+    done = gpunn(
+        "train", *run, "--eta", "1e30", "--nan-policy", "skip-batch", "--data-dir", data_dir,
+        "--checkpoint-dir", "c", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "batch skipped" in done.stderr  # until the weights themselves overflow
+    assert "the last good state (the initial weights)" in one_error_line(done.stderr)
+
+
+# --- the same guarantees through the API ---------------------------------------------------
+def quiet(msg):
+    pass
+
+
+def small_net(seed=0):
+    return Network(
+        [FullyConnected(20, "relu"), Softmax(10)], "log-likelihood", device="cpu", seed=seed
+    )
+
+
+def interrupted_mid_epoch(folder, at_step=90):
+    """A run stopped by SIGINT at ``at_step`` (epoch 2, batch 30 of 60): its checkpoint."""
+    cfg = TrainConfig(epochs=3, eta=0.05, momentum=0.5, seed=2)
+    trainer = Trainer(small_net(), blobs(), cfg, log=quiet, checkpoint_dir=folder)
+    step = trainer.optimizer.step
+
+    def step_then_signal(net, m):
+        step(net, m)
+        if trainer.step + 1 == at_step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    trainer.optimizer.step = step_then_signal
+    with pytest.raises(TrainingInterrupted) as info:
+        trainer.run()
+    return info.value.checkpoint
+
+
+def resumed(folder, **kwargs):
+    path, header, params, velocities = load_latest(folder)
+    cfg = TrainConfig.from_dict(header["train"]["config"])
+    trainer = Trainer(small_net(seed=9), blobs(), cfg, log=quiet, checkpoint_dir=folder, **kwargs)
+    trainer.restore(header["train"], params, velocities, path)
+    return trainer
+
+
+def test_a_nan_after_a_mid_epoch_resume_rolls_back_to_that_very_point(tmp_path):
+    where = interrupted_mid_epoch(tmp_path / "c")
+    assert where.name == "ckpt-0001-000030.npz"
+    before = snapshot(tmp_path / "c")
+    trainer = resumed(tmp_path / "c")
+    step = trainer.optimizer.step
+
+    def step_then_poison(net, m):
+        step(net, m)
+        if trainer.step == 100:
+            net.layers[1].w[0, 0] = np.inf
+
+    trainer.optimizer.step = step_then_poison
+    with pytest.raises(NumericalError, match=r"\(epoch 2, batch 30\) is in .*ckpt-0001-000030"):
+        trainer.run()
+    assert (trainer.epoch, trainer.batch, trainer.step) == (1, 30, 90)
+    assert snapshot(tmp_path / "c") == before  # the good checkpoint, untouched
+
+
+def test_an_interrupt_right_after_a_resume_rewrites_nothing(tmp_path):
+    where = interrupted_mid_epoch(tmp_path / "c")
+    before = snapshot(tmp_path / "c")
+    trainer = resumed(tmp_path / "c")
+    snap = trainer._snapshot
+
+    def signal_then_snapshot():  # SIGINT before the first batch of the resumed run
+        os.kill(os.getpid(), signal.SIGINT)
+        return snap()
+
+    trainer._snapshot = signal_then_snapshot
+    with pytest.raises(TrainingInterrupted) as info:
+        trainer.run()
+    assert info.value.checkpoint == where
+    assert snapshot(tmp_path / "c") == before
+
+
+def test_without_a_checkpoint_dir_an_interrupt_saves_beside_not_into_another_run(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    interrupted_mid_epoch(Path("gpunn-checkpoints"))
+    before = snapshot(tmp_path / "gpunn-checkpoints")
+    cfg = TrainConfig(epochs=2, eta=0.05)
+    trainer = Trainer(small_net(), blobs(), cfg, log=quiet)
+    trainer.optimizer.step = lambda net, m: os.kill(os.getpid(), signal.SIGINT)
+    with pytest.raises(TrainingInterrupted, match="--resume gpunn-checkpoints-2") as info:
+        trainer.run()
+    assert info.value.checkpoint.parent == Path("gpunn-checkpoints-2")
+    assert snapshot(tmp_path / "gpunn-checkpoints") == before
+
+
+def test_a_checkpoint_that_does_not_fit_its_network_names_the_file(tmp_path):
+    where = interrupted_mid_epoch(tmp_path / "c")
+    header, params, velocities = read_checkpoint(where)
+    params["layer0/w"] = params["layer0/w"][:, :-1]
+    with pytest.raises(ModelFileError, match=f"{where}: not a run gpunn can continue"):
+        restore_network(where, header, params, velocities)
+    velocities["layer0/w"] = np.zeros(3)
+    with pytest.raises(ModelFileError, match="velocity/layer0/w"):
+        restore_network(where, header, read_checkpoint(where)[1], velocities)
+    header["train"]["config"]["eta"] = -1.0
+    with pytest.raises(ModelFileError, match="eta"):
+        restore_network(where, header, read_checkpoint(where)[1], {})
+
+
+def bad(split, field, value):
+    data = blobs(n_train=100, n_validation=20, n_test=20)
+    setattr(getattr(data, split), field, value)
+    return data
+
+
+@pytest.mark.parametrize(
+    "data, error, message",
+    [
+        (bad("train", "x", np.zeros((100, 783))), ShapeError, r"\(100, 783\)"),
+        (bad("train", "x", np.zeros((100, 28, 28))), ShapeError, r"\(100, 28, 28\)"),
+        (bad("test", "x", np.zeros((20, 784, 1))), ShapeError, r"\(20, 784, 1\)"),
+        (bad("train", "x", np.zeros((100, 784), complex)), DataError, "real numbers"),
+        (bad("train", "x", np.full((100, 784), "0.5")), DataError, "real numbers"),
+        (bad("train", "x", np.zeros((100, 784), object)), DataError, "real numbers"),
+        (bad("train", "y", np.zeros(100)), DataError, "labels must be integers"),
+        (bad("train", "y", np.zeros((100, 10), int)), ShapeError, r"labels have shape \(100, 10\)"),
+        (
+            bad("train", "y", np.zeros(50, int)),
+            ShapeError,
+            r"shape \(50,\), but there are 100 images",
+        ),
+        (bad("train", "y", np.arange(100) % 11), DataError, "from 0 to 10.*classes 0 to 9"),
+        (bad("train", "y", np.arange(100) % 10 - 1), DataError, "from -1 to 8"),
+        (bad("validation", "y", np.full(20, 12)), DataError, "validation labels"),
+    ],
+    ids=[
+        "x 783 wide",
+        "x as 28x28 images",
+        "x with an extra axis",
+        "x complex",
+        "x strings",
+        "x objects",
+        "y floats",
+        "y one-hot",
+        "y too few",
+        "y up to 10",
+        "y down to -1",
+        "validation y 12",
+    ],
+)
+def test_bad_data_is_refused_before_training(data, error, message):
+    with pytest.raises(error, match=message):
+        Trainer(small_net(), data, TrainConfig(epochs=1), log=quiet)
+
+
+def test_lists_bools_and_bytes_are_fine_data():
+    data = blobs(n_train=100, n_validation=20, n_test=20)
+    data.train.x = (data.train.x > 0.5).tolist()
+    data.train.y = data.train.y.tolist()
+    data.validation.x = (data.validation.x * 255).astype(np.uint8)
+    Trainer(small_net(), data, TrainConfig(epochs=1, eta=0.1), log=quiet).run()
+
+
+# Network itself does not check what predict/evaluate are given (gpunn/network.py, not
+# this change's to edit): these record the gaps and fail loudly once they are closed.
+GAP = pytest.mark.xfail(strict=True, reason="Network.predict/evaluate do not validate input yet")
+
+
+@GAP
+def test_network_evaluate_checks_the_shape():
+    with pytest.raises(ShapeError):
+        small_net().evaluate(np.zeros((5, 783), np.float32), np.zeros(5, np.int64))
+
+
+@GAP
+def test_network_evaluate_checks_the_labels():
+    with pytest.raises(GpunnError):
+        small_net().evaluate(np.zeros((5, 784), np.float32), np.array([0, 1, 2, 3, 10]))
+
+
+@GAP
+def test_network_predict_checks_the_dtype():
+    with pytest.raises(GpunnError):
+        small_net().predict(np.full((2, 784), "a"))
+
+
+@GAP
+def test_network_predict_takes_no_examples():
+    assert small_net().predict(np.zeros((0, 784))).shape == (0,)
