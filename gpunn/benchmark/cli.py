@@ -58,7 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=_peers,
         default=None,
         metavar="P,…",
-        help="torch, torch-compile or none (default: torch on the CPU, both on the GPU)",
+        help="torch (default threads), torch-1t (one thread), torch-compile, or none "
+        "(default: torch,torch-1t on the CPU, torch,torch-compile on the GPU)",
     )
     p.add_argument("--repeats", type=_positive(int), default=5, help="measurements per side")
     p.add_argument(
@@ -76,7 +77,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--torch-threads",
         type=_positive(int),
-        help="torch.set_num_threads for the peers (default: torch's own choice)",
+        help="threads of the torch peer (default: torch's own choice)",
     )
     p.add_argument(
         "--data",
@@ -113,7 +114,7 @@ def benchmark(args, log=None) -> dict:
     device = get_device(args.device)
     peers = args.peers
     if peers is None:
-        peers = ("torch", "torch-compile") if device.is_gpu else ("torch",)
+        peers = ("torch", "torch-compile") if device.is_gpu else ("torch", "torch-1t")
     config = BenchConfig(
         presets=tuple(args.presets),
         batch_sizes=tuple(args.batch_sizes),

@@ -65,9 +65,7 @@ def measure_row(preset, mode: str, pool, state: dict, config: BenchConfig) -> di
         results["gpunn"] = {"available": False, "reason": f"{type(exc).__name__}: {exc}"}
     for peer in config.peers:
         try:
-            runners.append(
-                torch_runner(preset, mode, pool, state, config.device, peer == "torch-compile")
-            )
+            runners.append(torch_runner(preset, mode, pool, state, config.device, peer))
         except Unavailable as exc:
             results[peer] = {"available": False, "reason": str(exc)}
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):

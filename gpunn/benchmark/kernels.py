@@ -222,7 +222,7 @@ def peak_memory(device, preset_name: str = "final", batch_size: int = 256, steps
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
     state = build_network(preset, "cpu")[0].state()
-    runner = torch_runner(preset, "train", pool, state, "gpu", compiled=False)
+    runner = torch_runner(preset, "train", pool, state, "gpu")
     runner.run(steps)
     out["torch"] = {
         "max_memory_allocated_bytes": int(torch.cuda.max_memory_allocated() - base),

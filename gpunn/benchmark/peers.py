@@ -22,7 +22,8 @@ import numpy as np
 from gpunn.benchmark.subjects import TRAIN_SIZE
 from gpunn.benchmark.timing import Runner, Unavailable
 
-PEERS = ("torch", "torch-compile")
+PEERS = ("torch", "torch-1t", "torch-compile")
+_DEFAULT_THREADS: list[int] = []  # torch's own thread count, read once before any change
 
 
 def import_torch():
@@ -121,9 +122,19 @@ def loss_fn(torch, cost: str, out_activation: str):
     raise Unavailable(f"no PyTorch peer for cost {cost!r}")
 
 
-def torch_runner(preset, mode: str, pool, state: dict, device: str, compiled: bool) -> Runner:
-    """A ``Runner`` for the PyTorch peer ('torch', or 'torch-compile' if ``compiled``)."""
+def torch_runner(preset, mode: str, pool, state: dict, device: str, peer: str = "torch") -> Runner:
+    """A ``Runner`` for the PyTorch peer called ``peer`` (one of ``PEERS``).
+
+    'torch' runs on torch's default number of threads, 'torch-1t' on one (set before
+    each of its measurements, outside the clock), 'torch-compile' as 'torch' through
+    ``torch.compile``.
+    """
+    if peer not in PEERS:
+        raise Unavailable(f"unknown peer {peer!r}: choose from {', '.join(PEERS)}")
     torch = import_torch()
+    if not _DEFAULT_THREADS:
+        _DEFAULT_THREADS.append(torch.get_num_threads())
+    threads = 1 if peer == "torch-1t" else _DEFAULT_THREADS[0]
     dev = "cuda" if device == "gpu" else "cpu"
     if dev == "cuda":
         if not torch.cuda.is_available():
@@ -155,7 +166,7 @@ def torch_runner(preset, mode: str, pool, state: dict, device: str, compiled: bo
         z = forward(x, False)
         return torch.softmax(z, dim=1) if out_act == "softmax" else _activation(torch, out_act)(z)
 
-    if compiled:
+    if peer == "torch-compile":
         torch._dynamo.reset()  # a fresh cache per runner: no recompilation limit is hit
         train_loss = torch.compile(train_loss, dynamic=False)
         infer_out = torch.compile(infer_out, dynamic=False)
@@ -171,5 +182,7 @@ def torch_runner(preset, mode: str, pool, state: dict, device: str, compiled: bo
             return infer_out(xs[i % k])
 
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
-    name = "torch-compile" if compiled else "torch"
-    return Runner(name, {"train": train, "infer": infer}[mode], sync, m)
+    step = {"train": train, "infer": infer}[mode]
+    return Runner(
+        peer, step, sync, m, {"threads": threads}, prepare=lambda: torch.set_num_threads(threads)
+    )

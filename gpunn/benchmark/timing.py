@@ -46,11 +46,14 @@ class Runner:
     sync: Callable[[], None]
     batch_size: int
     info: dict = field(default_factory=dict)
+    prepare: Callable[[], object] | None = None  # run before each measurement, untimed
     i: int = 0
     other_load: float | None = None  # CPU cores other processes used during the last run
 
     def run(self, n: int) -> float:
         """Seconds for n steps, the device synchronised before and after the clock."""
+        if self.prepare is not None:
+            self.prepare()
         self.sync()
         busy, own = _busy_seconds(), time.process_time()
         start = time.perf_counter()

@@ -40,12 +40,16 @@ def test_fc30_rows_without_peers():
 
 def test_fc30_rows_with_torch_peer():
     pytest.importorskip("torch")
-    config = BenchConfig(presets=("fc30",), batch_sizes=(10,), modes=("train",), **TINY)
+    config = BenchConfig(
+        presets=("fc30",), batch_sizes=(10,), modes=("train",), peers=("torch", "torch-1t"), **TINY
+    )
     (row,) = run_throughput(config)[0]
-    peer = row["peers"]["torch"]
-    assert peer["available"], peer
-    assert all(_positive(peer[k]) for k in ("median", "min", "max", "ratio"))
-    assert _positive(peer["paired_ratio"]["median"])
+    for name in ("torch", "torch-1t"):
+        peer = row["peers"][name]
+        assert peer["available"], peer
+        assert all(_positive(peer[k]) for k in ("median", "min", "max", "ratio"))
+        assert _positive(peer["paired_ratio"]["median"])
+    assert row["peers"]["torch-1t"]["threads"] == 1
 
 
 def test_failing_runner_is_reported_not_raised():
