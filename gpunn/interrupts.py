@@ -3,12 +3,22 @@
 with StopRequest() as stop:
     for batch in ...:
         if stop.requested: break      # finish the batch, checkpoint, exit non-zero
+        ...
+        with stop.hold():             # a second Ctrl-C here waits for the block to end
+            write_checkpoint()
+
+A second Ctrl-C raises KeyboardInterrupt at once, except inside ``hold()``: cutting a
+checkpoint write short could leave a temporary file behind or mask the interrupt with
+an error from the half-closed zip. There it is only noted, and since a stop was already
+asked for, the loop stops right after the write.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class StopRequest:
@@ -17,12 +27,22 @@ class StopRequest:
     def __init__(self) -> None:
         self.requested: str | None = None
         self._previous: dict = {}
+        self._holding = False
 
     def _handle(self, signum, frame) -> None:
-        if self.requested and signum == signal.SIGINT:
+        if self.requested and signum == signal.SIGINT and not self._holding:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             raise KeyboardInterrupt
-        self.requested = signal.Signals(signum).name
+        self.requested = self.requested or signal.Signals(signum).name
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """A block that a second Ctrl-C does not cut short (see the module docstring)."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():

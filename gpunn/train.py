@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,6 +145,7 @@ class Trainer:
             if split is not None and len(split.x)
         }
         self._on_disk: tuple[tuple[int, int, int], Path] | None = None  # position, checkpoint
+        self._stop: StopRequest | None = None  # run()'s, so that checkpoint writes can hold
 
     # --- state for checkpoints --------------------------------------------------------
     def state(self) -> dict:
@@ -183,9 +185,10 @@ class Trainer:
         directory = directory or self.checkpoint_dir
         if directory is None:
             return None
-        path = save_checkpoint(
-            directory, self.net, self.optimizer, self.state(), self.keep_checkpoints
-        )
+        with self._stop.hold() if self._stop else nullcontext():
+            path = save_checkpoint(
+                directory, self.net, self.optimizer, self.state(), self.keep_checkpoints
+            )
         self._on_disk = (self._position(), path)
         return path
 
@@ -195,12 +198,15 @@ class Trainer:
         self._rewrite_metrics()
         self._warm_up()
         # Overflow and NaN are found by the guard at each epoch's end, not as NumPy warnings.
-        with StopRequest() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with (
+            StopRequest() as self._stop,
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+        ):
             while self.epoch < c.epochs and not self.tracker.stop_reason:
                 good = self._snapshot()
-                seconds = self._train_epoch(stop)
-                if stop.requested:
-                    self._interrupted(stop.requested)
+                seconds = self._train_epoch(self._stop)
+                if self._stop.requested:
+                    self._interrupted(self._stop.requested)
                 self._check_finite(good)
                 self.epoch += 1
                 self.batch = 0
