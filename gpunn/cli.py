@@ -7,6 +7,7 @@ non-zero exit: 2 for bad input, 3 for a numerical failure, 130 for an interrupt.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from gpunn.errors import GpunnError, NumericalError
@@ -34,8 +35,10 @@ def _nonneg_int(text: str) -> int:
     return v
 
 
-def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+def _add_data_args(p: argparse.ArgumentParser, dataset: str | None = "mnist") -> None:
+    p.add_argument(
+        "--dataset", default=dataset, choices=["mnist", "fashion-mnist"], help="default mnist"
+    )
     p.add_argument(
         "--data-dir",
         help="folder with the dataset files (default: $GPUNN_DATA, then the user cache folder)",
@@ -59,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a book network (see: gpunn presets)")
-    t.add_argument("--preset", default="fc30", help="network and hyper-parameters (default fc30)")
+    # Defaults of None here are filled in by gpunn.commands, so that a --resume can tell
+    # an option that was given (and must agree with the checkpoint) from one that was not.
+    t.add_argument("--preset", help="network and hyper-parameters (default fc30)")
     t.add_argument("--epochs", type=_positive_int)
     t.add_argument(
         "--batch-size", type=_positive_int, dest="mini_batch_size", help="mini-batch size m"
@@ -80,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="stop after N epochs without improvement in validation accuracy",
     )
-    t.add_argument("--seed", type=_nonneg_int, default=0)
+    t.add_argument("--seed", type=_nonneg_int, help="default 0")
     t.add_argument(
         "--train-size", type=_positive_int, metavar="N", help="train on the first N training images"
     )
@@ -89,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["none", "shifts"],
         help="expanded training data (default: the preset's)",
     )
-    t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    t.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
     t.add_argument("--monitor-training-cost", action="store_true", default=None)
     t.add_argument("--monitor-training-accuracy", action="store_true", default=None)
     t.add_argument("--monitor-validation-cost", action="store_true", default=None)
@@ -106,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="progress bar (default: on a terminal)",
     )
     _add_device_arg(t)
-    _add_data_args(t)
+    _add_data_args(t, dataset=None)
 
     t.add_argument(
         "--ensemble",
@@ -171,11 +176,15 @@ def _run(argv: list[str] | None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED if isinstance(exc, TrainingInterrupted) else EXIT_BAD_INPUT
+    except BrokenPipeError:  # the reader went away (gpunn predict … | head): not an error
+        try:  # and Python's own flush of stdout at exit must not complain either
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 0
     except OSError as exc:  # a full disk, an unwritable folder: still one line
         print(f"gpunn: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except BrokenPipeError:
-        return 0
 
 
 if __name__ == "__main__":

@@ -21,31 +21,36 @@ def _load_data(name: str, data_dir, train_size=None):
     return data.load(name, data_dir, train_size=train_size)
 
 
+# ``gpunn train`` options that override a preset's TrainConfig field of the same name
+CONFIG_OPTIONS = (
+    "epochs",
+    "mini_batch_size",
+    "eta",
+    "lmbda",
+    "l1",
+    "momentum",
+    "schedule",
+    "early_stopping",
+    "seed",
+    "nan_policy",
+    "monitor_training_cost",
+    "monitor_training_accuracy",
+    "monitor_validation_cost",
+)
+# ``gpunn train`` options left as None on the command line, and what None means
+TRAIN_DEFAULTS = {"preset": "fc30", "dataset": "mnist", "dtype": "float32"}
+
+
 def _build_run(args):
     """(network, TrainConfig, run_info) for a fresh run from a preset and flag overrides."""
     from gpunn.network import Network
     from gpunn.presets import get_preset
 
+    for k, v in TRAIN_DEFAULTS.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
     preset = get_preset(args.preset)
-    overrides = {
-        k: getattr(args, k)
-        for k in (
-            "epochs",
-            "mini_batch_size",
-            "eta",
-            "lmbda",
-            "l1",
-            "momentum",
-            "schedule",
-            "early_stopping",
-            "seed",
-            "nan_policy",
-            "monitor_training_cost",
-            "monitor_training_accuracy",
-            "monitor_validation_cost",
-        )
-    }
-    config = preset.config(**overrides)
+    config = preset.config(**{k: getattr(args, k) for k in CONFIG_OPTIONS})
     expand = (
         preset.expand if args.expand is None else (None if args.expand == "none" else args.expand)
     )
@@ -70,13 +75,34 @@ def _resume_run(args):
     """(network, TrainConfig, run_info, checkpoint) from the newest good checkpoint in a folder."""
     from gpunn.checkpoint import load_latest, restore_network
 
+    if args.ensemble:
+        raise ConfigError("--ensemble cannot be combined with --resume")
     path, header, params, velocities = load_latest(args.resume)
     device = get_device(args.device)
     network, config = restore_network(path, header, params, velocities, device)
     train_state = header["train"]
     run_info = dict(train_state.get("run_info", {}))
+    _check_resume_options(args, config, run_info, network.dtype.name)
     _say(f"resuming from {path} (epoch {train_state['epoch']}, batch {train_state['batch']})")
     return network, config, run_info, (train_state, params, velocities, path)
+
+
+def _check_resume_options(args, config, run_info: dict, dtype: str) -> None:
+    """ConfigError when an option given with --resume differs from the run's own setting."""
+    theirs = {k: getattr(config, k) for k in CONFIG_OPTIONS}
+    theirs.update({k: run_info.get(k) for k in ("preset", "dataset", "train_size")})
+    theirs.update(dtype=dtype, expand=run_info.get("expand") or "none")
+    differ = [
+        f"--{'batch-size' if k == 'mini_batch_size' else k.replace('_', '-')} {getattr(args, k)}"
+        f" (the run has {v})"
+        for k, v in theirs.items()
+        if getattr(args, k) is not None and getattr(args, k) != v
+    ]
+    if differ:
+        raise ConfigError(
+            f"--resume {args.resume} continues a run with its own settings, but "
+            f"{', '.join(differ)}: leave these out, or start a new run"
+        )
 
 
 def cmd_train(args) -> int:
@@ -89,15 +115,14 @@ def cmd_train(args) -> int:
         network, config, run_info = _build_run(args)
         checkpoint, checkpoint_dir = None, args.checkpoint_dir
     config.check()
-    if args.save:
-        _check_writable(Path(args.save))
+    _check_outputs(args, checkpoint_dir)
     data = _load_data(run_info.get("dataset", "mnist"), args.data_dir, run_info.get("train_size"))
     _say(
         f"training {run_info.get('preset', 'network')} on {network.device.describe()}: "
         f"{len(data.train.x)} training images, {config.epochs} epochs, "
         f"mini-batch {config.mini_batch_size}, η {config.eta:g}"
     )
-    if getattr(args, "ensemble", None) and not args.resume:
+    if args.ensemble:
         return _train_ensemble(args, network, config, run_info, data)
     trainer = Trainer(
         network,
@@ -125,6 +150,30 @@ def cmd_train(args) -> int:
         network.save(args.save, {"train": config.to_dict(), **run_info, "summary": s})
         _say(f"saved the network to {args.save}")
     return 0
+
+
+def _check_outputs(args, checkpoint_dir) -> None:
+    """Fail before training, not after, when an output cannot be written or would mix runs."""
+    from gpunn.checkpoint import checkpoint_paths
+
+    if args.save:
+        _check_writable(Path(args.save))
+    if args.metrics and Path(args.metrics).is_dir():
+        raise ConfigError(f"--metrics {args.metrics}: is a folder; give a file name")
+    if checkpoint_dir is None:
+        return
+    folder = Path(checkpoint_dir)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--checkpoint-dir {folder}: is a file, not a folder")
+    if args.resume and folder.resolve() == Path(args.resume).resolve():
+        return
+    others = checkpoint_paths(folder) + sorted(folder.glob("member*/ckpt-*.npz"))
+    if others:
+        raise ConfigError(
+            f"--checkpoint-dir {folder}: already holds checkpoints of another run "
+            f"({others[-1].relative_to(folder)}); continue that run with --resume {folder}, "
+            f"or give an empty folder"
+        )
 
 
 def _check_writable(path: Path) -> None:
@@ -160,6 +209,11 @@ def cmd_evaluate(args) -> int:
     x = network.device.send(split.x, network.dtype)
     y = network.device.send(split.y, np.int64)
     network.check_input(x)
+    if network.n_outputs != data.n_classes:
+        raise ShapeError(
+            f"{args.model}: has {network.n_outputs} outputs, but {data.name} has "
+            f"{data.n_classes} classes"
+        )
     correct, _ = network.evaluate(x, y)
     print(f"{args.split} accuracy {int(correct) / len(x):.2%} ({int(correct)}/{len(x)})")
     return 0

@@ -138,7 +138,7 @@ def _flip_middle(data):
     return bytes(data)
 
 
-def _edited(data, header=None, drop=(), **arrays):
+def edited(data, header=None, drop=(), **arrays):
     """A copy of the gpunn file ``data`` with its header edited, arrays dropped or replaced."""
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         contents = {k: npz[k] for k in npz.files if k not in drop}
@@ -168,34 +168,34 @@ MALFORMED = {
     "truncated to 50%": lambda good: good[: len(good) // 2],
     "truncated by one byte": lambda good: good[:-1],
     "a flipped byte": _flip_middle,
-    "header not JSON": lambda good: _edited(good, __gpunn__=np.array("{not json")),
-    "header a list": lambda good: _edited(good, __gpunn__=np.array("[1, 2]")),
-    "header of objects": lambda good: _edited(good, __gpunn__=np.array([None], dtype=object)),
-    "no header": lambda good: _edited(good, drop=("__gpunn__",)),
-    "a checkpoint's format": lambda good: _edited(
+    "header not JSON": lambda good: edited(good, __gpunn__=np.array("{not json")),
+    "header a list": lambda good: edited(good, __gpunn__=np.array("[1, 2]")),
+    "header of objects": lambda good: edited(good, __gpunn__=np.array([None], dtype=object)),
+    "no header": lambda good: edited(good, drop=("__gpunn__",)),
+    "a checkpoint's format": lambda good: edited(
         good, lambda h: {**h, "format": "gpunn-checkpoint"}
     ),
-    "an ensemble's format": lambda good: _edited(good, lambda h: {**h, "format": "gpunn-ensemble"}),
-    "future format_version": lambda good: _edited(good, lambda h: {**h, "format_version": 2}),
-    "format_version 0": lambda good: _edited(good, lambda h: {**h, "format_version": 0}),
-    "format_version true": lambda good: _edited(good, lambda h: {**h, "format_version": True}),
-    "format_version '1'": lambda good: _edited(good, lambda h: {**h, "format_version": "1"}),
-    "no network": lambda good: _edited(
+    "an ensemble's format": lambda good: edited(good, lambda h: {**h, "format": "gpunn-ensemble"}),
+    "future format_version": lambda good: edited(good, lambda h: {**h, "format_version": 2}),
+    "format_version 0": lambda good: edited(good, lambda h: {**h, "format_version": 0}),
+    "format_version true": lambda good: edited(good, lambda h: {**h, "format_version": True}),
+    "format_version '1'": lambda good: edited(good, lambda h: {**h, "format_version": "1"}),
+    "no network": lambda good: edited(
         good, lambda h: {k: v for k, v in h.items() if k != "network"}
     ),
-    "unknown layer kind": lambda good: _edited(
+    "unknown layer kind": lambda good: edited(
         good, lambda h: _net(h, layers=[{"kind": "Capsule", "n_out": 10}])
     ),
-    "unknown layer option": lambda good: _edited(
+    "unknown layer option": lambda good: edited(
         good, lambda h: _net(h, layers=[{**h["network"]["layers"][0], "colour": "red"}])
     ),
-    "zero-size layer": lambda good: _edited(
+    "zero-size layer": lambda good: edited(
         good, lambda h: _net(h, layers=[{**h["network"]["layers"][0], "n_out": 0}])
     ),
-    "garbage input_shape": lambda good: _edited(good, lambda h: _net(h, input_shape="abc")),
-    "unknown cost": lambda good: _edited(good, lambda h: _net(h, cost="hinge")),
-    "integer dtype": lambda good: _edited(good, lambda h: _net(h, dtype="int8")),
-    "a missing parameter": lambda good: _edited(good, drop=("layer0/w",)),
-    "a parameter of the wrong shape": lambda good: _edited(good, **{"layer0/w": np.zeros((3, 3))}),
-    "a parameter of strings": lambda good: _edited(good, **{"layer0/b": np.array(["x"] * 10)}),
+    "garbage input_shape": lambda good: edited(good, lambda h: _net(h, input_shape="abc")),
+    "unknown cost": lambda good: edited(good, lambda h: _net(h, cost="hinge")),
+    "integer dtype": lambda good: edited(good, lambda h: _net(h, dtype="int8")),
+    "a missing parameter": lambda good: edited(good, drop=("layer0/w",)),
+    "a parameter of the wrong shape": lambda good: edited(good, **{"layer0/w": np.zeros((3, 3))}),
+    "a parameter of strings": lambda good: edited(good, **{"layer0/b": np.array(["x"] * 10)}),
 }

@@ -1,0 +1,365 @@
+"""The command line refuses bad input with one line and a non-zero exit, before any work.
+
+Most cases call ``gpunn.cli.main`` in this process (an exception escaping it fails the
+test, so "no traceback" holds there by construction); a few run ``python -m gpunn``
+for real to show the same at the process level.
+"""
+
+import gzip
+import os
+import re
+import struct
+import subprocess
+
+import numpy as np
+import pytest
+
+from gpunn import backend
+from gpunn.cli import main
+from gpunn.layers import FullyConnected
+from gpunn.network import Network
+from tests.faults import (
+    MALFORMED,
+    TIMEOUT_S,
+    command,
+    edited,
+    env,
+    gpunn,
+    one_error_line,
+    snapshot,
+    write_pkl_dataset,
+)
+
+TRAIN = ["train", "--preset", "fc30", "--train-size", "500", "--epochs", "1", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_pkl_dataset(tmp_path_factory.mktemp("data"), n_train=500, n_test=200)
+
+
+@pytest.fixture
+def cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def no_data(monkeypatch):
+    """Make loading a dataset fail the test: these errors must come before that work."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the dataset was loaded")
+
+    monkeypatch.setattr("gpunn.commands._load_data", refuse)
+
+
+def fails(argv, capsys, code=2):
+    """Run ``gpunn ARGV`` in this process; its one error line."""
+    assert main([str(a) for a in argv]) == code
+    out, err = capsys.readouterr()
+    return one_error_line(err)
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, tmp_path_factory):
+    """A checkpoint folder and saved model of one short run."""
+    folder = tmp_path_factory.mktemp("run")
+    argv = [*TRAIN, "--data-dir", data_dir, "--checkpoint-dir", folder / "ckpt"]
+    assert main([str(a) for a in [*argv, "--save", folder / "net.npz"]]) == 0
+    return folder
+
+
+# --- options ---------------------------------------------------------------------------
+USAGE_ERRORS = [
+    ("--eta", "abc"),
+    ("--epochs", "0"),
+    ("--epochs", "-3"),
+    ("--epochs", "1.5"),
+    ("--batch-size", "0"),
+    ("--train-size", "0"),
+    ("--seed", "-1"),
+    ("--keep-checkpoints", "0"),
+    ("--schedule", "0"),
+    ("--early-stopping", "-2"),
+    ("--ensemble", "0"),
+    ("--device", "tpu"),
+    ("--dtype", "float16"),
+    ("--expand", "rotations"),
+    ("--nan-policy", "ignore"),
+    ("--dataset", "cifar10"),
+]
+
+
+@pytest.mark.parametrize("option, value", USAGE_ERRORS)
+def test_malformed_options_are_usage_errors(option, value, capsys, no_data, cwd):
+    with pytest.raises(SystemExit) as info:
+        main(["train", option, value])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1].startswith("gpunn train: error: argument " + option)
+    assert list(cwd.iterdir()) == []
+
+
+CONFIG_ERRORS = [
+    (["--eta", "-0.5"], "eta must be positive"),
+    (["--eta", "0"], "eta must be positive"),
+    (["--eta", "nan"], "eta must be a finite number"),
+    (["--eta", "inf"], "eta must be a finite number"),
+    (["--lmbda", "-1"], "regularisation must be non-negative"),
+    (["--l1", "-0.1"], "regularisation must be non-negative"),
+    (["--momentum", "1"], r"momentum must be in \[0, 1\)"),
+    (["--momentum", "-0.1"], r"momentum must be in \[0, 1\)"),
+    (["--preset", "lenet"], "unknown preset 'lenet'"),
+    (["--save", "."], "is a folder"),
+    (["--save", "TRAIN_FILE/net.npz"], "is not a folder"),
+    (["--checkpoint-dir", "TRAIN_FILE"], "is a file, not a folder"),
+    (["--metrics", "."], "is a folder"),
+    (["--resume", "absent"], "absent: no such checkpoint directory"),
+    (["--resume", "."], "holds no checkpoint"),
+    (["--resume", "TRAIN_RUN", "--ensemble", "2"], "--ensemble cannot be combined with --resume"),
+    (["--checkpoint-dir", "TRAIN_RUN"], "already holds checkpoints of another run"),
+]
+
+
+@pytest.mark.parametrize("extra, message", CONFIG_ERRORS)
+def test_bad_values_stop_before_any_work(extra, message, capsys, no_data, cwd, trained):
+    (cwd / "TRAIN_FILE").write_text("a file, not a folder")
+    (cwd / "TRAIN_RUN").symlink_to(trained / "ckpt")
+    before = snapshot(cwd)
+    extra = [e.replace("TRAIN_RUN", str(cwd / "TRAIN_RUN")) for e in extra]
+    line = fails([*TRAIN, *extra], capsys)
+    assert line.startswith("gpunn: error: ") and re.search(message, line)
+    assert snapshot(cwd) == before
+
+
+@pytest.mark.skipif(backend.gpu_available(), reason="a GPU is usable here")
+def test_asking_for_a_missing_gpu_is_one_error(capsys, no_data, cwd):
+    line = fails([*TRAIN[:-2], "--device", "gpu"], capsys)
+    assert "--device gpu was asked for" in line
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--batch-size", "600"], r"mini-batch size \(600\) is larger than the training data"),
+        (["--train-size", "10000"], "train_size=10000 is more than the 500 training images"),
+    ],
+)
+def test_sizes_that_do_not_fit_the_data(extra, message, capsys, data_dir, cwd):
+    line = fails([*TRAIN, "--data-dir", data_dir, *extra, "--checkpoint-dir", "c"], capsys)
+    assert re.search(message, line)
+    assert not (cwd / "c").exists()
+
+
+# --- resume ----------------------------------------------------------------------------
+def test_resume_refuses_options_that_differ_from_the_run(trained, data_dir, capsys):
+    before = snapshot(trained)
+    argv = ["train", "--resume", trained / "ckpt", "--data-dir", data_dir, "--device", "cpu"]
+    for extra in (["--epochs", "5"], ["--eta", "0.5"], ["--preset", "shallow"], ["--seed", "1"]):
+        line = fails([*argv, *extra], capsys)
+        assert f"{extra[0]} {extra[1]}" in line and "(the run has" in line
+    line = fails([*argv, "--batch-size", "20", "--dtype", "float64"], capsys)
+    assert "--batch-size 20 (the run has 10), --dtype float64 (the run has float32)" in line
+    # the same values as the run's are fine
+    assert main([str(a) for a in [*argv, "--epochs", "1", "--preset", "fc30"]]) == 0
+    assert snapshot(trained) == before
+
+
+def test_resume_from_a_checkpoint_that_does_not_fit_its_network(tmp_path, trained, capsys):
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    good = sorted((trained / "ckpt").glob("ckpt-*.npz"))[-1]
+    bad = folder / good.name
+    bad.write_bytes(edited(good.read_bytes(), **{"param/layer0/w": np.zeros((30, 783))}))
+    before = snapshot(folder)
+    line = fails(["train", "--resume", folder, "--device", "cpu"], capsys)
+    assert f"{bad}: not a run gpunn can continue" in line and "layer0/w" in line
+    assert snapshot(folder) == before
+
+
+@pytest.mark.parametrize("name", ["empty", "a model file", "truncated to 50%", "plain .npz"])
+def test_resume_from_a_foreign_or_broken_checkpoint(name, tmp_path, trained, capsys):
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    good = sorted((trained / "ckpt").glob("ckpt-*.npz"))[-1].read_bytes()
+    data = (trained / "net.npz").read_bytes() if name == "a model file" else MALFORMED[name](good)
+    (folder / "ckpt-0001-000000.npz").write_bytes(data)
+    before = snapshot(folder)
+    line = fails(["train", "--resume", folder, "--device", "cpu"], capsys)
+    assert "no readable checkpoint" in line and "ckpt-0001-000000.npz" in line
+    assert snapshot(folder) == before
+
+
+# --- data files ------------------------------------------------------------------------
+IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+IDX_TEST = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def idx(array, magic=None):
+    array = np.asarray(array, dtype=np.uint8)
+    magic = 0x800 | array.ndim if magic is None else magic
+    return struct.pack(f">I{array.ndim}I", magic, *array.shape) + array.tobytes()
+
+
+def write_idx_dataset(folder, n=30, **broken):
+    """Four small IDX .gz files; ``broken`` replaces a file's bytes (by short name)."""
+    rng = np.random.default_rng(0)
+    files = {
+        "train-images": idx(rng.integers(0, 256, (n, 28, 28))),
+        "train-labels": idx(rng.integers(0, 10, n)),
+        "t10k-images": idx(rng.integers(0, 256, (10, 28, 28))),
+        "t10k-labels": idx(rng.integers(0, 10, 10)),
+    }
+    files.update(broken)
+    folder.mkdir()
+    for short, data in files.items():
+        name = next(n for n in IDX_NAMES + IDX_TEST if n.startswith(short))
+        (folder / f"{name}.gz").write_bytes(gzip.compress(data))
+
+
+BAD_DATA = {
+    "wrong magic": (dict(**{"train-labels": idx(np.zeros(30), magic=0x803)}), "wrong magic"),
+    "images for labels": (
+        dict(**{"t10k-labels": idx(np.zeros((10, 28, 28)))}),
+        "wrong magic number 0x00000803",
+    ),
+    "count mismatch": (dict(**{"train-labels": idx(np.zeros(29))}), "30 images but .* 29 labels"),
+    "truncated": (dict(**{"train-images": idx(np.zeros((30, 28, 28)))[:-100]}), "truncated"),
+    "label 10": (dict(**{"t10k-labels": idx(np.full(10, 10))}), "label 10 at index 0"),
+    "wrong image size": (dict(**{"t10k-images": idx(np.zeros((10, 32, 32)))}), "32x32"),
+    "not MNIST": ({}, "sha256 of the content"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_DATA)
+def test_broken_data_files_are_one_error_naming_the_file(name, tmp_path, capsys, cwd):
+    broken, message = BAD_DATA[name]
+    write_idx_dataset(tmp_path / "data", **broken)
+    line = fails([*TRAIN, "--data-dir", tmp_path / "data", "--checkpoint-dir", "c"], capsys)
+    assert re.search(message, line) and str(tmp_path / "data") in line
+    assert not (cwd / "c").exists()
+
+
+def test_a_corrupt_pickle_is_one_error(tmp_path, capsys, cwd):
+    (tmp_path / "mnist.pkl.gz").write_bytes(gzip.compress(b"\x80\x04not a pickle at all"))
+    line = fails([*TRAIN, "--data-dir", tmp_path], capsys)
+    assert f"{tmp_path / 'mnist.pkl.gz'}: not a pickle of NumPy arrays" in line
+
+
+# --- evaluate and predict --------------------------------------------------------------
+def test_evaluate_reports_accuracy(trained, data_dir, capsys):
+    argv = ["evaluate", trained / "net.npz", "--data-dir", data_dir, "--device", "cpu"]
+    assert main([str(a) for a in argv]) == 0
+    assert capsys.readouterr().out.startswith("test accuracy ")
+
+
+def save_model(path, n_out=10, n_in=784):
+    Network([FullyConnected(n_out, n_in=n_in)], input_shape=(n_in,), device="cpu").save(path)
+    return path
+
+
+def test_evaluate_refuses_models_that_do_not_fit_the_data(tmp_path, data_dir, capsys):
+    five = save_model(tmp_path / "five.npz", n_out=5)
+    line = fails(["evaluate", five, "--data-dir", data_dir, "--device", "cpu"], capsys)
+    assert f"{five}: has 5 outputs, but mnist has 10 classes" in line
+    small = save_model(tmp_path / "small.npz", n_in=100)
+    line = fails(["evaluate", small, "--data-dir", data_dir, "--device", "cpu"], capsys)
+    assert "takes inputs of shape (N, 100)" in line
+
+
+def test_evaluate_with_a_missing_model(tmp_path, capsys, no_data):
+    line = fails(["evaluate", tmp_path / "absent.npz"], capsys)
+    assert f"{tmp_path / 'absent.npz'}: no such file" in line
+
+
+@pytest.fixture
+def images(tmp_path):
+    """A good digit PNG and a set of files that are not readable images."""
+    from PIL import Image
+
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255
+    Image.fromarray(digit).save(tmp_path / "one.png")
+    Image.fromarray(255 - digit).resize((56, 56)).save(tmp_path / "dark-on-light.png")
+    (tmp_path / "notes.png").write_text("not an image\n")
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "torn.png").write_bytes((tmp_path / "one.png").read_bytes()[:60])
+    (tmp_path / "folder.png").mkdir()
+    return tmp_path
+
+
+def test_predict_prints_a_class_per_image(images, trained, capsys):
+    paths = [images / "one.png", images / "dark-on-light.png"]
+    assert main(["predict", str(trained / "net.npz"), *map(str, paths), "--device", "cpu"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [str(p) for p in paths]
+    assert all(" (p = " in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    "name", ["missing.png", "notes.png", "empty.png", "torn.png", "folder.png"]
+)
+def test_predict_with_an_unreadable_image(name, images, trained, capsys):
+    argv = ["predict", trained / "net.npz", images / "one.png", images / name, "--device", "cpu"]
+    line = fails(argv, capsys)
+    assert f"{images / name}: cannot be read as an image" in line
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_predict_with_an_image_it_may_not_read(images, trained, capsys):
+    (images / "one.png").chmod(0)
+    line = fails(["predict", trained / "net.npz", images / "one.png", "--device", "cpu"], capsys)
+    assert "one.png: cannot be read as an image" in line
+
+
+def test_predict_with_a_model_for_other_inputs(tmp_path, images, capsys):
+    small = save_model(tmp_path / "small.npz", n_in=100)
+    line = fails(["predict", small, images / "one.png", "--device", "cpu"], capsys)
+    assert "takes inputs of shape (100,), not 28×28" in line
+
+
+# --- the real process ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--eta", "-1"], "gpunn: error: the learning rate eta must be positive"),
+        (["train", "--preset", "lenet"], "gpunn: error: unknown preset 'lenet'"),
+        (["train", "--epochs", "0"], "gpunn train: error: argument --epochs"),
+        (["predict", "NET", "notes.png"], "notes.png: cannot be read as an image"),
+        (["evaluate", "absent.npz"], "gpunn: error: absent.npz: no such file"),
+    ],
+    ids=["negative eta", "unknown preset", "zero epochs", "not an image", "missing model"],
+)
+def test_the_real_command_fails_in_one_line_without_a_traceback(
+    argv, message, images, trained, tmp_path
+):
+    argv = [str(trained / "net.npz") if a == "NET" else a for a in argv]
+    done = gpunn(*argv, cwd=images)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and message in done.stderr
+    assert done.stdout == ""
+
+
+def test_a_closed_pipe_is_no_error(tmp_path):
+    read, write = os.pipe()
+    os.close(read)  # as `gpunn presets | head -0` does, before gpunn writes
+    try:
+        done = subprocess.run(
+            command("presets"), cwd=tmp_path, env=env(tmp_path), stdout=write,
+            stderr=subprocess.PIPE, text=True, timeout=TIMEOUT_S,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    assert done.returncode == 0 and done.stderr == ""
+
+
+def test_ctrl_c_outside_training_is_one_line(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("gpunn.commands.cmd_presets", interrupted)
+    assert main(["presets"]) == 130
+    assert capsys.readouterr().err == "gpunn: interrupted\n"
