@@ -1,0 +1,64 @@
+"""Launching Numba CUDA kernels on CuPy arrays, or on NumPy arrays in Numba's CUDA simulator.
+
+On a GPU every launch goes on CuPy's current stream, so it is ordered with CuPy's
+own work and never blocks the host; CuPy arrays are wrapped with
+``cuda.as_cuda_array(a, sync=False)``, which skips the blocking synchronisation
+Numba would otherwise do per array argument. In the simulator
+(``NUMBA_ENABLE_CUDASIM=1``) the kernels run as Python on the NumPy arrays
+themselves, on stream 0.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+from numba import config, cuda
+
+from gpunn import backend
+
+SIMULATOR = bool(config.ENABLE_CUDASIM)
+THREADS = 128  # threads per block for one-thread-per-element kernels
+
+
+@functools.cache
+def scalar_type(dtype: Any) -> Any:
+    """The Numba scalar type that kernels accumulate in: float32 or float64."""
+    dtype = np.dtype(dtype)
+    if dtype == np.float32:
+        return cuda.float32
+    if dtype == np.float64:
+        return cuda.float64
+    raise TypeError(f"the CUDA kernels take float32 or float64 arrays, got {dtype}")
+
+
+def launch(kernel: Any, n_threads: int, *args: Any) -> None:
+    """Run ``kernel`` with at least ``n_threads`` threads (one per element), THREADS a block."""
+    if n_threads > 0:
+        launch_blocks(kernel, (n_threads + THREADS - 1) // THREADS, THREADS, *args)
+
+
+def launch_blocks(kernel: Any, blocks: int, threads: int, *args: Any) -> None:
+    """Run ``kernel[blocks, threads]`` on the current stream with device views of ``args``."""
+    if blocks > 0:
+        kernel[blocks, threads, current_stream()](*(_device_view(a) for a in args))
+
+
+def current_stream() -> Any:
+    """CuPy's current stream as a Numba stream; 0 in the simulator."""
+    if SIMULATOR:
+        return 0
+    return _external_stream(backend.cuda_stream_handle())
+
+
+@functools.lru_cache(maxsize=16)
+def _external_stream(handle: int) -> Any:
+    return cuda.external_stream(handle)
+
+
+def _device_view(a: Any) -> Any:
+    """A CuPy array as a Numba device array without a host sync; anything else unchanged."""
+    if SIMULATOR or not hasattr(a, "__cuda_array_interface__"):
+        return a
+    return cuda.as_cuda_array(a, sync=False)
