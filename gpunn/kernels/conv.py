@@ -23,7 +23,7 @@ from typing import Any
 from numba import cuda
 
 from gpunn.backend import get_array_module
-from gpunn.kernels.launch import SIMULATOR, launch, launch_blocks, scalar_type
+from gpunn.kernels.launch import SIMULATOR, launch, launch_blocks, scalar_type, unravel
 
 WEIGHT_THREADS = 128  # most threads per block of the weight-gradient reduction
 
@@ -37,13 +37,9 @@ def kernels(dtype: Any) -> SimpleNamespace:
     def conv_forward_kernel(x, w, stride, pad, z):
         """z[n, f, i, j] = Σ_c Σ_k Σ_l x[n, c, i·s + k − p, j·s + l − p] · w[f, c, k, l]."""
         t = cuda.grid(1)
-        N, F, OH, OW = z.shape
-        if t >= N * F * OH * OW:
+        if t >= z.size:
             return
-        j = t % OW
-        i = (t // OW) % OH
-        f = (t // (OW * OH)) % F
-        n = t // (OW * OH * F)
+        n, f, i, j = unravel(t, z.shape)
         C, KH, KW = w.shape[1], w.shape[2], w.shape[3]
         H, W = x.shape[2], x.shape[3]
         acc = real(0)
@@ -61,13 +57,9 @@ def kernels(dtype: Any) -> SimpleNamespace:
     def conv_backward_input_kernel(gz, w, stride, pad, gx):
         """gx[n, c, h, v] = Σ gz[n, f, i, j] · w[f, c, k, l], i·s + k − p = h, j·s + l − p = v."""
         t = cuda.grid(1)
-        N, C, H, W = gx.shape
-        if t >= N * C * H * W:
+        if t >= gx.size:
             return
-        v = t % W
-        h = (t // W) % H
-        c = (t // (W * H)) % C
-        n = t // (W * H * C)
+        n, c, h, v = unravel(t, gx.shape)
         F, KH, KW = w.shape[0], w.shape[2], w.shape[3]
         OH, OW = gz.shape[2], gz.shape[3]
         acc = real(0)
@@ -89,14 +81,9 @@ def kernels(dtype: Any) -> SimpleNamespace:
 
         One block per weight; blockDim.x a power of 2, at most WEIGHT_THREADS.
         """
-        b = cuda.blockIdx.x
         tid = cuda.threadIdx.x
         nt = cuda.blockDim.x
-        F, C, KH, KW = gw.shape
-        l = b % KW
-        k = (b // KW) % KH
-        c = (b // (KW * KH)) % C
-        f = b // (KW * KH * C)
+        f, c, k, l = unravel(cuda.blockIdx.x, gw.shape)
         N, OH, OW = gz.shape[0], gz.shape[2], gz.shape[3]
         H, W = x.shape[2], x.shape[3]
         partial = cuda.shared.array(WEIGHT_THREADS, real)

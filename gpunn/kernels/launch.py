@@ -33,6 +33,15 @@ def scalar_type(dtype: Any) -> Any:
     raise TypeError(f"the CUDA kernels take float32 or float64 arrays, got {dtype}")
 
 
+@cuda.jit(device=True)
+def unravel(t, shape):
+    """The index (a, b, c, d) of flat position t in a C-ordered array of 4-D ``shape``."""
+    d = t % shape[3]
+    c = (t // shape[3]) % shape[2]
+    b = (t // (shape[3] * shape[2])) % shape[1]
+    return t // (shape[3] * shape[2] * shape[1]), b, c, d
+
+
 def launch(kernel: Any, n_threads: int, *args: Any) -> None:
     """Run ``kernel`` with at least ``n_threads`` threads (one per element), THREADS a block."""
     if n_threads > 0:

@@ -19,7 +19,7 @@ from typing import Any
 from numba import cuda
 
 from gpunn.backend import get_array_module
-from gpunn.kernels.launch import launch, scalar_type
+from gpunn.kernels.launch import launch, scalar_type, unravel
 
 MAX, MEAN, L2 = 0, 1, 2
 KINDS = {"max": MAX, "mean": MEAN, "l2": L2}
@@ -34,13 +34,9 @@ def kernels(dtype: Any) -> SimpleNamespace:
     def maxpool_forward_kernel(a, p, y, argmax):
         """y = max of the p×p window at (i·p, j·p); argmax = u·p + v of its first maximum."""
         t = cuda.grid(1)
-        N, C, OH, OW = y.shape
-        if t >= N * C * OH * OW:
+        if t >= y.size:
             return
-        j = t % OW
-        i = (t // OW) % OH
-        c = (t // (OW * OH)) % C
-        n = t // (OW * OH * C)
+        n, c, i, j = unravel(t, y.shape)
         m = a[n, c, i * p, j * p]
         best = 0
         for u in range(p):
@@ -56,13 +52,9 @@ def kernels(dtype: Any) -> SimpleNamespace:
     def pool_forward_kernel(a, p, kind, y):
         """y = Σ window / p² (MEAN) or sqrt(Σ window²) (L2)."""
         t = cuda.grid(1)
-        N, C, OH, OW = y.shape
-        if t >= N * C * OH * OW:
+        if t >= y.size:
             return
-        j = t % OW
-        i = (t // OW) % OH
-        c = (t // (OW * OH)) % C
-        n = t // (OW * OH * C)
+        n, c, i, j = unravel(t, y.shape)
         acc = real(0)
         for u in range(p):
             for v in range(p):
@@ -74,13 +66,9 @@ def kernels(dtype: Any) -> SimpleNamespace:
     def pool_backward_kernel(gy, a, y, argmax, p, kind, ga):
         """ga[n, c, h, v] from the window (i, j) = (h // p, v // p) covering it, else 0."""
         t = cuda.grid(1)
-        N, C, H, W = ga.shape
-        if t >= N * C * H * W:
+        if t >= ga.size:
             return
-        v = t % W
-        h = (t // W) % H
-        c = (t // (W * H)) % C
-        n = t // (W * H * C)
+        n, c, h, v = unravel(t, ga.shape)
         i = h // p
         j = v // p
         g = real(0)
