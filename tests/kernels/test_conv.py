@@ -1,0 +1,88 @@
+"""The CUDA convolution kernels, launched directly, against the NumPy path.
+
+In the simulator (no GPU) the launchers take NumPy arrays; each simulated thread
+costs about a millisecond, so the shapes are small but odd.
+"""
+
+import numpy as np
+import pytest
+
+from gpunn import backend
+from gpunn.functions.conv import conv_backward, conv_forward
+from gpunn.kernels import conv as kernels
+
+# (N, C, F, H, W, KH, KW, stride, pad)
+CASES = [
+    (1, 1, 2, 7, 9, 3, 2, 1, 0),
+    (2, 2, 1, 7, 9, 3, 3, 1, 0),
+    (1, 3, 2, 7, 9, 2, 3, 2, 1),
+]
+TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def rel_err(a, b):
+    return np.abs(backend.to_numpy(a).astype(np.float64) - b).max() / np.abs(b).max()
+
+
+def arrays(rng, case, dtype):
+    n, c, f, h, w, kh, kw = case[:7]
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    return x, rng.standard_normal((f, c, kh, kw)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES)
+def test_kernels_match_the_numpy_path(rng, kernel_arrays, case, dtype):
+    x, w = arrays(rng, case, dtype)
+    stride, pad = case[7:]
+    z_ref = conv_forward(x, w, stride, pad)
+    gz = rng.standard_normal(z_ref.shape).astype(dtype)
+    gx_ref, gw_ref = conv_backward(gz, x, w, stride, pad)
+
+    z = kernels.conv_forward(kernel_arrays(x), kernel_arrays(w), stride, pad)
+    gx, gw = kernels.conv_backward(
+        kernel_arrays(gz), kernel_arrays(x), kernel_arrays(w), stride, pad
+    )
+    assert z.shape == z_ref.shape and z.dtype == dtype and gx.dtype == gw.dtype == dtype
+    for got, ref in ((z, z_ref), (gx, gx_ref), (gw, gw_ref)):
+        assert rel_err(got, ref) < TOLERANCE[dtype]
+
+
+@pytest.mark.parametrize("threads", [1, 4, kernels.WEIGHT_THREADS])
+def test_weight_reduction_at_any_block_size(rng, kernel_arrays, threads):
+    """Fewer threads than terms (each sums several), or more (most add zeros)."""
+    x, w = arrays(rng, (2, 1, 1, 5, 4, 2, 2), np.float32)
+    gz = rng.standard_normal((2, 1, 4, 3)).astype(np.float32)
+    gx, gw = kernels.conv_backward(
+        kernel_arrays(gz), kernel_arrays(x), kernel_arrays(w), need_gx=False, weight_threads=threads
+    )
+    assert gx is None
+    assert rel_err(gw, conv_backward(gz, x, w)[1]) < 1e-5
+
+
+def test_bad_block_size_and_dtype_are_refused(kernel_arrays):
+    x = kernel_arrays(np.zeros((1, 1, 4, 4), np.float32))
+    w = kernel_arrays(np.zeros((1, 1, 2, 2), np.float32))
+    gz = kernel_arrays(np.zeros((1, 1, 3, 3), np.float32))
+    with pytest.raises(ValueError, match="power of 2"):
+        kernels.conv_backward(gz, x, w, weight_threads=6)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        kernels.kernels(np.int32)
+
+
+@pytest.mark.gpu
+def test_runs_on_cupys_current_stream(rng):
+    import cupy
+
+    x, w = arrays(rng, (4, 20, 40, 12, 12, 5, 5), np.float32)
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        x_gpu, w_gpu = cupy.asarray(x), cupy.asarray(w)
+        z = kernels.conv_forward(x_gpu, w_gpu)
+        gx, gw = kernels.conv_backward(z, x_gpu, w_gpu)
+        z_host = cupy.asnumpy(z, stream=stream)
+    stream.synchronize()
+    z_ref = conv_forward(x, w)
+    assert rel_err(z_host, z_ref) < 1e-5
+    gx_ref, gw_ref = conv_backward(z_ref, x, w)
+    assert rel_err(gx, gx_ref) < 1e-5 and rel_err(gw, gw_ref) < 1e-5
