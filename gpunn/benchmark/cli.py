@@ -75,6 +75,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(a negative value turns the check off; default 0.25)",
     )
     p.add_argument(
+        "--quiet-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds to wait for a quiet machine before each round (default 10)",
+    )
+    p.add_argument(
         "--torch-threads",
         type=_positive(int),
         help="threads of the torch peer (default: torch's own choice)",
@@ -127,6 +134,7 @@ def benchmark(args, log=None) -> dict:
         data=args.data,
         data_dir=args.data_dir,
         max_load=None if args.max_load < 0 else args.max_load,
+        quiet_timeout=args.quiet_timeout,
     )
     if args.torch_threads and "torch" in ",".join(peers):
         from gpunn.benchmark.peers import import_torch

@@ -35,6 +35,7 @@ class BenchConfig:
     data: str = "auto"
     data_dir: str | None = None
     max_load: float | None = 0.25  # CPU cores other processes may use during a round
+    quiet_timeout: float = 10.0  # seconds to wait for such a quiet machine per round
 
     def to_dict(self) -> dict:
         return asdict(self)

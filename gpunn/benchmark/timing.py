@@ -137,10 +137,12 @@ def alternate(
     seconds: float,
     warmup_steps: int = 3,
     max_load: float | None = None,
+    quiet_timeout: float | None = None,
 ) -> dict[str, dict]:
     """Measure the runners in rounds (each once, in turn); per name, stats or why it failed.
 
-    With ``max_load``, each round starts once the machine is quiet (``wait_quiet``) and
+    With ``max_load``, each round starts once the machine is quiet (``wait_quiet``, at
+    most ``quiet_timeout`` s, default ``QUIET_TIMEOUT``) and
     a round in which other processes used more than ``max_load`` cores during any
     measurement is thrown away and run again (at most 2·repeats times; after that
     loaded rounds are kept, and ``other_load_cores`` shows it). A runner that raises
@@ -168,7 +170,7 @@ def alternate(
     rounds = discarded = 0
     while rounds < repeats and live:
         if max_load is not None:
-            wait_quiet(max_load)
+            wait_quiet(max_load, quiet_timeout)
         got = {}
         for r in list(live):
             try:
