@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from gpunn.errors import GpunnError, NumericalError
@@ -152,10 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return _run(argv)
+        code = _run(argv)
     except KeyboardInterrupt:  # outside training, or a second Ctrl-C in it: stop at once
         print("gpunn: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        code = EXIT_INTERRUPTED
+    if code == EXIT_INTERRUPTED and argv is None:  # the program is ending on a Ctrl-C: one
+        # more during interpreter shutdown would print "Exception ignored ... KeyboardInterrupt"
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
 
 
 def _run(argv: list[str] | None) -> int:

@@ -8,8 +8,10 @@ for real to show the same at the process level.
 import gzip
 import os
 import re
+import signal
 import struct
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -356,10 +358,23 @@ def test_a_closed_pipe_is_no_error(tmp_path):
     assert done.returncode == 0 and done.stderr == ""
 
 
-def test_ctrl_c_outside_training_is_one_line(monkeypatch, capsys):
-    def interrupted(args):
-        raise KeyboardInterrupt
+def interrupted(args):
+    raise KeyboardInterrupt
 
+
+def test_ctrl_c_outside_training_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr("gpunn.commands.cmd_presets", interrupted)
     assert main(["presets"]) == 130
     assert capsys.readouterr().err == "gpunn: interrupted\n"
+
+
+def test_the_program_ending_on_ctrl_c_ignores_one_more(monkeypatch, capsys):
+    """Else a Ctrl-C as Python shuts down prints 'Exception ignored ... KeyboardInterrupt'."""
+    monkeypatch.setattr("gpunn.commands.cmd_presets", interrupted)
+    monkeypatch.setattr(sys, "argv", ["gpunn", "presets"])
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        assert main() == 130
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
