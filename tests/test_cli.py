@@ -129,11 +129,11 @@ CONFIG_ERRORS = [
 def test_bad_values_stop_before_any_work(extra, message, capsys, no_data, cwd, trained):
     (cwd / "TRAIN_FILE").write_text("a file, not a folder")
     (cwd / "TRAIN_RUN").symlink_to(trained / "ckpt")
-    before = snapshot(cwd)
+    before = snapshot(cwd), snapshot(trained)  # (snapshot does not follow the link)
     extra = [e.replace("TRAIN_RUN", str(cwd / "TRAIN_RUN")) for e in extra]
     line = fails([*TRAIN, *extra], capsys)
     assert line.startswith("gpunn: error: ") and re.search(message, line)
-    assert snapshot(cwd) == before
+    assert (snapshot(cwd), snapshot(trained)) == before
 
 
 @pytest.mark.skipif(backend.gpu_available(), reason="a GPU is usable here")
