@@ -196,7 +196,7 @@ class ConvPool(Layer):
         self.in_shape = tuple(in_shape)
         self.out_shape = (self.n_filters, oh // self.pool, ow // self.pool)
         n_in = c * self.kernel * self.kernel
-        n_out = self.n_filters * self.kernel * self.kernel // (self.pool * self.pool)
+        n_out = self.n_filters * self.kernel * self.kernel / (self.pool * self.pool)
         w_shape = (self.n_filters, c, self.kernel, self.kernel)
         return init_params(self.init, w_shape, n_in, n_out, rng)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from gpunn.backend import Device, get_device
-from gpunn.errors import ConfigError, ShapeError
+from gpunn.errors import ConfigError, DataError, ShapeError
 from gpunn.functions.costs import get_cost
 from gpunn.functions.dropout import mask_key
 from gpunn.layers import Layer
@@ -67,6 +67,28 @@ class Network:
         body = "\n".join(f"  {i}: {layer.describe()}" for i, layer in enumerate(self.layers))
         return f"Network on {self.device.name}, input {self.input_shape}, cost {self.cost}\n{body}"
 
+    def check_examples(self, x, labels=None, name: str = "the") -> None:
+        """ShapeError unless x is (N,) + input_shape or (N, prod) and labels (N,); DataError
+        unless x holds real numbers and labels are integers in 0 .. n_outputs − 1."""
+        x = x if hasattr(x, "dtype") else np.asarray(x)
+        if x.dtype.kind not in "biuf":
+            raise DataError(f"{name} images must be real numbers, got dtype {x.dtype}")
+        self.check_input(x)
+        if labels is None:
+            return
+        y = labels if hasattr(labels, "dtype") else np.asarray(labels)
+        if y.dtype.kind not in "iu":
+            raise DataError(f"{name} labels must be integers, got dtype {y.dtype}")
+        if y.shape != (len(x),):
+            raise ShapeError(f"{name} labels have shape {y.shape}, but there are {len(x)} images")
+        if len(x):
+            lo, hi = int(y.min()), int(y.max())  # one read per call, not per batch
+            if lo < 0 or hi >= self.n_outputs:
+                raise DataError(
+                    f"{name} labels run from {lo} to {hi}, but the network has "
+                    f"{self.n_outputs} outputs (classes 0 to {self.n_outputs - 1})"
+                )
+
     def check_input(self, x) -> None:
         """Raise ShapeError unless x is (N,) + input_shape or (N, prod(input_shape))."""
         flat = int(np.prod(self.input_shape))
@@ -101,8 +123,10 @@ class Network:
     def predict_proba(self, x, batch_size: int = 1000):
         """Output activations for all of x, in batches (evaluation mode)."""
         xp = self.xp
+        self.check_examples(x)
         x = self.device.send(x, self.dtype)
-        self.check_input(x)
+        if len(x) == 0:
+            return xp.zeros((0, self.n_outputs), dtype=self.dtype)
         return xp.concatenate(
             [self.feedforward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         )
@@ -114,6 +138,7 @@ class Network:
     def evaluate(self, x, labels, *, cost: bool = False, batch_size: int = 1000):
         """(number correct, summed cost or None) as 0-d device arrays: no host transfer."""
         xp = self.xp
+        self.check_examples(x, labels)
         correct = xp.zeros((), dtype=np.int64)
         total = xp.zeros((), dtype=self.dtype) if cost else None
         eye = xp.eye(self.n_outputs, dtype=self.dtype)

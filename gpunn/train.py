@@ -19,7 +19,7 @@ import numpy as np
 
 from gpunn.checkpoint import checkpoint_paths, save_checkpoint
 from gpunn.config import TrainConfig
-from gpunn.errors import ConfigError, DataError, GpunnError, NumericalError, ShapeError
+from gpunn.errors import ConfigError, GpunnError, NumericalError
 from gpunn.interrupts import StopRequest
 from gpunn.optim import SGD
 from gpunn.progress import ProgressBar
@@ -68,26 +68,8 @@ def expand_training_data(kind: str, x, y, input_shape):
 
 
 def check_split(network, name: str, x, y) -> None:
-    """Refuse a split the network cannot learn from, before any work.
-
-    ShapeError unless x is (N,) + input_shape or (N, prod) and y is (N,); DataError unless
-    x holds real numbers and y integer labels in 0 .. n_outputs − 1.
-    """
-    x, y = (a if hasattr(a, "dtype") else np.asarray(a) for a in (x, y))  # NumPy or CuPy
-    if x.dtype.kind not in "biuf":
-        raise DataError(f"{name} images must be real numbers, got dtype {x.dtype}")
-    if y.dtype.kind not in "iu":
-        raise DataError(f"{name} labels must be integers, got dtype {y.dtype}")
-    network.check_input(x)
-    if y.shape != (len(x),):
-        raise ShapeError(f"{name} labels have shape {y.shape}, but there are {len(x)} images")
-    if len(x):
-        lo, hi = int(y.min()), int(y.max())
-        if lo < 0 or hi >= network.n_outputs:
-            raise DataError(
-                f"{name} labels run from {lo} to {hi}, but the network has "
-                f"{network.n_outputs} outputs (classes 0 to {network.n_outputs - 1})"
-            )
+    """Refuse a split the network cannot learn from, before any work (Network.check_examples)."""
+    network.check_examples(x, y, name)
 
 
 class Trainer:
