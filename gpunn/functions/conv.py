@@ -116,36 +116,44 @@ def _pad(x: np.ndarray, pad: int) -> np.ndarray:
     return xp
 
 
-def _column_chunks(xp, kh, kw, stride, oh, ow):
-    """Yield (n0, n1, cols) with cols (C·KH·KW, (n1 − n0)·OH·OW) of examples n0..n1.
+def _column_chunks(xp, lo, hi, kh, kw, stride, oh, ow):
+    """Yield (n0, n1, cols), cols (C·KH·KW, (n1 − n0)·OH·OW), for chunks of examples lo..hi.
 
     Each cols is the same buffer, overwritten by the next step: use it at once.
     """
     from gpunn.kernels import cpu
 
-    n, c = xp.shape[:2]
+    c = xp.shape[1]
     k, p = c * kh * kw, oh * ow
-    nb = max(1, min(n, CHUNK_BYTES // (k * p * xp.itemsize)))
+    nb = max(1, min(hi - lo, CHUNK_BYTES // (k * p * xp.itemsize)))
     buf = np.empty(k * nb * p, xp.dtype)
-    for n0 in range(0, n, nb):
-        m = min(nb, n - n0)
+    for n0 in range(lo, hi, nb):
+        m = min(nb, hi - n0)
         cols = buf[: k * m * p].reshape(k, m * p)  # contiguous, unlike buf2d[:, :m·p]
         cpu.im2col(xp, n0, stride, cols.reshape(c, kh, kw, m, oh, ow))
         yield n0, n0 + m, cols
 
 
 def _forward_cpu(x, w, stride, pad, shape):
+    from gpunn.kernels.threads import over_examples
+
     n, f, oh, ow = shape
     p = oh * ow
+    xp = _pad(x, pad)
     w2 = w.reshape(f, -1)
     zt = np.empty((f, n * p), x.dtype)  # z laid out (F, N, OH, OW)
-    for n0, n1, cols in _column_chunks(_pad(x, pad), *w.shape[2:], stride, oh, ow):
-        np.matmul(w2, cols, out=zt[:, n0 * p : n1 * p])
+
+    def work(lo, hi):
+        for n0, n1, cols in _column_chunks(xp, lo, hi, *w.shape[2:], stride, oh, ow):
+            np.matmul(w2, cols, out=zt[:, n0 * p : n1 * p])
+
+    over_examples(n, work, elements=zt.size + w2.size * p)
     return zt.reshape(f, n, oh, ow).transpose(1, 0, 2, 3)
 
 
 def _backward_cpu(gz, x, w, stride, pad, need_gx):
     from gpunn.kernels import cpu
+    from gpunn.kernels.threads import over_examples
 
     n, c, h, v = x.shape
     f, _, kh, kw = w.shape
@@ -153,19 +161,23 @@ def _backward_cpu(gz, x, w, stride, pad, need_gx):
     p = oh * ow
     gz2 = gz.transpose(1, 0, 2, 3).reshape(f, n * p)  # a view when gz is laid out (F, N, ...)
     w2t = w.reshape(f, -1).T
-    gw = np.zeros((f, c * kh * kw), x.dtype)
-    part = np.empty_like(gw)
     xp = _pad(x, pad)
     gxp = np.empty(xp.shape, x.dtype) if need_gx else None
-    gcols = None
-    for n0, n1, cols in _column_chunks(xp, kh, kw, stride, oh, ow):
-        g = gz2[:, n0 * p : n1 * p]
-        gw += np.matmul(g, cols.T, out=part)
-        if need_gx:
-            if gcols is None:
-                gcols = np.empty(cols.size, x.dtype)  # the first chunk is the largest
-            gc = np.matmul(w2t, g, out=gcols[: cols.size].reshape(cols.shape))
-            cpu.col2im(gc.reshape(c, kh, kw, n1 - n0, oh, ow), n0, stride, gxp)
+
+    def work(lo, hi):  # the part of gw from examples lo..hi; fills gxp[lo:hi]
+        gw = np.zeros((f, c * kh * kw), x.dtype)
+        part, gcols = np.empty_like(gw), None
+        for n0, n1, cols in _column_chunks(xp, lo, hi, kh, kw, stride, oh, ow):
+            g = gz2[:, n0 * p : n1 * p]
+            gw += np.matmul(g, cols.T, out=part)
+            if need_gx:
+                if gcols is None:
+                    gcols = np.empty(cols.size, x.dtype)  # the first chunk is the largest
+                gc = np.matmul(w2t, g, out=gcols[: cols.size].reshape(cols.shape))
+                cpu.col2im(gc.reshape(c, kh, kw, n1 - n0, oh, ow), n0, stride, gxp)
+        return gw
+
+    gw = sum(over_examples(n, work, elements=gz2.size + w2t.size * p))
     gx = None
     if need_gx:
         gx = gxp if pad == 0 else np.ascontiguousarray(gxp[:, :, pad : pad + h, pad : pad + v])

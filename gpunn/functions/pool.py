@@ -62,10 +62,17 @@ def pool_forward(a: Any, size: int, kind: str = "max") -> tuple[Any, Any | None]
 
         return kernels.pool_forward(a, int(size), kind)
     from gpunn.kernels import cpu
+    from gpunn.kernels.threads import over_examples
 
     y = np.empty(shape, a.dtype)
     argmax = np.empty(shape, argmax_dtype(size)) if kind == "max" else None
-    cpu.pool_forward(a, int(size), cpu.KINDS[kind], y, _or_dummy(argmax, np.int8))
+    am = _or_dummy(argmax, np.int8)
+
+    def work(lo, hi):
+        part = am if argmax is None else am[lo:hi]
+        cpu.pool_forward(a[lo:hi], int(size), cpu.KINDS[kind], y[lo:hi], part)
+
+    over_examples(shape[0], work, elements=a.size, blas=False)
     return y, argmax
 
 
@@ -87,10 +94,19 @@ def pool_backward(gy: Any, a: Any, y: Any, argmax: Any, size: int, kind: str = "
 
         return kernels.pool_backward(gy, a, y, argmax, int(size), kind)
     from gpunn.kernels import cpu
+    from gpunn.kernels.threads import over_examples
 
     ga = np.empty_like(a)  # keeps a's layout, e.g. the (F, N, ...) one of conv_forward's z
-    y = _or_dummy(y, a.dtype)
-    cpu.pool_backward(gy, a, y, _or_dummy(argmax, np.int8), int(size), cpu.KINDS[kind], ga)
+    y_, am = _or_dummy(y, a.dtype), _or_dummy(argmax, np.int8)
+
+    def work(lo, hi):
+        y_part = y_ if y is None else y_[lo:hi]
+        am_part = am if argmax is None else am[lo:hi]
+        cpu.pool_backward(
+            gy[lo:hi], a[lo:hi], y_part, am_part, int(size), cpu.KINDS[kind], ga[lo:hi]
+        )
+
+    over_examples(shape[0], work, elements=a.size, blas=False)
     return ga
 
 

@@ -3,8 +3,8 @@
 These are the few steps that NumPy cannot do without large temporaries or slow
 strided reductions: building the im2col matrix (and scattering it back), and
 pooling in one pass with the argmax. The matrix products stay in NumPy (BLAS).
-Single-threaded on purpose: BLAS owns the threads, and two thread pools taking
-turns on the same cores cost more than they save (measured on 2 cores).
+Each loop is single-threaded and releases the GIL: ``gpunn.kernels.threads`` runs
+them on several ranges of examples at once (no second thread pool beside BLAS's).
 
 Compiled on first use and cached on disk (``cache=True``). Imported lazily by
 ``gpunn.functions.conv`` and ``gpunn.functions.pool``.
@@ -18,7 +18,7 @@ U = np.uint64  # unsigned indices: no negative-index wraparound checks, 3× fast
 KINDS = {"max": MAX, "mean": MEAN, "l2": L2}
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def im2col(x, n0, stride, cols):
     """cols[c, k, l, n, i, j] = x[n0 + n, c, i·stride + k, j·stride + l].
 
@@ -37,7 +37,7 @@ def im2col(x, n0, stride, cols):
                             out[j] = row[j * s + l]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def col2im(gcols, n0, stride, gx):
     """The adjoint of ``im2col``: gx[n0 + n] = Σ over windows of gcols (gx padded)."""
     C, KH, KW, nb, OH, OW = gcols.shape
@@ -55,7 +55,7 @@ def col2im(gcols, n0, stride, gx):
                             row[j * s + l] += g[j]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def pool_forward(a, p, kind, y, argmax):
     """y[n, c, i, j] = max / mean / l2 of the p×p window at (i·p, j·p) of a.
 
@@ -90,7 +90,7 @@ def pool_forward(a, p, kind, y, argmax):
                         y[n, c, i, j] = np.sqrt(acc) if kind == L2 else acc * inv
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def pool_backward(gy, a, y, argmax, p, kind, ga):
     """ga = ∂C/∂a from gy = ∂C/∂y; each window writes only its own p×p block.
 

@@ -169,3 +169,22 @@ def test_importing_the_functions_loads_no_cuda():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_threads_over_examples_give_the_same_answer(rng, monkeypatch):
+    """Three threads on uneven ranges of 7 examples agree with the reference."""
+    from gpunn.kernels import threads
+
+    monkeypatch.setattr(threads, "MIN_ELEMENTS", 0)
+    monkeypatch.setattr(threads, "workers", lambda: 3)
+    monkeypatch.setattr(threads, "_pool", None)
+    case = (7, 2, 3, 7, 9, 3, 2, 2, 1)
+    x, w = arrays(rng, case)
+    z = conv_forward(x, w, 2, 1)
+    assert rel_err(z, conv_reference(x, w, 2, 1)) < 1e-12
+    gz = rng.standard_normal(z.shape)
+    gx, gw = conv_backward(gz, x, w, 2, 1)
+    monkeypatch.setattr(threads, "workers", lambda: 1)
+    gx_1, gw_1 = conv_backward(gz, x, w, 2, 1)
+    np.testing.assert_allclose(gx, gx_1, rtol=1e-12)
+    np.testing.assert_allclose(gw, gw_1, rtol=1e-12)

@@ -134,3 +134,21 @@ def test_impossible_shapes_and_options_are_refused():
         pool_backward(np.zeros_like(y), a, y, None, 2, "max")
     with pytest.raises(TypeError):
         pool_forward(a.astype(np.int32), 2)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_threads_over_examples_give_the_same_answer(rng, monkeypatch, kind):
+    from gpunn.kernels import threads
+
+    a = distinct(rng, (5, 2, 7, 9))
+    y_ref, argmax_ref = pool_reference(a, 2, kind)
+    gy = rng.standard_normal(y_ref.shape)
+    ga_1 = pool_backward(gy, a, *pool_forward(a, 2, kind), 2, kind)
+    monkeypatch.setattr(threads, "MIN_ELEMENTS", 0)
+    monkeypatch.setattr(threads, "workers", lambda: 3)
+    monkeypatch.setattr(threads, "_pool", None)
+    y, argmax = pool_forward(a, 2, kind)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12)
+    if kind == "max":
+        np.testing.assert_array_equal(argmax, argmax_ref)
+    np.testing.assert_array_equal(pool_backward(gy, a, y, argmax, 2, kind), ga_1)

@@ -1,0 +1,47 @@
+"""Splitting CPU work over examples: ranges, results in order, BLAS threads restored."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from gpunn.kernels import threads
+
+
+@pytest.fixture
+def three_workers(monkeypatch):
+    monkeypatch.setattr(threads, "workers", lambda: 3)
+    monkeypatch.setattr(threads, "_pool", None)
+
+
+def test_equal_ranges_in_order_on_other_threads(three_workers):
+    seen = []
+
+    def work(lo, hi):
+        seen.append(threading.current_thread().name)
+        return lo, hi
+
+    assert threads.over_examples(7, work, elements=1 << 20, blas=False) == [(0, 2), (2, 4), (4, 7)]
+    assert all(name.startswith("gpunn-cpu") for name in seen)
+
+
+def test_small_or_single_example_work_stays_in_this_thread(three_workers):
+    here = threading.current_thread().name
+
+    def work(lo, hi):
+        return lo, hi, threading.current_thread().name
+
+    assert threads.over_examples(7, work, elements=10) == [(0, 7, here)]
+    assert threads.over_examples(1, work, elements=1 << 20) == [(0, 1, here)]
+
+
+def test_blas_is_single_threaded_inside_and_restored_after():
+    controls = threads._openblas()
+    if controls is None:
+        pytest.skip("NumPy's BLAS here is not OpenBLAS")
+    set_threads, get_threads = controls
+    before = get_threads()
+    with threads.single_threaded_blas():
+        assert get_threads() == 1
+        np.ones((64, 64)) @ np.ones((64, 64))
+    assert get_threads() == before
