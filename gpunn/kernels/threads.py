@@ -20,6 +20,7 @@ import contextlib
 import ctypes
 import functools
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -27,6 +28,9 @@ from typing import Any
 MIN_ELEMENTS = 1 << 15  # below this many array elements one thread is faster
 
 _pool: tuple[int, ThreadPoolExecutor] | None = None
+_blas_lock = threading.Lock()
+_blas_depth = 0  # how many single_threaded_blas blocks are open
+_blas_saved = 1  # OpenBLAS's thread count before the first of them
 
 
 def workers() -> int:
@@ -58,18 +62,29 @@ def over_examples(
 
 @contextlib.contextmanager
 def single_threaded_blas() -> Iterator[None]:
-    """OpenBLAS limited to one thread inside the block (a no-op where it is not found)."""
+    """OpenBLAS limited to one thread inside the block (a no-op where it is not found).
+
+    Blocks may overlap (calls from several user threads): the first one in saves
+    the thread count, the last one out restores it.
+    """
+    global _blas_depth, _blas_saved
     controls = _openblas()
     if controls is None:
         yield
         return
     set_threads, get_threads = controls
-    old = get_threads()
-    set_threads(1)
+    with _blas_lock:
+        if _blas_depth == 0:
+            _blas_saved = get_threads()
+            set_threads(1)
+        _blas_depth += 1
     try:
         yield
     finally:
-        set_threads(old)
+        with _blas_lock:
+            _blas_depth -= 1
+            if _blas_depth == 0:
+                set_threads(_blas_saved)
 
 
 def _executor() -> ThreadPoolExecutor:

@@ -45,3 +45,18 @@ def test_blas_is_single_threaded_inside_and_restored_after():
         assert get_threads() == 1
         np.ones((64, 64)) @ np.ones((64, 64))
     assert get_threads() == before
+
+
+def test_overlapping_blocks_restore_the_first_count():
+    controls = threads._openblas()
+    if controls is None:
+        pytest.skip("NumPy's BLAS here is not OpenBLAS")
+    before = controls[1]()
+    outer = threads.single_threaded_blas()
+    inner = threads.single_threaded_blas()
+    outer.__enter__()
+    inner.__enter__()
+    outer.__exit__(None, None, None)  # the outer one closes first, as another thread might
+    assert controls[1]() == 1
+    inner.__exit__(None, None, None)
+    assert controls[1]() == before
