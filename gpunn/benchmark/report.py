@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import math
 import os
@@ -32,8 +33,19 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def source_digest() -> str:
+    """sha256 of every .py file of the gpunn package that ran (paths and contents)."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
 def git_commit() -> dict | None:
-    """The commit of the gpunn checkout (and whether tracked files differ), if in git."""
+    """The commit of the gpunn checkout, the package files that differ from it (changed
+    or untracked), and ``source_digest``: with a dirty tree, only the digest names the
+    code that was measured."""
     root = Path(__file__).resolve().parents[2]
 
     def git(*args: str) -> str:
@@ -43,10 +55,16 @@ def git_commit() -> dict | None:
 
     try:
         head = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
+        changed = git("status", "--porcelain", "--", "gpunn").splitlines()
     except (OSError, subprocess.CalledProcessError):
-        return None
-    return {"commit": head, "dirty": bool(dirty)}
+        return {"commit": None, "source_digest": source_digest()}
+    return {
+        "commit": head,
+        "dirty": bool(changed),
+        "changed": [line.strip() for line in changed],
+        "source_digest": source_digest(),
+        "root": str(root),
+    }
 
 
 def gpu_info(device) -> dict | None:

@@ -41,3 +41,45 @@ def test_gpu_throughput_row():
     )  # fmt: skip
     rows, _ = run_throughput(config)
     assert all(r["gpunn"]["available"] and r["gpunn"]["median"] > 0 for r in rows)
+
+
+class _Event:
+    """A CUDA event stand-in: ``record`` reads the host clock."""
+
+    def __init__(self, *args, **kwargs):
+        self.t = 0.0
+
+    def record(self):
+        import time
+
+        self.t = time.perf_counter()
+
+    def synchronize(self):
+        pass
+
+    def elapsed_time(self, end):
+        return (end.t - self.t) * 1e3
+
+
+def test_kernel_rows_with_cpu_stand_ins(monkeypatch):
+    """The row-building code end to end, with NumPy for CuPy and CPU torch for CUDA torch."""
+    import types
+
+    import numpy as np
+
+    torch = pytest.importorskip("torch")
+    from gpunn.benchmark.kernels import kernel_rows
+
+    cp = types.SimpleNamespace(
+        asarray=np.asarray,
+        cuda=types.SimpleNamespace(Event=_Event, get_elapsed_time=lambda s, e: s.elapsed_time(e)),
+    )
+    monkeypatch.setattr(torch.Tensor, "cuda", lambda self: self, raising=False)
+    monkeypatch.setattr(torch.cuda, "Event", _Event)
+    for kind, n_ops in (("conv", 4), ("pool", 2)):
+        rows = kernel_rows(kind, cp, torch, FLOOR, batches=(2,))
+        assert len(rows) == 2 * n_ops  # two layer shapes
+        for r in rows:
+            assert r["torch_us"] > 0 and r["floor_us"] > 0, r
+            assert r.get("gpunn_error") is None, r
+            assert r["gpunn_us"] is not None or r["op"].endswith("*")

@@ -42,6 +42,7 @@ def test_environment_names_machine_and_versions():
     assert env["cpu"]["cores"] >= 1 and env["cpu"]["model"]
     assert env["versions"]["numpy"] and env["versions"]["gpunn"]
     assert "available" in env["torch"]
+    assert len(env["git"]["source_digest"]) == 64  # names the code even in a dirty tree
     name = default_result_name(env)
     assert name.endswith(".json") and name.startswith(env["date"][:10]) and "-cpu-" in name
 
