@@ -123,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("presets", help="list the book's networks")
 
+    from gpunn.benchmark.cli import add_parser as add_bench_parser
+
+    add_bench_parser(sub)
+
     g = sub.add_parser("gradients", help="chapter 5: each hidden layer's speed of learning")
     g.add_argument("--epochs", type=_positive_int, default=30)
     g.add_argument("--train-size", type=_positive_int, default=1000, metavar="N")

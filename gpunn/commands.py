@@ -344,3 +344,10 @@ def cmd_gradients(args) -> int:
     plot_speeds(runs, out / "gradients.png")
     _say(f"wrote {out / 'gradients.json'} and {out / 'gradients.png'}")
     return 0
+
+
+def cmd_bench(args) -> int:
+    """Training and inference throughput against PyTorch (see ``gpunn.benchmark``)."""
+    from gpunn.benchmark.cli import run
+
+    return run(args)
