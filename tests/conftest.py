@@ -6,11 +6,18 @@ with one they run on the device with CuPy arrays.
 """
 
 import os
+import sys
 
 from gpunn import backend
 
 if not backend.gpu_available():
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+    # Importing gpunn already imported numba, which reads its configuration once: have it
+    # read the variable again, before numba.cuda is first imported.
+    if "numba" in sys.modules and "numba.cuda" not in sys.modules:
+        from numba.core import config
+
+        config.reload_config()
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
