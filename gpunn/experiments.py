@@ -1,0 +1,104 @@
+"""Commands that run many trainings: ensembles (train --ensemble K) and chapter 5's study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gpunn.backend import get_device
+from gpunn.commands import _load_data, _say
+
+
+def train_ensemble(args, first, config, run_info, data) -> int:
+    """Train ``args.ensemble`` members (seed, seed+1, …), report each and the combination."""
+    import json
+    from dataclasses import replace
+
+    from gpunn.ensemble import Ensemble, accuracy_table
+    from gpunn.network import Network
+    from gpunn.presets import get_preset
+    from gpunn.train import Trainer
+
+    preset, members = get_preset(run_info["preset"]), []
+    for k in range(args.ensemble):
+        seed = config.seed + k
+        net = (
+            first
+            if k == 0
+            else Network(
+                preset.layers(),
+                preset.cost,
+                input_shape=preset.input_shape,
+                device=first.device,
+                dtype=args.dtype,
+                seed=seed,
+            )
+        )
+        _say(f"ensemble member {k + 1}/{args.ensemble} (seed {seed})")
+        ckpt = Path(args.checkpoint_dir) / f"member{k}" if args.checkpoint_dir else None
+        metrics = Path(f"{args.metrics}.member{k}") if args.metrics else None
+        Trainer(
+            net,
+            data,
+            replace(config, seed=seed),
+            checkpoint_dir=ckpt,
+            keep_checkpoints=args.keep_checkpoints,
+            metrics_path=metrics,
+            progress=args.progress,
+            expand=run_info.get("expand"),
+            run_info={**run_info, "member": k},
+        ).run()
+        members.append(net)
+    ensemble = Ensemble(members)
+    test_x = first.device.send(data.test.x, first.dtype)
+    result = ensemble.evaluate(test_x, first.device.send(data.test.y, np.int64))
+    print(accuracy_table(result))
+    if args.metrics:
+        with open(args.metrics, "a") as f:
+            f.write(json.dumps({"final": True, "ensemble": result, **run_info}) + "\n")
+    if args.save:
+        ensemble.save(args.save, {"train": config.to_dict(), **run_info, "test": result})
+        _say(f"saved the ensemble to {args.save}")
+    return 0
+
+
+def gradient_study(args) -> int:
+    """Chapter 5: speeds of learning of the book's deep sigmoid nets, and what ReLU/init change."""
+    import json
+
+    from gpunn.gradients import BOOK_SIZES, VARIANTS, track_speeds
+    from gpunn.plots import plot_speeds
+
+    data = _load_data(args.dataset, args.data_dir, args.train_size)
+    out = Path(args.out)
+    runs = []
+    for activation, init in VARIANTS:
+        for sizes in BOOK_SIZES:
+            run = track_speeds(
+                sizes,
+                data,
+                activation=activation,
+                init=init,
+                epochs=args.epochs,
+                eta=args.eta,
+                mini_batch_size=args.mini_batch_size,
+                seed=args.seed,
+                device=get_device(args.device),
+            )
+            speeds = ", ".join(f"{v:.4f}" for v in run.speeds[0])
+            print(
+                f"{run.label}: at initialisation {speeds} (last/first {run.ratio_at_init():.1f}×)"
+            )
+            runs.append(run)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {
+        k: getattr(args, k)
+        for k in ("epochs", "train_size", "eta", "mini_batch_size", "seed", "dataset")
+    }
+    (out / "gradients.json").write_text(
+        json.dumps({"settings": settings, "runs": [r.to_dict() for r in runs]}, indent=1)
+    )
+    plot_speeds(runs, out / "gradients.png")
+    _say(f"wrote {out / 'gradients.json'} and {out / 'gradients.png'}")
+    return 0
