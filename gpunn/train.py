@@ -8,7 +8,6 @@ are summed on the device and read once per epoch.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from contextlib import nullcontext
@@ -21,6 +20,7 @@ from gpunn.checkpoint import checkpoint_paths, save_checkpoint
 from gpunn.config import TrainConfig
 from gpunn.errors import ConfigError, GpunnError, NumericalError
 from gpunn.interrupts import StopRequest
+from gpunn.monitor import append_metrics, epoch_line, epoch_record, rewrite_metrics
 from gpunn.optim import SGD
 from gpunn.progress import ProgressBar
 from gpunn.tracker import Tracker
@@ -290,63 +290,11 @@ class Trainer:
 
     # --- evaluation and reporting ------------------------------------------------------
     def _evaluate(self, seconds: float) -> dict:
-        c, net = self.config, self.net
-        n_train = (len(self.train_x) // c.mini_batch_size) * c.mini_batch_size
-        record = {
-            "epoch": self.epoch,
-            "eta": self.optimizer.eta,
-            "seconds": seconds,
-            "images_per_second": n_train / seconds if seconds > 0 else None,
-            "train_cost": None,
-            "train_accuracy": None,
-            "validation_cost": None,
-            "validation_accuracy": None,
-            "test_accuracy": None,
-        }
-        wanted = [
-            ("train", c.monitor_training_accuracy, c.monitor_training_cost),
-            ("validation", c.monitor_validation_accuracy, c.monitor_validation_cost),
-            ("test", c.monitor_test_accuracy, False),
-        ]
-        for name, want_acc, want_cost in wanted:
-            if not (want_acc or want_cost):
-                continue
-            x, y = (
-                (self.train_x, self.train_y)
-                if name == "train"
-                else self.eval_sets.get(name, (None, None))
-            )
-            if x is None:
-                continue
-            correct, cost = net.evaluate(x, y, cost=want_cost, batch_size=c.eval_batch_size)
-            if want_acc:
-                record[f"{name}_accuracy"] = int(correct) / len(x)
-            if want_cost:
-                l2 = (
-                    0.5 * c.lmbda / len(self.train_x) * float(net.weight_norm_sq())
-                    if c.lmbda
-                    else 0.0
-                )
-                record[f"{name}_cost"] = float(cost) / len(x) + l2
-        return record
+        splits = {"train": (self.train_x, self.train_y), **self.eval_sets}
+        return epoch_record(self.net, self.config, splits, self.epoch, self.optimizer.eta, seconds)
 
-    def _epoch_line(self, r: dict) -> str:
-        parts = [
-            f"epoch {r['epoch']}/{self.config.epochs}",
-            f"η {r['eta']:g}",
-            f"{r['seconds']:.2f}s ({r['images_per_second'] or 0:,.0f} img/s)",
-        ]
-        for key, label in (
-            ("train_cost", "train cost"),
-            ("train_accuracy", "train"),
-            ("validation_cost", "validation cost"),
-            ("validation_accuracy", "validation"),
-            ("test_accuracy", "test"),
-        ):
-            v = r[key]
-            if v is not None:
-                parts.append(f"{label} {v:.2%}" if key.endswith("accuracy") else f"{label} {v:.4f}")
-        return "  ".join(parts)
+    def _epoch_line(self, record: dict) -> str:
+        return epoch_line(record, self.config.epochs)
 
     def _summary(self) -> dict:
         t = self.tracker
@@ -368,11 +316,8 @@ class Trainer:
     def _rewrite_metrics(self) -> None:
         """Start the metrics file afresh with the history so far (non-empty on resume)."""
         if self.metrics_path:
-            self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.metrics_path, "w") as f:
-                f.writelines(json.dumps(r) + "\n" for r in self.history)
+            rewrite_metrics(self.metrics_path, self.history)
 
     def _write_metrics(self, record: dict) -> None:
         if self.metrics_path:
-            with open(self.metrics_path, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            append_metrics(self.metrics_path, record)

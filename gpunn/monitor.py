@@ -1,0 +1,75 @@
+"""What the trainer reports each epoch: the record, the printed line, the JSON-lines file.
+
+The record has ``epoch``, ``eta``, ``seconds``, ``images_per_second`` (training images over
+training seconds, evaluation excluded) and the monitored costs and accuracies, None
+where not computed. Costs are per example and include the L2 term ½(λ/n)Σw², as the
+book's network2 reports them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ACCURACY_AND_COST_KEYS = (
+    ("train_cost", "train cost"),
+    ("train_accuracy", "train"),
+    ("validation_cost", "validation cost"),
+    ("validation_accuracy", "validation"),
+    ("test_accuracy", "test"),
+)
+
+
+def epoch_record(net, config, splits: dict, epoch: int, eta: float, seconds: float) -> dict:
+    """Evaluate what ``config`` monitors on ``splits`` {name: (x, labels)} (device arrays)."""
+    n = len(splits["train"][0])
+    n_trained = (n // config.mini_batch_size) * config.mini_batch_size
+    record = {
+        "epoch": epoch,
+        "eta": eta,
+        "seconds": seconds,
+        "images_per_second": n_trained / seconds if seconds > 0 else None,
+        **{key: None for key, _ in ACCURACY_AND_COST_KEYS},
+    }
+    wanted = [
+        ("train", config.monitor_training_accuracy, config.monitor_training_cost),
+        ("validation", config.monitor_validation_accuracy, config.monitor_validation_cost),
+        ("test", config.monitor_test_accuracy, False),
+    ]
+    for name, want_acc, want_cost in wanted:
+        if not (want_acc or want_cost) or name not in splits:
+            continue
+        x, y = splits[name]
+        correct, cost = net.evaluate(x, y, cost=want_cost, batch_size=config.eval_batch_size)
+        if want_acc:
+            record[f"{name}_accuracy"] = int(correct) / len(x)
+        if want_cost:
+            l2 = 0.5 * config.lmbda / n * float(net.weight_norm_sq()) if config.lmbda else 0.0
+            record[f"{name}_cost"] = float(cost) / len(x) + l2
+    return record
+
+
+def epoch_line(r: dict, epochs: int) -> str:
+    """One plain line for an epoch's record."""
+    parts = [
+        f"epoch {r['epoch']}/{epochs}",
+        f"η {r['eta']:g}",
+        f"{r['seconds']:.2f}s ({r['images_per_second'] or 0:,.0f} img/s)",
+    ]
+    for key, label in ACCURACY_AND_COST_KEYS:
+        v = r[key]
+        if v is not None:
+            parts.append(f"{label} {v:.2%}" if key.endswith("accuracy") else f"{label} {v:.4f}")
+    return "  ".join(parts)
+
+
+def rewrite_metrics(path: Path, history: list[dict]) -> None:
+    """Start the JSON-lines file afresh with ``history`` (non-empty on resume)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in history)
+
+
+def append_metrics(path: Path, record: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
