@@ -26,6 +26,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 MIN_ELEMENTS = 1 << 15  # below this many array elements one thread is faster
+# Below this many examples the split loses end to end: conv2-relu training on the 2-core VM
+# measured 1,900 img/s split against 2,300 serial at m = 10, and no gain at 64 and 256
+# (bench/NOTES.md); evaluation batches (1,000 examples) still split.
+MIN_EXAMPLES = 512
 
 _pool: tuple[int, ThreadPoolExecutor] | None = None
 _blas_lock = threading.Lock()
@@ -49,7 +53,7 @@ def over_examples(
     ``elements``: the size of the arrays involved, to keep small batches serial;
     ``blas``: whether ``work`` calls BLAS (then OpenBLAS must be controllable).
     """
-    parts = min(workers(), n) if elements >= MIN_ELEMENTS else 1
+    parts = min(workers(), n) if elements >= MIN_ELEMENTS and n >= MIN_EXAMPLES else 1
     if parts > 1 and blas and _openblas() is None:
         parts = 1
     if parts <= 1:

@@ -176,6 +176,7 @@ def test_threads_over_examples_give_the_same_answer(rng, monkeypatch):
     from gpunn.kernels import threads
 
     monkeypatch.setattr(threads, "MIN_ELEMENTS", 0)
+    monkeypatch.setattr(threads, "MIN_EXAMPLES", 0)
     monkeypatch.setattr(threads, "workers", lambda: 3)
     monkeypatch.setattr(threads, "_pool", None)
     case = (7, 2, 3, 7, 9, 3, 2, 2, 1)

@@ -145,6 +145,7 @@ def test_threads_over_examples_give_the_same_answer(rng, monkeypatch, kind):
     gy = rng.standard_normal(y_ref.shape)
     ga_1 = pool_backward(gy, a, *pool_forward(a, 2, kind), 2, kind)
     monkeypatch.setattr(threads, "MIN_ELEMENTS", 0)
+    monkeypatch.setattr(threads, "MIN_EXAMPLES", 0)
     monkeypatch.setattr(threads, "workers", lambda: 3)
     monkeypatch.setattr(threads, "_pool", None)
     y, argmax = pool_forward(a, 2, kind)
