@@ -65,7 +65,11 @@ def train_ensemble(args, first, config, run_info, data) -> int:
 
 def gradient_study(args) -> int:
     """Chapter 5: speeds of learning of the book's deep sigmoid nets, and what ReLU/init change."""
+    import datetime
     import json
+    import time
+
+    start = time.perf_counter()
 
     from gpunn.gradients import BOOK_SIZES, VARIANTS, track_speeds
     from gpunn.plots import plot_speeds
@@ -96,9 +100,14 @@ def gradient_study(args) -> int:
         k: getattr(args, k)
         for k in ("epochs", "train_size", "eta", "mini_batch_size", "seed", "dataset")
     }
-    (out / "gradients.json").write_text(
-        json.dumps({"settings": settings, "runs": [r.to_dict() for r in runs]}, indent=1)
-    )
+    record = {
+        "settings": settings,
+        "device": get_device(args.device).describe(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": time.perf_counter() - start,
+        "runs": [r.to_dict() for r in runs],
+    }
+    (out / "gradients.json").write_text(json.dumps(record, indent=1))
     plot_speeds(runs, out / "gradients.png")
     _say(f"wrote {out / 'gradients.json'} and {out / 'gradients.png'}")
     return 0

@@ -6,9 +6,11 @@ N(0, 1) weights, then with N(0, 1/n_in), then ReLU; 1,000 training images, η 0.
     python scripts/chapter5.py [--device gpu] [--epochs 30]
 """
 
+import json
 import sys
+from pathlib import Path
 
-from common import ROOT, parser
+from common import ROOT, commit, parser
 
 from gpunn.cli import main as gpunn_main
 
@@ -19,7 +21,11 @@ def main() -> None:
     argv = ["gradients", "--out", out, "--epochs", str(args.epochs or 30), "--seed", str(args.seed)]
     argv += ["--device", args.device] if args.device else []
     argv += ["--data-dir", args.data_dir] if args.data_dir else []
-    sys.exit(gpunn_main(argv))
+    code = gpunn_main(argv)
+    if code == 0:  # add the commit to the record, as the other chapters' results carry it
+        path = Path(out) / "gradients.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "commit": commit()}, indent=1))
+    sys.exit(code)
 
 
 if __name__ == "__main__":
