@@ -12,6 +12,7 @@ from gpunn.kernels import threads
 def three_workers(monkeypatch):
     monkeypatch.setattr(threads, "workers", lambda: 3)
     monkeypatch.setattr(threads, "_pool", None)
+    monkeypatch.setattr(threads, "MIN_EXAMPLES", 0)
 
 
 def test_equal_ranges_in_order_on_other_threads(three_workers):
@@ -23,6 +24,16 @@ def test_equal_ranges_in_order_on_other_threads(three_workers):
 
     assert threads.over_examples(7, work, elements=1 << 20, blas=False) == [(0, 2), (2, 4), (4, 7)]
     assert all(name.startswith("gpunn-cpu") for name in seen)
+
+
+def test_mini_batches_below_min_examples_stay_in_this_thread(monkeypatch):
+    monkeypatch.setattr(threads, "workers", lambda: 3)
+    here = threading.current_thread().name
+    n = threads.MIN_EXAMPLES - 1
+    result = threads.over_examples(
+        n, lambda lo, hi: (lo, hi, threading.current_thread().name), elements=1 << 20, blas=False
+    )
+    assert result == [(0, n, here)]
 
 
 def test_small_or_single_example_work_stays_in_this_thread(three_workers):
