@@ -11,6 +11,8 @@ whole update of one array is one fused elementwise kernel.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from gpunn.errors import ConfigError
@@ -62,10 +64,12 @@ class SGD:
         dtype = network.dtype.type
         l2, l1 = self.lmbda / self.n, self.l1 / self.n
         for i, layer in enumerate(network.layers):
-            for k, w in layer.params().items():
-                g = layer.grads()[k]
-                decay = (l2, l1) if k == "w" else (0.0, 0.0)
-                name = f"layer{i}/{k}"
+            # only weights are regularised; biases get (0, 0)
+            for k, w, g, decay in (
+                ("w", layer.w, layer.gw, (l2, l1)),
+                ("b", layer.b, layer.gb, (0.0, 0.0)),
+            ):
+                name = _param_name(i, k)
                 v = self.velocities.get(name)
                 if v is None and (self.momentum or gpu):
                     v = self.velocities[name] = xp.zeros_like(w)
@@ -82,6 +86,12 @@ class SGD:
 
     def load_state(self, state: dict, device, dtype) -> None:
         self.velocities = {name: device.send(v, dtype) for name, v in state.items()}
+
+
+@functools.cache
+def _param_name(layer: int, key: str) -> str:
+    """'layer{i}/{w,b}', the name Network.named_params gives (built once, not every step)."""
+    return f"layer{layer}/{key}"
 
 
 def _cpu_update(w, v, g, inv_m, eta, l2, l1, mu) -> None:

@@ -67,15 +67,10 @@ def expand_training_data(kind: str, x, y, input_shape):
     return expand_shifts(x, y, image_shape=shape)
 
 
-def check_split(network, name: str, x, y) -> None:
-    """Refuse a split the network cannot learn from, before any work (Network.check_examples)."""
-    network.check_examples(x, y, name)
-
-
 class Trainer:
     """Trains ``network`` on ``data`` (train / validation / test splits) under ``config``.
 
-    The splits are checked first (``check_split``): a bad one raises ShapeError or
+    The splits are checked first (``Network.check_examples``): a bad one raises ShapeError or
     DataError before any training.
     """
 
@@ -107,7 +102,7 @@ class Trainer:
         splits = {"training": data.train, "validation": data.validation, "test": data.test}
         for name, split in splits.items():
             if split is not None:
-                check_split(network, f"the {name}", split.x, split.y)
+                network.check_examples(split.x, split.y, f"the {name}")
         dev, dt = network.device, network.dtype
         self.train_x = dev.send(data.train.x, dt)
         self.train_y = dev.send(data.train.y, np.int64)
@@ -200,7 +195,7 @@ class Trainer:
                 )
                 self.optimizer.eta = self.tracker.eta
                 self._write_metrics(record)
-                self.log(self._epoch_line(record))
+                self.log(epoch_line(record, self.config.epochs))
                 self.save_checkpoint()
         summary = self._summary()
         self._write_metrics(summary)
@@ -292,9 +287,6 @@ class Trainer:
     def _evaluate(self, seconds: float) -> dict:
         splits = {"train": (self.train_x, self.train_y), **self.eval_sets}
         return epoch_record(self.net, self.config, splits, self.epoch, self.optimizer.eta, seconds)
-
-    def _epoch_line(self, record: dict) -> str:
-        return epoch_line(record, self.config.epochs)
 
     def _summary(self) -> dict:
         t = self.tracker
