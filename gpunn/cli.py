@@ -95,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="expanded training data (default: the preset's)",
     )
     t.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
+    t.add_argument(
+        "--init",
+        choices=["large", "default", "network3"],
+        help="weight initialisation of every layer: large N(0, 1) (chapter 1), "
+        "default N(0, 1/n_in) (chapter 3), network3 N(0, 1/n_out) (default: the preset's)",
+    )
     t.add_argument("--monitor-training-cost", action="store_true", default=None)
     t.add_argument("--monitor-training-accuracy", action="store_true", default=None)
     t.add_argument("--monitor-validation-cost", action="store_true", default=None)

@@ -43,7 +43,6 @@ TRAIN_DEFAULTS = {"preset": "fc30", "dataset": "mnist", "dtype": "float32"}
 
 def _build_run(args):
     """(network, TrainConfig, run_info) for a fresh run from a preset and flag overrides."""
-    from gpunn.network import Network
     from gpunn.presets import get_preset
 
     for k, v in TRAIN_DEFAULTS.items():
@@ -54,19 +53,13 @@ def _build_run(args):
     expand = (
         preset.expand if args.expand is None else (None if args.expand == "none" else args.expand)
     )
-    network = Network(
-        preset.layers(),
-        preset.cost,
-        input_shape=preset.input_shape,
-        device=get_device(args.device),
-        dtype=args.dtype,
-        seed=config.seed,
-    )
+    network = preset.network(get_device(args.device), args.dtype, config.seed, args.init)
     run_info = {
         "preset": preset.name,
         "dataset": args.dataset,
         "train_size": args.train_size,
         "expand": expand,
+        "init": args.init,
     }
     return network, config, run_info
 
@@ -90,7 +83,7 @@ def _resume_run(args):
 def _check_resume_options(args, config, run_info: dict, dtype: str) -> None:
     """ConfigError when an option given with --resume differs from the run's own setting."""
     theirs = {k: getattr(config, k) for k in CONFIG_OPTIONS}
-    theirs.update({k: run_info.get(k) for k in ("preset", "dataset", "train_size")})
+    theirs.update({k: run_info.get(k) for k in ("preset", "dataset", "train_size", "init")})
     theirs.update(dtype=dtype, expand=run_info.get("expand") or "none")
     differ = [
         f"--{'batch-size' if k == 'mini_batch_size' else k.replace('_', '-')} {getattr(args, k)}"

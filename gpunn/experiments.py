@@ -16,25 +16,13 @@ def train_ensemble(args, first, config, run_info, data) -> int:
     from dataclasses import replace
 
     from gpunn.ensemble import Ensemble, accuracy_table
-    from gpunn.network import Network
     from gpunn.presets import get_preset
     from gpunn.train import Trainer
 
     preset, members = get_preset(run_info["preset"]), []
     for k in range(args.ensemble):
         seed = config.seed + k
-        net = (
-            first
-            if k == 0
-            else Network(
-                preset.layers(),
-                preset.cost,
-                input_shape=preset.input_shape,
-                device=first.device,
-                dtype=args.dtype,
-                seed=seed,
-            )
-        )
+        net = first if k == 0 else preset.network(first.device, args.dtype, seed, args.init)
         _say(f"ensemble member {k + 1}/{args.ensemble} (seed {seed})")
         ckpt = Path(args.checkpoint_dir) / f"member{k}" if args.checkpoint_dir else None
         metrics = Path(f"{args.metrics}.member{k}") if args.metrics else None

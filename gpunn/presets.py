@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from gpunn.config import TrainConfig
 from gpunn.errors import ConfigError
+from gpunn.init import check_init
 from gpunn.layers import ConvPool, FullyConnected, Layer, Softmax
 
 MNIST_FLAT = (784,)
@@ -33,6 +34,17 @@ class Preset:
         """The preset's TrainConfig with ``overrides`` (None values ignored) applied."""
         values = {**self.train, **{k: v for k, v in overrides.items() if v is not None}}
         return TrainConfig(**values)
+
+    def network(self, device=None, dtype="float32", seed: int = 0, init: str | None = None):
+        """A fresh Network of this preset's layers; ``init`` overrides every layer's scheme."""
+        from gpunn.network import Network
+
+        layers = self.layers()
+        for layer in layers if init is not None else ():
+            layer.init = check_init(init)
+        return Network(
+            layers, self.cost, input_shape=self.input_shape, device=device, dtype=dtype, seed=seed
+        )
 
     def describe_layers(self) -> str:
         parts = []

@@ -41,13 +41,7 @@ def main() -> None:
         members = [nets["final"]]
         preset = gpunn.get_preset("final")
         for k in range(1, args.ensemble):
-            net = gpunn.Network(
-                preset.layers(),
-                preset.cost,
-                input_shape=preset.input_shape,
-                device=results.device,
-                seed=args.seed + k,
-            )
+            net = preset.network(results.device, seed=args.seed + k)
             cfg = preset.config(epochs=args.epochs, seed=args.seed + k)
             results.train(
                 f"final (seed {args.seed + k})", net, data, cfg, expand=preset.expand, book=99.60

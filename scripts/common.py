@@ -103,12 +103,6 @@ def preset_run(results: Results, name: str, data, args, **overrides):
     """Train preset ``name`` on ``data`` (``--epochs`` and ``overrides`` applied); the network."""
     preset = gpunn.get_preset(name)
     config = preset.config(epochs=args.epochs, seed=args.seed, **overrides)
-    net = gpunn.Network(
-        preset.layers(),
-        preset.cost,
-        input_shape=preset.input_shape,
-        device=results.device,
-        seed=args.seed,
-    )
+    net = preset.network(results.device, seed=args.seed)
     results.train(name, net, data, config, expand=preset.expand, book=preset.book_accuracy)
     return net

@@ -87,6 +87,7 @@ USAGE_ERRORS = [
     ("--ensemble", "0"),
     ("--device", "tpu"),
     ("--dtype", "float16"),
+    ("--init", "xavier"),
     ("--expand", "rotations"),
     ("--nan-policy", "ignore"),
     ("--dataset", "cifar10"),
@@ -159,7 +160,13 @@ def test_sizes_that_do_not_fit_the_data(extra, message, capsys, data_dir, cwd):
 def test_resume_refuses_options_that_differ_from_the_run(trained, data_dir, capsys):
     before = snapshot(trained)
     argv = ["train", "--resume", trained / "ckpt", "--data-dir", data_dir, "--device", "cpu"]
-    for extra in (["--epochs", "5"], ["--eta", "0.5"], ["--preset", "shallow"], ["--seed", "1"]):
+    for extra in (
+        ["--epochs", "5"],
+        ["--eta", "0.5"],
+        ["--preset", "shallow"],
+        ["--seed", "1"],
+        ["--init", "default"],
+    ):
         line = fails([*argv, *extra], capsys)
         assert f"{extra[0]} {extra[1]}" in line and "(the run has" in line
     line = fails([*argv, "--batch-size", "20", "--dtype", "float64"], capsys)

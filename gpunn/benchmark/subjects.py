@@ -78,12 +78,9 @@ def make_pool(images: Images, batch_size: int, input_shape, seed: int = 0) -> Ba
 
 def build_network(preset, device="cpu", seed: int = 0):
     """The preset's gpunn ``Network`` (float32) and its ``SGD`` with the preset's η, λ, μ."""
-    from gpunn.network import Network
     from gpunn.optim import SGD
 
-    net = Network(
-        preset.layers(), preset.cost, input_shape=preset.input_shape, device=device, seed=seed
-    )
+    net = preset.network(device, seed=seed)
     c = preset.config()
     return net, SGD(c.eta, c.lmbda, c.l1, c.momentum, n=TRAIN_SIZE)
 

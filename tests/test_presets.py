@@ -1,0 +1,32 @@
+"""Presets build the book's networks; ``init`` overrides every layer's weight scheme."""
+
+import numpy as np
+import pytest
+
+from gpunn.errors import ConfigError
+from gpunn.presets import PRESETS, get_preset
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_builds_its_network(name):
+    preset = get_preset(name)
+    net = preset.network("cpu", seed=0)
+    assert net.input_shape == preset.input_shape
+    assert net.n_outputs == 10
+    preset.config().check()  # raises ConfigError if out of range
+
+
+def test_init_overrides_the_preset_scheme():
+    preset = get_preset("fc30")
+    large = preset.network("cpu", seed=0).layers[0].w
+    default = preset.network("cpu", seed=0, init="default").layers[0].w
+    assert np.std(large) == pytest.approx(1.0, rel=0.02)
+    assert np.std(default) == pytest.approx(1 / np.sqrt(784), rel=0.02)
+    assert all(layer.init == "default" for layer in preset.network(init="default").layers)
+
+
+def test_unknown_names_are_config_errors():
+    with pytest.raises(ConfigError, match="unknown preset 'fc31'"):
+        get_preset("fc31")
+    with pytest.raises(ConfigError, match="unknown init 'xavier'"):
+        get_preset("fc30").network("cpu", init="xavier")
