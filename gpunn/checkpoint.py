@@ -68,7 +68,7 @@ def save_checkpoint(directory, network, optimizer, train_state: dict, keep: int 
 
 def read_checkpoint(path) -> tuple[dict, dict, dict]:
     """(header, params, velocities) of one checkpoint file."""
-    header, arrays = read_npz(path, CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION)
+    header, arrays = read_npz(path, {CHECKPOINT_FORMAT: CHECKPOINT_FORMAT_VERSION})
     params = {k[6:]: v for k, v in arrays.items() if k.startswith("param/")}
     velocities = {k[9:]: v for k, v in arrays.items() if k.startswith("velocity/")}
     train = header.get("train")

@@ -147,13 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device_arg(g)
     _add_data_args(g)
 
-    e = sub.add_parser("evaluate", help="accuracy of a saved network")
+    e = sub.add_parser("evaluate", help="accuracy of a saved network or ensemble")
     e.add_argument("model")
     e.add_argument("--split", choices=["test", "validation", "train"], default="test")
     _add_device_arg(e)
     _add_data_args(e)
 
-    p = sub.add_parser("predict", help="classify 28×28 grey images (PNG, …)")
+    p = sub.add_parser(
+        "predict", help="classify 28×28 grey images (PNG, …) with a saved network or ensemble"
+    )
     p.add_argument("model")
     p.add_argument("images", nargs="+")
     _add_device_arg(p)

@@ -196,20 +196,25 @@ def cmd_presets(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from gpunn.network import Network
+    from gpunn.ensemble import Ensemble, accuracy_table
+    from gpunn.serialize import load_model
 
-    network = Network.load(args.model, get_device(args.device))
+    model = load_model(args.model, get_device(args.device))
     data = _load_data(args.dataset, args.data_dir)
     split = getattr(data, args.split)
-    x = network.device.send(split.x, network.dtype)
-    y = network.device.send(split.y, np.int64)
-    network.check_input(x)
-    if network.n_outputs != data.n_classes:
+    x = model.device.send(split.x, model.dtype)
+    y = model.device.send(split.y, np.int64)
+    model.check_input(x)
+    if model.n_outputs != data.n_classes:
         raise ShapeError(
-            f"{args.model}: has {network.n_outputs} outputs, but {data.name} has "
+            f"{args.model}: has {model.n_outputs} outputs, but {data.name} has "
             f"{data.n_classes} classes"
         )
-    correct, _ = network.evaluate(x, y)
+    if isinstance(model, Ensemble):
+        print(f"{args.split} accuracy of {len(model.networks)} networks")
+        print(accuracy_table(model.evaluate(x, y)))
+        return 0
+    correct, _ = model.evaluate(x, y)
     print(f"{args.split} accuracy {int(correct) / len(x):.2%} ({int(correct)}/{len(x)})")
     return 0
 
@@ -234,9 +239,9 @@ def read_image(path: str, side: int = 28) -> np.ndarray:
 
 
 def cmd_predict(args) -> int:
-    from gpunn.network import Network
+    from gpunn.serialize import load_model
 
-    network = Network.load(args.model, get_device(args.device))
+    network = load_model(args.model, get_device(args.device))
     if int(np.prod(network.input_shape)) != 28 * 28:
         raise ShapeError(f"{args.model}: takes inputs of shape {network.input_shape}, not 28×28")
     x = np.stack([read_image(p) for p in args.images])

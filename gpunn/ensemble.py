@@ -22,12 +22,23 @@ class Ensemble:
         outputs = {net.n_outputs for net in networks}
         if len(outputs) != 1:
             raise ConfigError(f"ensemble members disagree on the number of classes: {outputs}")
+        shapes = {net.input_shape for net in networks}
+        if len(shapes) != 1:
+            raise ConfigError(f"ensemble members disagree on the input shape: {shapes}")
+        first = networks[0]
         self.networks = list(networks)
-        self.xp = networks[0].xp
+        self.xp, self.device, self.dtype = first.xp, first.device, first.dtype
+        self.n_outputs, self.input_shape = first.n_outputs, first.input_shape
+        self.check_input = first.check_input
+        self.metadata: dict = {}
 
     def member_probabilities(self, x, batch_size: int = 1000):
         """(k, N, classes) output activations of every member."""
         return self.xp.stack([net.predict_proba(x, batch_size) for net in self.networks])
+
+    def predict_proba(self, x, batch_size: int = 1000):
+        """(N, classes) members' output activations averaged."""
+        return self.member_probabilities(x, batch_size).mean(axis=0)
 
     def predict(self, x, method: str = "average", batch_size: int = 1000):
         """The ensemble's class for each example (a device array)."""
@@ -65,7 +76,12 @@ class Ensemble:
 
     @classmethod
     def load(cls, path, device=None) -> Ensemble:
-        header, arrays = read_npz(path, ENSEMBLE_FORMAT, ENSEMBLE_FORMAT_VERSION)
+        header, arrays = read_npz(path, {ENSEMBLE_FORMAT: ENSEMBLE_FORMAT_VERSION})
+        return cls.from_file(path, header, arrays, device)
+
+    @classmethod
+    def from_file(cls, path, header: dict, arrays: dict, device=None) -> Ensemble:
+        """The ensemble of an ensemble file's ``header`` and ``arrays`` (see ``read_npz``)."""
         networks = []
         try:
             for k, config in enumerate(header["members"]):
@@ -75,9 +91,11 @@ class Ensemble:
                     {n[len(prefix) :]: v for n, v in arrays.items() if n.startswith(prefix)}
                 )
                 networks.append(net)
-            return cls(networks)
+            ensemble = cls(networks)
         except (KeyError, TypeError, ValueError) as exc:  # ValueError: ShapeError, ConfigError
             raise ModelFileError(f"{path}: the ensemble description is broken ({exc})") from None
+        ensemble.metadata = header.get("metadata", {})
+        return ensemble
 
 
 def combine(probs, method: str):

@@ -56,8 +56,9 @@ def write_npz(path, arrays: dict[str, np.ndarray], header: dict) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def read_npz(path, expected_format: str, max_version: int) -> tuple[dict, dict]:
-    """(header, arrays) from a file written by ``write_npz``; ModelFileError if it is not one."""
+def read_npz(path, formats: dict[str, int]) -> tuple[dict, dict]:
+    """(header, arrays) from a file written by ``write_npz`` in one of ``formats`` (name →
+    newest version read); ModelFileError if it is not one."""
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"{path}: no such file")
@@ -79,10 +80,11 @@ def read_npz(path, expected_format: str, max_version: int) -> tuple[dict, dict]:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise ModelFileError(f"{path}: cannot be read as a gpunn file ({exc})") from None
-    if not isinstance(header, dict) or header.get("format") != expected_format:
-        found = header.get("format") if isinstance(header, dict) else None
-        raise ModelFileError(f"{path}: is a {found!r} file, not a {expected_format!r} file")
-    version = header.get("format_version")
+    found = header.get("format") if isinstance(header, dict) else None
+    if found not in formats:
+        wanted = " or ".join(repr(f) for f in formats)
+        raise ModelFileError(f"{path}: is a {found!r} file, not a {wanted} file")
+    max_version, version = formats[found], header.get("format_version")
     if type(version) is int and version > max_version:
         raise ModelFileError(
             f"{path}: format version {version} was written by a newer gpunn "
@@ -124,7 +126,23 @@ def network_from_config(config: dict, device=None):
 
 def load_network(path, device=None):
     """The network saved at ``path``, on ``device``; its metadata as ``network.metadata``."""
-    header, arrays = read_npz(path, MODEL_FORMAT, MODEL_FORMAT_VERSION)
+    header, arrays = read_npz(path, {MODEL_FORMAT: MODEL_FORMAT_VERSION})
+    return network_from_file(path, header, arrays, device)
+
+
+def load_model(path, device=None):
+    """The Network or the Ensemble saved at ``path``, on ``device``."""
+    from gpunn.ensemble import ENSEMBLE_FORMAT, ENSEMBLE_FORMAT_VERSION, Ensemble
+
+    formats = {MODEL_FORMAT: MODEL_FORMAT_VERSION, ENSEMBLE_FORMAT: ENSEMBLE_FORMAT_VERSION}
+    header, arrays = read_npz(path, formats)
+    if header["format"] == ENSEMBLE_FORMAT:
+        return Ensemble.from_file(path, header, arrays, device)
+    return network_from_file(path, header, arrays, device)
+
+
+def network_from_file(path, header: dict, arrays: dict, device=None):
+    """The network of a model file's ``header`` and ``arrays`` (see ``read_npz``)."""
     try:
         network = network_from_config(header["network"], device)
         network.load_state(arrays)

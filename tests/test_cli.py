@@ -18,6 +18,7 @@ import pytest
 
 from gpunn import backend
 from gpunn.cli import main
+from gpunn.ensemble import Ensemble
 from gpunn.layers import FullyConnected
 from gpunn.network import Network
 from tests.faults import (
@@ -262,6 +263,19 @@ def test_evaluate_reports_accuracy(trained, data_dir, capsys):
     argv = ["evaluate", trained / "net.npz", "--data-dir", data_dir, "--device", "cpu"]
     assert main([str(a) for a in argv]) == 0
     assert capsys.readouterr().out.startswith("test accuracy ")
+
+
+def test_evaluate_and_predict_take_an_ensemble_file(tmp_path, data_dir, images, capsys):
+    nets = [Network([FullyConnected(10, n_in=784)], input_shape=(784,), seed=s) for s in (0, 1)]
+    Ensemble(nets).save(tmp_path / "ensemble.npz")
+    argv = ["evaluate", tmp_path / "ensemble.npz", "--data-dir", data_dir, "--device", "cpu"]
+    assert main([str(a) for a in argv]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "test accuracy of 2 networks"
+    assert [line.split(":")[0] for line in lines[1:]] == ["member 0", "member 1", "vote", "average"]
+    argv = ["predict", tmp_path / "ensemble.npz", images / "one.png", "--device", "cpu"]
+    assert main([str(a) for a in argv]) == 0
+    assert re.fullmatch(r".*one\.png: \d \(p = [01]\.\d{3}\)\n", capsys.readouterr().out)
 
 
 def save_model(path, n_out=10, n_in=784):

@@ -10,6 +10,7 @@ from gpunn.ensemble import Ensemble, accuracy_table, combine
 from gpunn.errors import ConfigError, ModelFileError
 from gpunn.layers import FullyConnected, Softmax
 from gpunn.network import Network
+from gpunn.serialize import load_model
 
 
 def probs(*members):
@@ -100,6 +101,24 @@ def test_save_load_round_trip(tmp_path):
             assert np.array_equal(b.state()[k], v)
     x = np.random.default_rng(2).random((20, 784))
     assert np.array_equal(back.predict(x, "vote"), Ensemble(nets).predict(x, "vote"))
+
+
+def test_load_model_tells_networks_and_ensembles_apart(tmp_path):
+    nets = [make_net(s) for s in range(2)]
+    Ensemble(nets).save(tmp_path / "e.npz", {"note": "two"})
+    nets[0].save(tmp_path / "n.npz")
+    ensemble, single = load_model(tmp_path / "e.npz", "cpu"), load_model(tmp_path / "n.npz")
+    assert isinstance(ensemble, Ensemble) and ensemble.metadata == {"note": "two"}
+    assert isinstance(single, Network) and single.config() == nets[0].config()
+    x = np.random.default_rng(3).random((5, 784))
+    mean = (nets[0].predict_proba(x) + nets[1].predict_proba(x)) / 2
+    assert np.allclose(ensemble.predict_proba(x), mean)
+    assert np.array_equal(ensemble.predict(x), mean.argmax(axis=1))
+
+
+def test_members_must_share_an_input_shape():
+    with pytest.raises(ConfigError, match="input shape"):
+        Ensemble([make_net(0), make_net(1, n_in=100)])
 
 
 def rewrite(path, header=None, drop=()):
