@@ -166,7 +166,7 @@ def test_resume_refuses_options_that_differ_from_the_run(trained, data_dir, caps
         ["--eta", "0.5"],
         ["--preset", "shallow"],
         ["--seed", "1"],
-        ["--init", "default"],
+        ["--init", "large"],
     ):
         line = fails([*argv, *extra], capsys)
         assert f"{extra[0]} {extra[1]}" in line and "(the run has" in line
