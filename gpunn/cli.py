@@ -91,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--expand",
-        choices=["none", "shifts"],
-        help="expanded training data (default: the preset's)",
+        choices=["none", "shifts", "distort"],
+        help="shifts: the book's 5× one-pixel shifts; distort: fresh random shifts, "
+        "rotations and elastic distortions each epoch (default: the preset's)",
     )
     t.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
     t.add_argument(

@@ -54,17 +54,33 @@ def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-EXPANSIONS = ("shifts",)
+EXPANSIONS = ("shifts", "distort")
+
+
+def image_shape(input_shape) -> tuple[int, int, int]:
+    """(C, H, W) of a network's inputs; flat 784-vectors are MNIST's (1, 28, 28)."""
+    return tuple(input_shape) if len(input_shape) == 3 else (1, 28, 28)
 
 
 def expand_training_data(kind: str, x, y, input_shape):
-    """The training set grown on its device: "shifts" is the book's 5× one-pixel shifts."""
+    """The training set grown on its device: "shifts" is the book's 5× one-pixel shifts;
+    "distort" keeps it as it is here (``distort_epoch`` redraws it each epoch)."""
     from gpunn.data.expand import expand_shifts
 
     if kind not in EXPANSIONS:
         raise ConfigError(f"unknown expansion {kind!r}: choose one of {', '.join(EXPANSIONS)}")
-    shape = input_shape if len(input_shape) == 3 else (1, 28, 28)
-    return expand_shifts(x, y, image_shape=shape)
+    if kind == "distort":
+        return x, y
+    return expand_shifts(x, y, image_shape=image_shape(input_shape))
+
+
+def distort_epoch(x, seed: int, epoch: int, input_shape):
+    """Epoch ``epoch``'s training images: fresh random shifts, rotations and elastic
+    distortions of x (``gpunn.data.random_distort``), seeded by (seed, epoch)."""
+    from gpunn.data.expand import random_distort
+
+    rng = np.random.default_rng([seed, epoch, 1])
+    return random_distort(x, rng, image_shape=image_shape(input_shape))
 
 
 class Trainer:
@@ -85,7 +101,6 @@ class Trainer:
         metrics_path=None,
         log=None,
         progress=None,
-        augment=None,
         expand: str | None = None,
         run_info: dict | None = None,
     ) -> None:
@@ -96,7 +111,7 @@ class Trainer:
         self.metrics_path = Path(metrics_path) if metrics_path else None
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.progress = progress
-        self.augment = augment
+        self.distort = expand == "distort"
         self.run_info = dict(run_info or {})
         c = self.config
         splits = {"training": data.train, "validation": data.validation, "test": data.test}
@@ -213,14 +228,14 @@ class Trainer:
         c, net, xp = self.config, self.net, self.net.xp
         m = c.mini_batch_size
         n_batches = len(self.train_x) // m
+        net.device.synchronize()
+        start = time.perf_counter()  # the epoch's shuffle and distortions count as training
         perm = net.device.send(epoch_permutation(c.seed, self.epoch, len(self.train_x)))
         x, y = self.train_x[perm], self.train_onehot[perm]
-        if self.augment is not None:
-            x = self.augment(x, np.random.default_rng([c.seed, self.epoch, 1]))
+        if self.distort:
+            x = distort_epoch(x, c.seed, self.epoch, net.input_shape)
         bar = ProgressBar(n_batches, f"epoch {self.epoch + 1}/{c.epochs}", enabled=self.progress)
         bar.update(self.batch)
-        net.device.synchronize()
-        start = time.perf_counter()
         while self.batch < n_batches and not stop.requested:
             j = self.batch * m
             net.backprop(x[j : j + m], y[j : j + m], step=self.step, seed=c.seed)

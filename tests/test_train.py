@@ -12,7 +12,7 @@ from gpunn.config import TrainConfig
 from gpunn.errors import ConfigError, ModelFileError, NumericalError
 from gpunn.layers import FullyConnected, Softmax
 from gpunn.network import Network
-from gpunn.train import Trainer, TrainingInterrupted
+from gpunn.train import Trainer, TrainingInterrupted, distort_epoch
 from tests.synthetic import blobs
 
 
@@ -107,6 +107,25 @@ def test_interrupt_mid_epoch_then_resume_is_identical(tmp_path):
     resumed.run()
     for k, v in reference.net.state().items():
         np.testing.assert_array_equal(resumed.net.state()[k], v)
+
+
+def test_distort_redraws_the_images_each_epoch_and_resumes_exactly(tmp_path):
+    x = blobs().train.x[:50]
+    first = distort_epoch(x, 5, 0, (784,))
+    assert first.shape == x.shape and not np.array_equal(first, x)
+    np.testing.assert_array_equal(first, distort_epoch(x, 5, 0, (784,)))
+    assert not np.array_equal(first, distort_epoch(x, 5, 1, (784,)))
+
+    reference = run_to_end(tmp_path, epochs=2, expand="distort", checkpoint_dir=tmp_path / "d")
+    header, params, velocities = read_checkpoint(checkpoint_paths(tmp_path / "d")[0])
+    cfg = TrainConfig.from_dict(header["train"]["config"])
+    resumed = Trainer(make_net(seed=99, dropout=0.2), blobs(), cfg, log=quiet, expand="distort")
+    resumed.restore(header["train"], params, velocities)
+    resumed.run()
+    for k, v in reference.net.state().items():
+        np.testing.assert_array_equal(resumed.net.state()[k], v)
+    plain = run_to_end(tmp_path, epochs=2)
+    assert not np.array_equal(plain.net.state()["layer0/w"], reference.net.state()["layer0/w"])
 
 
 def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous(tmp_path):
