@@ -14,7 +14,8 @@ of the maximum within each window (int8 while p² fits, else int32), which
 element reads the one window covering it): no atomics, deterministic.
 
 NumPy arrays take the CPU path (a Numba loop, one pass, much faster than NumPy's
-strided reductions); CuPy arrays the CUDA kernels of ``gpunn.kernels.pool``.
+strided reductions; forward 2×2 max pooling, the book's, has its own unrolled loop);
+CuPy arrays the CUDA kernels of ``gpunn.kernels.pool``.
 """
 
 from __future__ import annotations
@@ -70,7 +71,10 @@ def pool_forward(a: Any, size: int, kind: str = "max") -> tuple[Any, Any | None]
 
     def work(lo, hi):
         part = am if argmax is None else am[lo:hi]
-        cpu.pool_forward(a[lo:hi], int(size), cpu.KINDS[kind], y[lo:hi], part)
+        if size == 2 and kind == "max":  # the common case, unrolled: 2–3× faster
+            cpu.maxpool2_forward(*_planes_in_memory_order(a[lo:hi], y[lo:hi], part))
+        else:
+            cpu.pool_forward(a[lo:hi], int(size), cpu.KINDS[kind], y[lo:hi], part)
 
     over_examples(shape[0], work, elements=a.size, blas=False)
     return y, argmax
@@ -118,6 +122,18 @@ def _check_kind(kind: str) -> None:
 def _check_dtype(a: Any) -> None:
     if np.dtype(a.dtype) not in (np.float32, np.float64):
         raise TypeError(f"pooling needs a float32 or float64 array, got {a.dtype}")
+
+
+def _planes_in_memory_order(a: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(a, *others) with their two leading axes swapped when that makes a C-contiguous.
+
+    Pooling treats each (n, c) plane alone, so the order of the planes is free; Numba
+    compiles faster loops for contiguous memory (2× on conv_forward's (F, N, …) z).
+    """
+    swapped = a.transpose(1, 0, 2, 3)
+    if a.flags.c_contiguous or not swapped.flags.c_contiguous:
+        return (a, *others)
+    return (swapped, *(x.transpose(1, 0, 2, 3) for x in others))
 
 
 def _or_dummy(array: Any, dtype: Any) -> Any:

@@ -91,6 +91,34 @@ def pool_forward(a, p, kind, y, argmax):
 
 
 @njit(cache=True, nogil=True)
+def maxpool2_forward(a, y, argmax):
+    """``pool_forward`` for p = 2, kind MAX: the four compares unrolled, no inner loops.
+
+    The same sequence of ``t > m`` as the general loop, so the same first maximum on
+    ties and the same NaN handling (a NaN is kept only in the window's first place).
+    """
+    N, C, OH, OW = y.shape
+    for n in range(N):
+        for c in range(C):
+            for i in range(U(OH)):
+                r0, r1 = a[n, c, 2 * i], a[n, c, 2 * i + 1]
+                yr, ar = y[n, c, i], argmax[n, c, i]
+                for j in range(U(OW)):
+                    m, best = r0[2 * j], 0
+                    t = r0[2 * j + 1]
+                    if t > m:
+                        m, best = t, 1
+                    t = r1[2 * j]
+                    if t > m:
+                        m, best = t, 2
+                    t = r1[2 * j + 1]
+                    if t > m:
+                        m, best = t, 3
+                    yr[j] = m
+                    ar[j] = best
+
+
+@njit(cache=True, nogil=True)
 def pool_backward(gy, a, y, argmax, p, kind, ga):
     """ga = ∂C/∂a from gy = ∂C/∂y; each window writes only its own p×p block.
 

@@ -153,3 +153,50 @@ def test_threads_over_examples_give_the_same_answer(rng, monkeypatch, kind):
     if kind == "max":
         np.testing.assert_array_equal(argmax, argmax_ref)
     np.testing.assert_array_equal(pool_backward(gy, a, y, argmax, 2, kind), ga_1)
+
+
+def layouts(a):
+    """a C-contiguous, as conv_forward's transposed z, and as a strided slice."""
+    t = np.ascontiguousarray(a.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    wide = np.zeros(a.shape[:3] + (2 * a.shape[3] + 1,), a.dtype)
+    wide[..., 1::2] = a
+    return {"c": a, "transposed": t, "strided": wide[..., 1::2]}
+
+
+def awkward(rng, shape, dtype):
+    """Small integers (many ties) with ±0, ±inf and NaN sprinkled in."""
+    a = rng.integers(-2, 3, size=shape).astype(dtype)
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan], dtype)
+    where = rng.random(shape) < 0.3
+    a[where] = rng.choice(specials, size=int(where.sum()))
+    return a
+
+
+def assert_same_bits(x, y):
+    assert x.shape == y.shape and x.dtype == y.dtype
+    np.testing.assert_array_equal(
+        np.ascontiguousarray(x).view(np.uint8), np.ascontiguousarray(y).view(np.uint8)
+    )
+
+
+@pytest.mark.parametrize("split", [False, True])
+@pytest.mark.parametrize("layout", ["c", "transposed", "strided"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 4, 4), (3, 2, 7, 9), (2, 2, 5, 2), (1, 1, 2, 3)])
+def test_2x2_max_pooling_is_the_general_loop_bit_for_bit(
+    rng, monkeypatch, shape, dtype, layout, split
+):
+    """The unrolled p = 2 forward: same y, first-maximum argmax, NaN and ±0 as the general loop."""
+    from gpunn.kernels import cpu, threads
+
+    if split:  # ranges of examples on 2 threads: sliced views of a, y and argmax
+        monkeypatch.setattr(threads, "MIN_ELEMENTS", 0)
+        monkeypatch.setattr(threads, "MIN_EXAMPLES", 0)
+        monkeypatch.setattr(threads, "workers", lambda: 2)
+        monkeypatch.setattr(threads, "_pool", None)
+    a = layouts(awkward(rng, shape, dtype))[layout]
+    y, argmax = pool_forward(a, 2, "max")
+    y_ref, argmax_ref = np.empty_like(y), np.empty_like(argmax)
+    cpu.pool_forward(a, 2, cpu.MAX, y_ref, argmax_ref)
+    assert_same_bits(y, y_ref)
+    assert_same_bits(argmax, argmax_ref)
