@@ -34,9 +34,7 @@ run() {  # run NAME CMD...: CMD's output to $OUT/NAME.log and the terminal; its 
 for stage in "$@"; do
     case $stage in
     env)
-        run env bash -c 'nvidia-smi; python -c "import cupy, numba, numba.cuda, torch, gpunn;
-print(\"cupy\", cupy.__version__, \"numba\", numba.__version__, \"torch\", torch.__version__);
-print(gpunn.get_device(\"gpu\").describe())"' ;;
+        run env python bench/gpu_env.py ;;
     tests)
         run tests python -m pytest -q -p no:cacheprovider -rs ;;
     sanitizer)

@@ -139,6 +139,7 @@ class Network:
         """(number correct, summed cost or None) as 0-d device arrays: no host transfer."""
         xp = self.xp
         self.check_examples(x, labels)
+        x, labels = self.device.send(x, self.dtype), self.device.send(labels, np.int64)
         correct = xp.zeros((), dtype=np.int64)
         total = xp.zeros((), dtype=self.dtype) if cost else None
         eye = xp.eye(self.n_outputs, dtype=self.dtype)

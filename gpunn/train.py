@@ -188,12 +188,12 @@ class Trainer:
     def run(self) -> TrainResult:
         c = self.config
         self._rewrite_metrics()
-        self._warm_up()
         # Overflow and NaN are found by the guard at each epoch's end, not as NumPy warnings.
         with (
             StopRequest() as self._stop,
             np.errstate(over="ignore", invalid="ignore", divide="ignore"),
         ):
+            self._warm_up()  # an interrupt here stops before the first batch, saving the start
             while self.epoch < c.epochs and not self.tracker.stop_reason:
                 good = self._snapshot()
                 seconds = self._train_epoch(self._stop)
@@ -219,10 +219,15 @@ class Trainer:
         return TrainResult(self.history, summary)
 
     def _warm_up(self) -> None:
-        """One untimed backprop on a batch, so JIT compilation stays out of the epoch times."""
-        m = self.config.mini_batch_size
-        self.net.backprop(self.train_x[:m], self.train_onehot[:m], step=0)
-        self.net.device.synchronize()
+        """One untimed step (gather, backprop, update, then the weights put back), so JIT
+        and kernel compilation stay out of the epoch times."""
+        m, net = self.config.mini_batch_size, self.net
+        good = (*self._copy_params(), self.batch, self.step)
+        perm = net.device.send(np.arange(m))
+        net.backprop(self.train_x[perm], self.train_onehot[perm], step=0)
+        self.optimizer.step(net, m)
+        self._restore(good)
+        net.device.synchronize()
 
     def _train_epoch(self, stop: StopRequest) -> float:
         c, net, xp = self.config, self.net, self.net.xp
@@ -250,9 +255,8 @@ class Trainer:
 
     def _grads_finite(self, xp) -> bool:
         """Host check of this batch's gradients (only under nan_policy='skip-batch')."""
-        ok = bool(
-            all(xp.isfinite(g).all() for layer in self.net.layers for g in layer.grads().values())
-        )
+        grads = [g for layer in self.net.layers for g in layer.grads().values()]
+        ok = bool(xp.stack([xp.isfinite(g).all() for g in grads]).all())  # one host read
         if not ok:
             self.log(
                 f"epoch {self.epoch + 1}, batch {self.batch}: non-finite gradient, batch skipped"
@@ -261,9 +265,18 @@ class Trainer:
 
     def _snapshot(self):
         """Device copies of parameters and velocities, and the position, to roll back to."""
+        return (*self._copy_params(), self.batch, self.step)
+
+    def _copy_params(self):
         params = [{k: v.copy() for k, v in layer.params().items()} for layer in self.net.layers]
-        velocities = {k: v.copy() for k, v in self.optimizer.velocities.items()}
-        return params, velocities, self.batch, self.step
+        return params, {k: v.copy() for k, v in self.optimizer.velocities.items()}
+
+    def _restore(self, good) -> None:
+        """Go back to a ``_snapshot``."""
+        params, velocities, self.batch, self.step = good
+        for layer, p in zip(self.net.layers, params, strict=True):
+            layer.set_params(p)
+        self.optimizer.velocities = velocities
 
     def _check_finite(self, good) -> None:
         xp = self.net.xp
@@ -273,10 +286,7 @@ class Trainer:
         bad = np.flatnonzero(~np.asarray(flags.tolist(), dtype=bool))
         if not len(bad):
             return
-        params, velocities, self.batch, self.step = good
-        for layer, p in zip(self.net.layers, params, strict=True):
-            layer.set_params(p)
-        self.optimizer.velocities = velocities
+        self._restore(good)
         where = self.save_checkpoint()
         if self.batch:
             at = f"epoch {self.epoch + 1}, batch {self.batch}"

@@ -92,7 +92,7 @@ def test_interrupt_mid_epoch_then_resume_is_identical(tmp_path):
     def step_then_signal(net, m):
         real_step(net, m)
         calls.append(1)
-        if len(calls) == 90:  # epoch 2, batch 30 of 60
+        if len(calls) == 91:  # the warm-up step, then epoch 2, batch 30 of 60
             os.kill(os.getpid(), signal.SIGINT)
 
     trainer.optimizer.step = step_then_signal

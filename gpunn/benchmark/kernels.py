@@ -247,8 +247,10 @@ def run_kernels(device) -> dict:
             return {"skipped": "this PyTorch build has no usable CUDA device"}
     except Exception as exc:
         return {"skipped": str(exc)}
+    from gpunn.benchmark.peers import exact_float32
+
     floor = measure_floor(cp)
-    out: dict = {"floor": floor}
+    out: dict = {"floor": floor, "torch_fp32_precision": exact_float32(torch)}
     for key in CASES:
         try:
             out[key] = kernel_rows(key, cp, torch, floor)

@@ -1,5 +1,7 @@
 """PyTorch peers: each preset written again in PyTorch, doing the same arithmetic.
 
+On the GPU, TF32 is turned off (``exact_float32``): cuDNN and cuBLAS do float32 as gpunn does.
+
 Same layer sizes, activations and float32; the same starting weights (copied from
 gpunn's network); network3's order in a conv layer (valid convolution, max-pool,
 then + b, then σ); the same cost — ½‖σ(z) − y‖²/m for the quadratic cost, −Σ ln
@@ -35,6 +37,18 @@ def import_torch():
         raise Unavailable(why) from None
 
 
+def exact_float32(torch) -> dict:
+    """Turn off TF32 for cuDNN convolutions and cuBLAS products (torch 2.13's default
+    lets cuDNN use TF32 tensor cores), so the peer does float32 arithmetic as gpunn
+    does; the settings, for the report."""
+    torch.backends.cudnn.conv.fp32_precision = "ieee"
+    torch.backends.cuda.matmul.fp32_precision = "ieee"
+    return {
+        "cudnn_conv": torch.backends.cudnn.conv.fp32_precision,
+        "cuda_matmul": torch.backends.cuda.matmul.fp32_precision,
+    }
+
+
 def torch_info() -> dict:
     """torch's version, threads and CUDA/cuDNN versions, or why torch is missing."""
     try:
@@ -49,6 +63,7 @@ def torch_info() -> dict:
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if cuda else None,
         "cuda_available": cuda,
+        "fp32_precision": exact_float32(torch),
     }
 
 
@@ -140,6 +155,7 @@ def torch_runner(preset, mode: str, pool, state: dict, device: str, peer: str = 
         if not torch.cuda.is_available():
             raise Unavailable("this PyTorch build has no usable CUDA device")
         torch.backends.cudnn.benchmark = True
+        exact_float32(torch)
     c = preset.config()
     if c.l1:
         raise Unavailable("torch.optim.SGD has no L1 term")

@@ -21,6 +21,13 @@ from gpunn import backend
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 THREADS = 128  # threads per block for one-thread-per-element kernels
 
+if not SIMULATOR:
+    from numba.cuda.core import config as cuda_config
+
+    # Grids of under 128 blocks are the rule at mini-batch 10: without this, numba-cuda
+    # calls warnings.warn on every such launch (an error under pytest's filterwarnings).
+    cuda_config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
+
 
 @functools.cache
 def scalar_type(dtype: Any) -> Any:
