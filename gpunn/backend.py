@@ -12,6 +12,7 @@ is usable raises ``DeviceError``; it never falls back silently.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from dataclasses import dataclass
@@ -156,6 +157,14 @@ def to_numpy(array: Any) -> np.ndarray:
 def device_of(array: Any) -> Device:
     """The device an array lives on."""
     return _gpu_device if get_array_module(array) is not np else CPU  # type: ignore[return-value]
+
+
+@functools.cache
+def elementwise_kernel(in_params: str, out_params: str, operation: str, name: str) -> Any:
+    """A CuPy ``ElementwiseKernel``, made once per source and kept (CuPy compiles on first use)."""
+    import cupy
+
+    return cupy.ElementwiseKernel(in_params, out_params, operation, name)
 
 
 def cuda_stream_handle() -> int:

@@ -15,9 +15,9 @@ import functools
 
 import numpy as np
 
+from gpunn.backend import elementwise_kernel
 from gpunn.errors import ConfigError
 
-_GPU_UPDATE = None
 _GPU_SOURCE = """
 T gt = g * inv_m + l2 * w;
 if (l1 != (T)0) gt += l1 * (T)((w > (T)0) - (w < (T)0));
@@ -25,13 +25,10 @@ if (mu != (T)0) { v = mu * v - eta * gt; w += v; } else { w -= eta * gt; }
 """
 
 
-def _gpu_update(xp):
-    global _GPU_UPDATE
-    if _GPU_UPDATE is None:
-        _GPU_UPDATE = xp.ElementwiseKernel(
-            "T g, T inv_m, T eta, T l2, T l1, T mu", "T w, T v", _GPU_SOURCE, "gpunn_sgd_update"
-        )
-    return _GPU_UPDATE
+def _gpu_update():
+    return elementwise_kernel(
+        "T g, T inv_m, T eta, T l2, T l1, T mu", "T w, T v", _GPU_SOURCE, "gpunn_sgd_update"
+    )
 
 
 def check_hyper(eta: float, lmbda: float = 0.0, l1: float = 0.0, momentum: float = 0.0) -> None:
@@ -75,7 +72,7 @@ class SGD:
                     v = self.velocities[name] = xp.zeros_like(w)
                 if gpu:
                     args = (1.0 / m, self.eta, decay[0], decay[1], self.momentum)
-                    _gpu_update(xp)(g, *(dtype(a) for a in args), w, v)
+                    _gpu_update()(g, *(dtype(a) for a in args), w, v)
                 else:
                     _cpu_update(w, v, g, 1.0 / m, self.eta, *decay, self.momentum)
 

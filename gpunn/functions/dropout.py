@@ -16,7 +16,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from gpunn.backend import get_array_module
+from gpunn.backend import elementwise_kernel, get_array_module
 
 _MASK32 = 0xFFFFFFFF
 _PHI = 0x9E3779B1
@@ -54,22 +54,11 @@ def _mask_cpu(out, key, threshold):  # pragma: no cover - compiled
         flat[i] = 1.0 if (h >> np.uint32(8)) >= threshold else 0.0
 
 
-_GPU_KERNEL = None
-
 _GPU_SOURCE = """
 unsigned int h = (unsigned int)i * 0x9E3779B1u ^ key;
 h ^= h >> 16; h *= 0x85EBCA6Bu; h ^= h >> 13; h *= 0xC2B2AE35u; h ^= h >> 16;
 mask = (h >> 8) >= threshold ? (T)1 : (T)0;
 """
-
-
-def _gpu_kernel(xp):
-    global _GPU_KERNEL
-    if _GPU_KERNEL is None:
-        _GPU_KERNEL = xp.ElementwiseKernel(
-            "uint32 key, uint32 threshold", "T mask", _GPU_SOURCE, "gpunn_dropout_mask"
-        )
-    return _GPU_KERNEL
 
 
 def dropout_mask(xp, shape, dtype, p: float, key: int):
@@ -78,7 +67,10 @@ def dropout_mask(xp, shape, dtype, p: float, key: int):
     if xp is np:
         _mask_cpu(out, np.uint32(key), np.uint32(_threshold(p)))
     else:
-        _gpu_kernel(xp)(np.uint32(key), np.uint32(_threshold(p)), out)
+        kernel = elementwise_kernel(
+            "uint32 key, uint32 threshold", "T mask", _GPU_SOURCE, "gpunn_dropout_mask"
+        )
+        kernel(np.uint32(key), np.uint32(_threshold(p)), out)
     return out
 
 
