@@ -75,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--momentum", type=float, help="momentum coefficient μ")
     t.add_argument(
         "--schedule",
-        type=_positive_int,
+        type=_nonneg_int,
         metavar="K",
-        help="halve η after K epochs without improvement; stop at η₀/128",
+        help="halve η after K epochs without improvement; stop at η₀/128 (0: a fixed η)",
     )
     t.add_argument(
         "--early-stopping",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,8 @@ def _build_run(args):
             setattr(args, k, v)
     preset = get_preset(args.preset)
     config = preset.config(**{k: getattr(args, k) for k in CONFIG_OPTIONS})
+    if args.schedule == 0:  # --schedule 0: no schedule, whatever the preset's
+        config = replace(config, schedule=None)
     expand = (
         preset.expand if args.expand is None else (None if args.expand == "none" else args.expand)
     )
@@ -83,6 +86,7 @@ def _resume_run(args):
 def _check_resume_options(args, config, run_info: dict, dtype: str) -> None:
     """ConfigError when an option given with --resume differs from the run's own setting."""
     theirs = {k: getattr(config, k) for k in CONFIG_OPTIONS}
+    theirs["schedule"] = theirs["schedule"] or 0  # as --schedule gives "none"
     theirs.update({k: run_info.get(k) for k in ("preset", "dataset", "train_size", "init")})
     theirs.update(dtype=dtype, expand=run_info.get("expand") or "none")
     differ = [

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from gpunn import backend
-from gpunn.cli import main
+from gpunn.cli import build_parser, main
+from gpunn.commands import _build_run
 from gpunn.ensemble import Ensemble
 from gpunn.layers import FullyConnected
 from gpunn.network import Network
@@ -83,7 +84,7 @@ USAGE_ERRORS = [
     ("--train-size", "0"),
     ("--seed", "-1"),
     ("--keep-checkpoints", "0"),
-    ("--schedule", "0"),
+    ("--schedule", "-1"),
     ("--early-stopping", "-2"),
     ("--ensemble", "0"),
     ("--device", "tpu"),
@@ -157,6 +158,16 @@ def test_sizes_that_do_not_fit_the_data(extra, message, capsys, data_dir, cwd):
     assert not (cwd / "c").exists()
 
 
+def test_schedule_zero_turns_the_preset_schedule_off():
+    def config(*extra):
+        args = build_parser().parse_args(["train", "--preset", "fc100-ce-l2", *extra])
+        return _build_run(args)[1]
+
+    assert config().schedule == 5
+    assert config("--schedule", "0").schedule is None
+    assert config("--schedule", "2").schedule == 2
+
+
 # --- resume ----------------------------------------------------------------------------
 def test_resume_refuses_options_that_differ_from_the_run(trained, data_dir, capsys):
     before = snapshot(trained)
@@ -172,8 +183,11 @@ def test_resume_refuses_options_that_differ_from_the_run(trained, data_dir, caps
         assert f"{extra[0]} {extra[1]}" in line and "(the run has" in line
     line = fails([*argv, "--batch-size", "20", "--dtype", "float64"], capsys)
     assert "--batch-size 20 (the run has 10), --dtype float64 (the run has float32)" in line
+    line = fails([*argv, "--schedule", "3"], capsys)
+    assert "--schedule 3 (the run has 0)" in line
     # the same values as the run's are fine
-    assert main([str(a) for a in [*argv, "--epochs", "1", "--preset", "fc30"]]) == 0
+    same = ["--epochs", "1", "--preset", "fc30", "--schedule", "0"]
+    assert main([str(a) for a in [*argv, *same]]) == 0
     assert snapshot(trained) == before
 
 
