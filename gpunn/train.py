@@ -18,7 +18,8 @@ import numpy as np
 
 from gpunn.checkpoint import checkpoint_paths, save_checkpoint
 from gpunn.config import TrainConfig
-from gpunn.errors import ConfigError, GpunnError, NumericalError
+from gpunn.data.expand import distort_epoch, expand_training_data
+from gpunn.errors import GpunnError, NumericalError
 from gpunn.interrupts import StopRequest
 from gpunn.monitor import append_metrics, epoch_line, epoch_record, rewrite_metrics
 from gpunn.optim import SGD
@@ -52,35 +53,6 @@ class TrainResult:
 def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
     """The shuffle of epoch ``epoch``: a pure function of (seed, epoch)."""
     return np.random.default_rng([seed, epoch]).permutation(n)
-
-
-EXPANSIONS = ("shifts", "distort")
-
-
-def image_shape(input_shape) -> tuple[int, int, int]:
-    """(C, H, W) of a network's inputs; flat 784-vectors are MNIST's (1, 28, 28)."""
-    return tuple(input_shape) if len(input_shape) == 3 else (1, 28, 28)
-
-
-def expand_training_data(kind: str, x, y, input_shape):
-    """The training set grown on its device: "shifts" is the book's 5× one-pixel shifts;
-    "distort" keeps it as it is here (``distort_epoch`` redraws it each epoch)."""
-    from gpunn.data.expand import expand_shifts
-
-    if kind not in EXPANSIONS:
-        raise ConfigError(f"unknown expansion {kind!r}: choose one of {', '.join(EXPANSIONS)}")
-    if kind == "distort":
-        return x, y
-    return expand_shifts(x, y, image_shape=image_shape(input_shape))
-
-
-def distort_epoch(x, seed: int, epoch: int, input_shape):
-    """Epoch ``epoch``'s training images: fresh random shifts, rotations and elastic
-    distortions of x (``gpunn.data.random_distort``), seeded by (seed, epoch)."""
-    from gpunn.data.expand import random_distort
-
-    rng = np.random.default_rng([seed, epoch, 1])
-    return random_distort(x, rng, image_shape=image_shape(input_shape))
 
 
 class Trainer:

@@ -9,10 +9,11 @@ import pytest
 
 from gpunn.checkpoint import checkpoint_paths, load_latest, read_checkpoint
 from gpunn.config import TrainConfig
+from gpunn.data.expand import distort_epoch
 from gpunn.errors import ConfigError, ModelFileError, NumericalError
 from gpunn.layers import FullyConnected, Softmax
 from gpunn.network import Network
-from gpunn.train import Trainer, TrainingInterrupted, distort_epoch
+from gpunn.train import Trainer, TrainingInterrupted
 from tests.synthetic import blobs
 
 

@@ -1,5 +1,8 @@
 """Growing the training set: the book's one-pixel shifts, and fresh random distortions.
 
+``expand_training_data`` and ``distort_epoch`` are what the trainer's ``expand`` option
+("shifts" or "distort") calls.
+
 Both take images as ``(N, C*H*W)`` (or ``(N, C, H, W)``) NumPy or CuPy arrays and
 work with the arrays' own module, vectorised over all images at once.
 """
@@ -129,3 +132,28 @@ def random_distort(
         )
     lo, hi = min(0.0, float(x.min())), max(0.0, float(x.max()))
     return xp.clip(out, lo, hi).reshape(x.shape)
+
+
+EXPANSIONS = ("shifts", "distort")
+
+
+def image_shape(input_shape) -> tuple[int, int, int]:
+    """(C, H, W) of a network's inputs; flat 784-vectors are MNIST's (1, 28, 28)."""
+    return tuple(input_shape) if len(input_shape) == 3 else (1, 28, 28)
+
+
+def expand_training_data(kind: str, x, y, input_shape):
+    """The training set grown on its device: "shifts" is the book's 5× one-pixel shifts;
+    "distort" keeps it as it is here (``distort_epoch`` redraws it each epoch)."""
+    if kind not in EXPANSIONS:
+        raise ConfigError(f"unknown expansion {kind!r}: choose one of {', '.join(EXPANSIONS)}")
+    if kind == "distort":
+        return x, y
+    return expand_shifts(x, y, image_shape=image_shape(input_shape))
+
+
+def distort_epoch(x, seed: int, epoch: int, input_shape):
+    """Epoch ``epoch``'s training images: fresh random shifts, rotations and elastic
+    distortions of x (``random_distort``), seeded by (seed, epoch)."""
+    rng = np.random.default_rng([seed, epoch, 1])
+    return random_distort(x, rng, image_shape=image_shape(input_shape))
