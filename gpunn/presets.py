@@ -44,8 +44,9 @@ class Preset:
         from gpunn.network import Network
 
         layers = self.layers()
-        for layer in layers if init is not None else ():
-            layer.init = check_init(init)
+        if init is not None:
+            for layer in layers:
+                layer.init = check_init(init)
         return Network(
             layers, self.cost, input_shape=self.input_shape, device=device, dtype=dtype, seed=seed
         )
