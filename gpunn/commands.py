@@ -191,10 +191,13 @@ def cmd_presets(args) -> int:
         t = p.config()
         extra = f", λ {t.lmbda:g}" if t.lmbda else ""
         extra += ", expanded data ×5" if p.expand else ""
+        epochs = f"{t.epochs} epochs"
+        if t.schedule:
+            epochs = f"up to {epochs} (η halved after {t.schedule} without improvement)"
         print(f"{p.name:<20} book {p.book_accuracy:5.2f}%  {p.reference}")
         print(
             f"{'':<20} {p.describe_layers()}; {p.cost}, η {t.eta:g}, mini-batch "
-            f"{t.mini_batch_size}, {t.epochs} epochs{extra}"
+            f"{t.mini_batch_size}, {epochs}{extra}"
         )
     return 0
 
