@@ -30,3 +30,12 @@ def test_unknown_names_are_config_errors():
         get_preset("fc31")
     with pytest.raises(ConfigError, match="unknown init 'xavier'"):
         get_preset("fc30").network("cpu", init="xavier")
+
+
+def test_the_presets_command_lists_every_preset_with_its_schedule(capsys):
+    from gpunn.cli import main
+
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"\n{name} " in f"\n{out}" for name in PRESETS)
+    assert "up to 120 epochs (η halved after 5 without improvement), λ 5" in out
