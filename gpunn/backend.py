@@ -114,7 +114,7 @@ def get_device(name: str | Device | None = None) -> Device:
     gpu = _probe_gpu()
     if name == "gpu":
         if gpu is None:
-            raise DeviceError(f"--device gpu was asked for, but {_gpu_reason}")
+            raise DeviceError(f"the GPU was asked for (device 'gpu'), but {_gpu_reason}")
         return gpu
     if gpu is None:
         if not _announced_cpu:

@@ -25,12 +25,20 @@ HEADER_KEY = "__gpunn__"
 ZIP_MAGIC = b"PK\x03\x04"  # every .npz starts with a zip local file header
 
 
+def new_file_mode() -> int:
+    """The mode ``open`` would give a new file under the current umask (mkstemp's is 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file, fsync and rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, new_file_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -142,14 +142,17 @@ def test_bad_values_stop_before_any_work(extra, message, capsys, no_data, cwd, t
 @pytest.mark.skipif(backend.gpu_available(), reason="a GPU is usable here")
 def test_asking_for_a_missing_gpu_is_one_error(capsys, no_data, cwd):
     line = fails([*TRAIN[:-2], "--device", "gpu"], capsys)
-    assert "--device gpu was asked for" in line
+    assert "the GPU was asked for" in line
 
 
 @pytest.mark.parametrize(
     "extra, message",
     [
         (["--batch-size", "600"], r"mini-batch size \(600\) is larger than the training data"),
-        (["--train-size", "10000"], "train_size=10000 is more than the 500 training images"),
+        (
+            ["--train-size", "10000"],
+            "a training size of 10000 is more than the 500 training images",
+        ),
     ],
 )
 def test_sizes_that_do_not_fit_the_data(extra, message, capsys, data_dir, cwd):

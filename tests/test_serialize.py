@@ -144,3 +144,14 @@ def test_a_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatc
 def test_a_save_into_a_new_folder_creates_it(tmp_path):
     make_net().save(tmp_path / "a" / "b" / "m.npz")
     assert Network.load(tmp_path / "a" / "b" / "m.npz").n_outputs == 10
+
+
+def test_saved_files_follow_the_umask_like_any_new_file(tmp_path):
+    old = os.umask(0o022)
+    try:
+        make_net().save(tmp_path / "m.npz")
+        (tmp_path / "plain").write_bytes(b"")
+    finally:
+        os.umask(old)
+    mode = (tmp_path / "m.npz").stat().st_mode & 0o777
+    assert mode == (tmp_path / "plain").stat().st_mode & 0o777 == 0o644

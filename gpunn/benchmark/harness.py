@@ -71,7 +71,14 @@ def measure_row(preset, mode: str, pool, state: dict, config: BenchConfig) -> di
             results[peer] = {"available": False, "reason": str(exc)}
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         results.update(
-            alternate(runners, config.repeats, config.seconds, config.warmup_steps, config.max_load)
+            alternate(
+                runners,
+                config.repeats,
+                config.seconds,
+                config.warmup_steps,
+                config.max_load,
+                config.quiet_timeout,
+            )
         )
     del runners
     gc.collect()

@@ -226,8 +226,8 @@ def load(
         train_size = available
     elif train_size > available:
         raise ConfigError(
-            f"train_size={train_size} is more than the {available} training images "
-            f"left after validation_size={validation_size}"
+            f"a training size of {train_size} is more than the {available} training images "
+            f"left after the last {validation_size} are kept for validation"
         )
     return Dataset(
         name=info.name,

@@ -24,6 +24,7 @@ from pathlib import Path
 from gpunn.data.idx import parse_idx, read_bytes
 from gpunn.data.sources import IDX_NAMES
 from gpunn.errors import DataError
+from gpunn.serialize import new_file_mode
 
 urlopen = urllib.request.urlopen  # module attribute, so tests can replace it
 TIMEOUT_S = 60
@@ -111,6 +112,7 @@ def fetch(info: DatasetInfo, name: str, directory: Path) -> Path:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=directory)
         tmp = Path(tmp_name)
         try:
+            os.fchmod(fd, new_file_mode())  # a shared data folder stays readable to others
             with os.fdopen(fd, "wb") as out, urlopen(url, timeout=TIMEOUT_S) as response:
                 shutil.copyfileobj(response, out)
             data = read_bytes(tmp)

@@ -102,3 +102,16 @@ def test_pool_shapes_and_random_images_are_not_zero():
     assert pool.x.shape == (64, 10, 1, 28, 28) and pool.onehot.shape == (64, 10, 10)
     np.testing.assert_array_equal(pool.onehot.argmax(-1), pool.labels)
     assert make_pool(images, 1024, (784,)).x.shape == (8, 1024, 784)
+
+
+def test_the_quiet_timeout_reaches_the_rounds(monkeypatch):
+    seen = []
+
+    def record(runners, *args):
+        seen.append(args)
+        return {r.name: {"available": False, "reason": "not measured"} for r in runners}
+
+    monkeypatch.setattr("gpunn.benchmark.harness.alternate", record)
+    settings = {**TINY, "max_load": 0.5, "quiet_timeout": 7.5}
+    run_throughput(BenchConfig(presets=("fc30",), batch_sizes=(3,), peers=(), **settings))
+    assert seen and all(args[-2:] == (0.5, 7.5) for args in seen)

@@ -1,6 +1,7 @@
 """gpunn.data.load: where files are found, how they are split, checked and fetched."""
 
 import dataclasses
+import os
 import pickle
 
 import numpy as np
@@ -160,6 +161,9 @@ def test_download(tmp_path, fakes, isolated):
     )
     np.testing.assert_array_equal(ds.test.y, fakes["fashion-mnist"][3])
     assert len(isolated) == 4
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {p.stat().st_mode & 0o777 for p in target.iterdir()} == {0o666 & ~umask}
     load("fashion-mnist", validation_size=10)  # now from the cache, nothing fetched
     assert len(isolated) == 4
 
