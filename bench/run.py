@@ -1,11 +1,11 @@
 #!/usr/bin/env python
-"""Throughput of the book's networks against PyTorch, with the issue's defaults.
+"""Training and inference throughput of fc30, conv2-relu and final against PyTorch.
 
     python bench/run.py                          # auto device, fc30 conv2-relu final, m 10…1024
     python bench/run.py --device cpu --batch-sizes 10,64,256
 
 Takes every ``gpunn bench`` option; unless ``--json`` is given the record goes to
-bench/results/<date>-<device>-<host>.json.
+bench/results/<date>-<device>-<host>-<commit>.json (never over an earlier run's).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(reasons(record["rows"])))
     print(f"data: {record['data']}")
     print(kernel_table(record["kernels"]))
-    path = Path(args.json) if args.json else RESULTS / default_result_name(record["environment"])
+    env = record["environment"]
+    path = Path(args.json or RESULTS / default_result_name(env, lambda n: (RESULTS / n).exists()))
     print(f"wrote {write_json(path, record)}", file=sys.stderr)
     return 0
 

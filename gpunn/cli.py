@@ -35,10 +35,10 @@ _positive_int = _int_at_least(1, "positive")
 _nonneg_int = _int_at_least(0, "non-negative")
 
 
-def _add_data_args(p: argparse.ArgumentParser, dataset: str | None = "mnist") -> None:
-    p.add_argument(
-        "--dataset", default=dataset, choices=["mnist", "fashion-mnist"], help="default mnist"
-    )
+def _add_data_args(
+    p: argparse.ArgumentParser, dataset: str | None = "mnist", help: str = "default mnist"
+) -> None:
+    p.add_argument("--dataset", default=dataset, choices=["mnist", "fashion-mnist"], help=help)
     p.add_argument(
         "--data-dir",
         help="folder with the dataset files (default: $GPUNN_DATA, then the user cache folder)",
@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("model")
     e.add_argument("--split", choices=["test", "validation", "train"], default="test")
     _add_device_arg(e)
-    _add_data_args(e)
+    _add_data_args(e, dataset=None, help="default: the one the model was trained on, else mnist")
 
     p = sub.add_parser(
         "predict", help="classify 28×28 grey images (PNG, …) with a saved network or ensemble"

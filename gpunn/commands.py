@@ -114,10 +114,14 @@ def cmd_train(args) -> int:
     config.check()
     _check_outputs(args, checkpoint_dir)
     data = _load_data(run_info.get("dataset", "mnist"), args.data_dir, run_info.get("train_size"))
+    images = {
+        "shifts": f"{5 * len(data.train.x)} training images (5× by one-pixel shifts)",
+        "distort": f"{len(data.train.x)} training images, freshly distorted each epoch",
+    }.get(run_info.get("expand"), f"{len(data.train.x)} training images")
     _say(
         f"training {run_info.get('preset', 'network')} on {network.device.describe()}: "
-        f"{len(data.train.x)} training images, {config.epochs} epochs, "
-        f"mini-batch {config.mini_batch_size}, η {config.eta:g}"
+        f"{images}, {config.epochs} epoch{'s' * (config.epochs != 1)}, mini-batch "
+        f"{config.mini_batch_size}, η {config.eta:g}"
     )
     if args.ensemble:
         from gpunn.experiments import train_ensemble
@@ -207,7 +211,8 @@ def cmd_evaluate(args) -> int:
     from gpunn.serialize import load_model
 
     model = load_model(args.model, get_device(args.device))
-    data = _load_data(args.dataset, args.data_dir)
+    # the dataset the model was trained on, unless told otherwise
+    data = _load_data(args.dataset or model.metadata.get("dataset") or "mnist", args.data_dir)
     split = getattr(data, args.split)
     x = model.device.send(split.x, model.dtype)
     y = model.device.send(split.y, np.int64)

@@ -22,8 +22,8 @@ def main() -> None:
     plot_learning_curves(
         {n: r["history"] for n, r in results.runs.items()}, results.dir / "test_accuracy.png"
     )
-    print(results.table())
-    print(f"results in {results.save()}")
+    results.say(results.table())
+    results.say(f"results in {results.save()}")
 
 
 if __name__ == "__main__":

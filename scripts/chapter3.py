@@ -1,5 +1,7 @@
-"""Chapter 3: cross-entropy vs quadratic cost, L2 regularisation, overfitting on 1,000 images,
-and the two weight initialisations.
+"""Chapter 3: cost functions, L2 regularisation, overfitting and weight initialisation.
+
+Cross-entropy against quadratic cost, overfitting on 1,000 images with and without L2,
+and the N(0, 1) against the N(0, 1/n_in) initialisation.
 
     python scripts/chapter3.py [--device gpu] [--epochs N]
 """
@@ -72,8 +74,8 @@ def main() -> None:
     plot_learning_curves(
         {n: runs[n]["history"] for n in ("fc30", "fc30 cross-entropy")}, results.dir / "costs.png"
     )
-    print(results.table())
-    print(f"results in {results.save()}")
+    results.say(results.table())
+    results.say(f"results in {results.save()}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ from gpunn.cli import main as gpunn_main
 
 def main() -> None:
     args = parser(__doc__.splitlines()[0]).parse_args()
-    out = args.out or str(ROOT / "scripts" / "results" / "chapter5")
+    quick = args.epochs not in (None, 30)  # a quick look leaves the full run's folder alone
+    folder = f"chapter5-epochs{args.epochs}" if quick else "chapter5"
+    out = args.out or str(ROOT / "scripts" / "results" / folder)
     argv = ["gradients", "--out", out, "--epochs", str(args.epochs or 30), "--seed", str(args.seed)]
     argv += ["--device", args.device] if args.device else []
     argv += ["--data-dir", args.data_dir] if args.data_dir else []

@@ -72,8 +72,10 @@ def main() -> None:
         predicted[wrong[:100]],
         results.dir / "misclassified.png",
     )
-    print(results.table())
-    print(f"results in {results.save()}; {len(wrong)} test digits misclassified by {args.only[-1]}")
+    results.say(results.table())
+    results.say(
+        f"results in {results.save()}; {len(wrong)} test digits misclassified by {args.only[-1]}"
+    )
 
 
 if __name__ == "__main__":

@@ -46,11 +46,16 @@ def commit() -> str:
 
 
 class Results:
-    """A results folder: ``results.json`` gathers every run; PNGs sit beside it."""
+    """A results folder: ``results.json`` gathers every run, ``run.log`` the console lines;
+    PNGs sit beside them. A quick look (``--epochs N``) goes to ``<chapter>-epochs<N>``,
+    leaving the full run's folder alone."""
 
     def __init__(self, chapter: str, args) -> None:
-        self.dir = Path(args.out or ROOT / "scripts" / "results" / chapter)
+        default = chapter if args.epochs is None else f"{chapter}-epochs{args.epochs}"
+        self.dir = Path(args.out or ROOT / "scripts" / "results" / default)
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.dir / "run.log"
+        self.log_path.write_text("")
         self.device = gpunn.get_device(args.device)
         self.runs: dict[str, dict] = {}
         self.meta = {
@@ -62,6 +67,12 @@ class Results:
             "epochs_override": args.epochs,
         }
 
+    def say(self, msg: str) -> None:
+        """Print ``msg`` and append it to run.log."""
+        print(msg, flush=True)
+        with open(self.log_path, "a") as f:
+            f.write(msg + "\n")
+
     def train(self, name: str, network, data, config, *, expand=None, book=None) -> dict:
         """Train, record the history and summary under ``name``, and return the summary."""
         start = time.perf_counter()
@@ -71,7 +82,7 @@ class Results:
             config,
             expand=expand,
             progress=False,
-            log=lambda msg: print(f"[{name}] {msg}", flush=True),
+            log=lambda msg: self.say(f"[{name}] {msg}"),
         ).run()
         self.runs[name] = {
             "config": config.to_dict(),

@@ -20,6 +20,7 @@ from gpunn import backend
 from gpunn.cli import build_parser, main
 from gpunn.commands import _build_run
 from gpunn.ensemble import Ensemble
+from gpunn.errors import ConfigError
 from gpunn.layers import FullyConnected
 from gpunn.network import Network
 from tests.faults import (
@@ -280,6 +281,22 @@ def test_evaluate_reports_accuracy(trained, data_dir, capsys):
     argv = ["evaluate", trained / "net.npz", "--data-dir", data_dir, "--device", "cpu"]
     assert main([str(a) for a in argv]) == 0
     assert capsys.readouterr().out.startswith("test accuracy ")
+
+
+def test_evaluate_reads_the_dataset_the_model_was_trained_on(tmp_path, monkeypatch, capsys):
+    asked = []
+
+    def load(name, data_dir, train_size=None):
+        asked.append(name)
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr("gpunn.commands._load_data", load)
+    net = Network([FullyConnected(10, n_in=784)], input_shape=(784,), device="cpu")
+    net.save(tmp_path / "fashion.npz", {"dataset": "fashion-mnist"})
+    net.save(tmp_path / "plain.npz")
+    for model, extra in (("fashion", []), ("plain", []), ("fashion", ["--dataset", "mnist"])):
+        fails(["evaluate", tmp_path / f"{model}.npz", *extra], capsys)
+    assert asked == ["fashion-mnist", "mnist", "mnist"]
 
 
 def test_evaluate_and_predict_take_an_ensemble_file(tmp_path, data_dir, images, capsys):

@@ -225,9 +225,15 @@ def write_json(path, record: dict) -> Path:
     return path
 
 
-def default_result_name(env: dict) -> str:
-    """'<date>-<device>-<host>.json', the file name bench/run.py writes under bench/results."""
+def default_result_name(env: dict, taken=lambda name: False) -> str:
+    """'<date>-<device>-<host>-<commit>[-dirty][-k].json', the file name bench/run.py writes
+    under bench/results; ``-k`` (2, 3, …) while ``taken(name)`` says the name is used."""
     date = env["date"][:10]
     dev = env["device"] if env["gpu"] is None else env["gpu"]["name"].replace(" ", "-")
     host = "".join(c if c.isalnum() or c in "-_" else "-" for c in env["host"]) or "host"
-    return f"{date}-{dev}-{host}.json"
+    git = env.get("git") or {}
+    commit = (git.get("commit") or "nogit")[:7] + ("-dirty" if git.get("dirty") else "")
+    stem, k = f"{date}-{dev}-{host}-{commit}", 1
+    while taken(name := f"{stem}{f'-{k}' if k > 1 else ''}.json"):
+        k += 1
+    return name

@@ -45,6 +45,9 @@ def test_environment_names_machine_and_versions():
     assert len(env["git"]["source_digest"]) == 64  # names the code even in a dirty tree
     name = default_result_name(env)
     assert name.endswith(".json") and name.startswith(env["date"][:10]) and "-cpu-" in name
+    assert env["git"]["commit"][:7] in name
+    again = default_result_name(env, taken=lambda n: n in {name, name[:-5] + "-2.json"})
+    assert again == name[:-5] + "-3.json"
 
 
 def test_table_lines_per_peer():
