@@ -63,6 +63,11 @@ def _build_run(args):
         "train_size": args.train_size,
         "expand": expand,
         "init": args.init,
+        # where the results go, so that a --resume writes them there too
+        "outputs": {
+            k: str(Path(v).resolve()) if v else None
+            for k, v in (("save", args.save), ("metrics", args.metrics))
+        },
     }
     return network, config, run_info
 
@@ -79,6 +84,9 @@ def _resume_run(args):
     train_state = header["train"]
     run_info = dict(train_state.get("run_info", {}))
     _check_resume_options(args, config, run_info, network.dtype.name)
+    for k, v in run_info.get("outputs", {}).items():  # the run's own --save and --metrics
+        if getattr(args, k) is None and v is not None:
+            setattr(args, k, v)
     _say(f"resuming from {path} (epoch {train_state['epoch']}, batch {train_state['batch']})")
     return network, config, run_info, (train_state, params, velocities, path)
 

@@ -2,7 +2,8 @@
 
 Chapter 1's networks start from N(0, 1/n_in) weights, chapter 3's improved default,
 rather than the book's N(0, 1) there: fc30 then reaches 95.7–96.3 % instead of
-94.7–95.5 %, fc100 97.7 % instead of 96.2 % (see README). ``--init large`` (``init="large"``) gives the book's.
+94.7–95.5 %, fc100 97.7 % instead of 96.2 % (see README). ``--init large``
+(``init="large"``) gives the book's.
 
 λ is in network2 units (weight decay 1 − ηλ/n): network3's chapter 6 value λ₃ at
 mini-batch m appears here as λ₃·m, e.g. λ₃ = 0.1 at m = 10 is λ = 1.0.

@@ -6,6 +6,7 @@ for real to show the same at the process level.
 """
 
 import gzip
+import json
 import os
 import re
 import signal
@@ -193,6 +194,27 @@ def test_resume_refuses_options_that_differ_from_the_run(trained, data_dir, caps
     same = ["--epochs", "1", "--preset", "fc30", "--schedule", "0"]
     assert main([str(a) for a in [*argv, *same]]) == 0
     assert snapshot(trained) == before
+
+
+def accuracies(metrics: str) -> list:
+    keys = ("epoch", "validation_accuracy", "test_accuracy", "test_accuracy_at_best_validation")
+    return [[record.get(k) for k in keys] for record in map(json.loads, metrics.splitlines())]
+
+
+def test_resume_writes_the_run_s_own_save_and_metrics(tmp_path, data_dir, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = [*TRAIN, "--epochs", "2", "--data-dir", data_dir, "--checkpoint-dir", "c"]
+    assert main([str(a) for a in [*argv, "--save", "m.npz", "--metrics", "m.jsonl"]]) == 0
+    first = (tmp_path / "m.jsonl").read_text()
+    for path in ("m.npz", "m.jsonl", "c/ckpt-0002-000000.npz"):  # as if stopped in epoch 2
+        (tmp_path / path).unlink()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the paths are the run's, not relative to a new cwd
+    assert main(["train", "--resume", str(tmp_path / "c"), "--data-dir", str(data_dir)]) == 0
+    assert (tmp_path / "m.npz").is_file()
+    assert accuracies((tmp_path / "m.jsonl").read_text()) == accuracies(first)
+    assert not list(elsewhere.iterdir())
 
 
 def test_resume_from_a_checkpoint_that_does_not_fit_its_network(tmp_path, trained, capsys):
