@@ -63,6 +63,7 @@ def _build_run(args):
         "train_size": args.train_size,
         "expand": expand,
         "init": args.init,
+        "ensemble": args.ensemble,
         # where the results go, so that a --resume writes them there too
         "outputs": {
             k: str(Path(v).resolve()) if v else None
@@ -74,15 +75,23 @@ def _build_run(args):
 
 def _resume_run(args):
     """(network, TrainConfig, run_info, checkpoint) from the newest good checkpoint in a folder."""
-    from gpunn.checkpoint import load_latest, restore_network
+    from gpunn.checkpoint import checkpoint_paths, load_latest, restore_network
 
     if args.ensemble:
-        raise ConfigError("--ensemble cannot be combined with --resume")
-    path, header, params, velocities = load_latest(args.resume)
+        raise ConfigError("--ensemble cannot be combined with --resume (the run knows its size)")
+    folder = Path(args.resume)
+    # an ensemble's folder holds member0/, member1/, … and no checkpoint of its own
+    ensemble = folder.is_dir() and not checkpoint_paths(folder) and (folder / "member0").is_dir()
+    path, header, params, velocities = load_latest(folder / "member0" if ensemble else folder)
     device = get_device(args.device)
     network, config = restore_network(path, header, params, velocities, device)
     train_state = header["train"]
     run_info = dict(train_state.get("run_info", {}))
+    if run_info.get("ensemble") and not ensemble:
+        raise ConfigError(
+            f"--resume {folder}: holds member {run_info.get('member')} of an ensemble of "
+            f"{run_info['ensemble']}; continue the whole ensemble with --resume {folder.parent}"
+        )
     _check_resume_options(args, config, run_info, network.dtype.name)
     for k, v in run_info.get("outputs", {}).items():  # the run's own --save and --metrics
         if getattr(args, k) is None and v is not None:
@@ -131,10 +140,10 @@ def cmd_train(args) -> int:
         f"{images}, {config.epochs} epoch{'s' * (config.epochs != 1)}, mini-batch "
         f"{config.mini_batch_size}, η {config.eta:g}"
     )
-    if args.ensemble:
+    if run_info.get("ensemble"):
         from gpunn.experiments import train_ensemble
 
-        return train_ensemble(args, network, config, run_info, data)
+        return train_ensemble(args, network, config, run_info, data, checkpoint, checkpoint_dir)
     trainer = Trainer(
         network,
         data,

@@ -10,33 +10,59 @@ from gpunn.backend import get_device
 from gpunn.commands import _load_data, _say
 
 
-def train_ensemble(args, first, config, run_info, data) -> int:
-    """Train ``args.ensemble`` members (seed, seed+1, …), report each and the combination."""
+def train_ensemble(args, first, config, run_info, data, checkpoint, folder) -> int:
+    """Train (or, from ``folder``'s member checkpoints, finish) run_info["ensemble"] members
+    with seeds seed, seed+1, …; report each and the combination.
+
+    Member k checkpoints into ``folder``/member{k} (``folder`` defaults to a fresh
+    gpunn-checkpoints), so an interrupted ensemble continues with ``--resume folder``.
+    ``checkpoint`` is member 0's, when resuming.
+    """
     import json
     from dataclasses import replace
 
+    from gpunn.checkpoint import checkpoint_paths, load_latest, restore_network
     from gpunn.ensemble import Ensemble, accuracy_table
     from gpunn.presets import get_preset
-    from gpunn.train import Trainer
+    from gpunn.train import Trainer, TrainingInterrupted, unused_checkpoint_dir
 
-    preset, members = get_preset(run_info["preset"]), []
-    for k in range(args.ensemble):
-        seed = config.seed + k
-        net = first if k == 0 else preset.network(first.device, args.dtype, seed, args.init)
-        _say(f"ensemble member {k + 1}/{args.ensemble} (seed {seed})")
-        ckpt = Path(args.checkpoint_dir) / f"member{k}" if args.checkpoint_dir else None
-        metrics = Path(f"{args.metrics}.member{k}") if args.metrics else None
-        Trainer(
+    size, preset = run_info["ensemble"], get_preset(run_info["preset"])
+    run_info = {k: v for k, v in run_info.items() if k != "member"}
+    if folder is None:
+        folder = unused_checkpoint_dir("gpunn-checkpoints")
+        _say(f"ensemble members checkpoint into {folder}/ (--checkpoint-dir to choose)")
+    members = []
+    for k in range(size):
+        seed, member_dir = config.seed + k, Path(folder) / f"member{k}"
+        restored = checkpoint if k == 0 else None
+        if k == 0:
+            net = first
+        elif checkpoint_paths(member_dir):
+            path, header, params, velocities = load_latest(member_dir)
+            net, _ = restore_network(path, header, params, velocities, first.device)
+            restored = (header["train"], params, velocities, path)
+        else:
+            net = preset.network(first.device, first.dtype.name, seed, run_info.get("init"))
+        _say(f"ensemble member {k + 1}/{size} (seed {seed})")
+        trainer = Trainer(
             net,
             data,
             replace(config, seed=seed),
-            checkpoint_dir=ckpt,
+            checkpoint_dir=member_dir,
             keep_checkpoints=args.keep_checkpoints,
-            metrics_path=metrics,
+            metrics_path=Path(f"{args.metrics}.member{k}") if args.metrics else None,
             progress=args.progress,
             expand=run_info.get("expand"),
             run_info={**run_info, "member": k},
-        ).run()
+        )
+        if restored is not None:
+            trainer.restore(*restored)
+        try:
+            trainer.run()
+        except TrainingInterrupted as exc:  # continue the whole ensemble, not one member
+            text = str(exc).replace(f"--resume {member_dir}", f"--resume {folder}")
+            message = f"ensemble member {k + 1}/{size}: {text}"
+            raise TrainingInterrupted(message, exc.checkpoint) from None
         members.append(net)
     ensemble = Ensemble(members)
     test_x = first.device.send(data.test.x, first.dtype)

@@ -27,7 +27,7 @@ from gpunn.progress import ProgressBar
 from gpunn.tracker import Tracker
 
 
-def _unused_dir(name: str) -> Path:
+def unused_checkpoint_dir(name: str) -> Path:
     """``name``, or ``name-2``, ``name-3``, … : the first holding no checkpoints of another run."""
     path, k = Path(name), 1
     while checkpoint_paths(path):
@@ -273,7 +273,8 @@ class Trainer:
         )
 
     def _interrupted(self, signame: str) -> None:
-        where = self.save_checkpoint() or self.save_checkpoint(_unused_dir("gpunn-checkpoints"))
+        where = self.save_checkpoint()
+        where = where or self.save_checkpoint(unused_checkpoint_dir("gpunn-checkpoints"))
         raise TrainingInterrupted(
             f"{signame} received: stopped at epoch {self.epoch + 1}, batch {self.batch}; "
             f"checkpoint saved in {where} (continue with: gpunn train --resume {where.parent})",

@@ -217,6 +217,13 @@ def test_resume_writes_the_run_s_own_save_and_metrics(tmp_path, data_dir, monkey
     assert not list(elsewhere.iterdir())
 
 
+def test_resume_refuses_one_member_of_an_ensemble(tmp_path, data_dir, capsys):
+    argv = [*TRAIN, "--ensemble", "2", "--data-dir", data_dir, "--checkpoint-dir", tmp_path / "e"]
+    assert main([str(a) for a in argv]) == 0
+    line = fails(["train", "--resume", tmp_path / "e" / "member1", "--device", "cpu"], capsys)
+    assert "holds member 1 of an ensemble of 2" in line and f"--resume {tmp_path / 'e'}" in line
+
+
 def test_resume_from_a_checkpoint_that_does_not_fit_its_network(tmp_path, trained, capsys):
     folder = tmp_path / "ckpt"
     folder.mkdir()

@@ -445,3 +445,32 @@ def test_network_predict_checks_the_dtype():
 
 def test_network_predict_takes_no_examples():
     assert small_net().predict(np.zeros((0, 784))).shape == (0,)
+
+
+def ensemble_weights(path):
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files if k.startswith("member")}
+
+
+def test_an_interrupted_ensemble_resumes_as_a_whole(tmp_path, data_dir):
+    args = [*RUN, "--ensemble", "2", "--data-dir", data_dir]
+    done = gpunn("train", *args, "--save", "reference.npz", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "members checkpoint into gpunn-checkpoints/" in done.stderr  # even unasked
+    folder = tmp_path / "ensemble"
+    for _ in range(3):  # as in signalled(): a busy machine may let member 2 finish first
+        proc = start("train", *args, "--checkpoint-dir", folder, "--save", "out.npz", cwd=tmp_path)
+        wait_for((folder / "member1" / "ckpt-0001-000000.npz").exists, proc)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+        if proc.returncode:
+            break
+        shutil.rmtree(folder)
+    assert proc.returncode == 130, stderr
+    line = one_error_line(stderr, "gpunn: stopped: ")
+    assert "ensemble member 2/2: SIGINT received" in line and f"--resume {folder})" in line
+    assert not (tmp_path / "out.npz").exists()
+    done = gpunn("train", "--resume", folder, "--data-dir", data_dir, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    reference = ensemble_weights(tmp_path / "reference.npz")
+    assert_same_weights(ensemble_weights(tmp_path / "out.npz"), reference)
