@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device_arg(g)
     _add_data_args(g)
 
-    e = sub.add_parser("evaluate", help="accuracy of a saved network or ensemble")
+    e = sub.add_parser("evaluate", help="accuracy of a saved network, ensemble or checkpoint")
     e.add_argument("model")
     e.add_argument("--split", choices=["test", "validation", "train"], default="test")
     _add_device_arg(e)

@@ -139,13 +139,24 @@ def load_network(path, device=None):
 
 
 def load_model(path, device=None):
-    """The Network or the Ensemble saved at ``path``, on ``device``."""
+    """The Network or the Ensemble saved at ``path``, on ``device``; from a training
+    checkpoint, the network as it was then."""
+    from gpunn.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION
     from gpunn.ensemble import ENSEMBLE_FORMAT, ENSEMBLE_FORMAT_VERSION, Ensemble
 
-    formats = {MODEL_FORMAT: MODEL_FORMAT_VERSION, ENSEMBLE_FORMAT: ENSEMBLE_FORMAT_VERSION}
+    formats = {
+        MODEL_FORMAT: MODEL_FORMAT_VERSION,
+        ENSEMBLE_FORMAT: ENSEMBLE_FORMAT_VERSION,
+        CHECKPOINT_FORMAT: CHECKPOINT_FORMAT_VERSION,
+    }
     header, arrays = read_npz(path, formats)
     if header["format"] == ENSEMBLE_FORMAT:
         return Ensemble.from_file(path, header, arrays, device)
+    if header["format"] == CHECKPOINT_FORMAT:  # parameters under param/, beside velocities
+        params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
+        train = header.get("train")
+        run_info = train.get("run_info", {}) if isinstance(train, dict) else {}
+        return network_from_file(path, {**header, "metadata": run_info}, params, device)
     return network_from_file(path, header, arrays, device)
 
 

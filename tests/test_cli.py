@@ -312,6 +312,16 @@ def test_evaluate_reports_accuracy(trained, data_dir, capsys):
     assert capsys.readouterr().out.startswith("test accuracy ")
 
 
+def test_evaluate_takes_a_checkpoint_too(trained, data_dir, capsys):
+    last = sorted((trained / "ckpt").glob("ckpt-*.npz"))[-1]
+    argv = ["evaluate", last, "--data-dir", data_dir, "--device", "cpu"]
+    assert main([str(a) for a in argv]) == 0
+    from_checkpoint = capsys.readouterr().out
+    argv = ["evaluate", trained / "net.npz", "--data-dir", data_dir, "--device", "cpu"]
+    assert main([str(a) for a in argv]) == 0
+    assert from_checkpoint == capsys.readouterr().out  # the run's last state is the saved one
+
+
 def test_evaluate_reads_the_dataset_the_model_was_trained_on(tmp_path, monkeypatch, capsys):
     asked = []
 
