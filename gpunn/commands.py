@@ -87,12 +87,17 @@ def _resume_run(args):
     network, config = restore_network(path, header, params, velocities, device)
     train_state = header["train"]
     run_info = dict(train_state.get("run_info", {}))
+    if ensemble and args.checkpoint_dir and Path(args.checkpoint_dir).resolve() != folder.resolve():
+        raise ConfigError(
+            f"--checkpoint-dir {args.checkpoint_dir}: an ensemble resumed from {folder} "
+            f"goes on checkpointing there; leave --checkpoint-dir out"
+        )
     if run_info.get("ensemble") and not ensemble:
         raise ConfigError(
             f"--resume {folder}: holds member {run_info.get('member')} of an ensemble of "
             f"{run_info['ensemble']}; continue the whole ensemble with --resume {folder.parent}"
         )
-    _check_resume_options(args, config, run_info, network.dtype.name)
+    _check_resume_options(args, config, run_info, network)
     for k, v in run_info.get("outputs", {}).items():  # the run's own --save and --metrics
         if getattr(args, k) is None and v is not None:
             setattr(args, k, v)
@@ -100,12 +105,14 @@ def _resume_run(args):
     return network, config, run_info, (train_state, params, velocities, path)
 
 
-def _check_resume_options(args, config, run_info: dict, dtype: str) -> None:
+def _check_resume_options(args, config, run_info: dict, network) -> None:
     """ConfigError when an option given with --resume differs from the run's own setting."""
     theirs = {k: getattr(config, k) for k in CONFIG_OPTIONS}
     theirs["schedule"] = theirs["schedule"] or 0  # as --schedule gives "none"
-    theirs.update({k: run_info.get(k) for k in ("preset", "dataset", "train_size", "init")})
-    theirs.update(dtype=dtype, expand=run_info.get("expand") or "none")
+    theirs.update({k: run_info.get(k) for k in ("preset", "dataset", "train_size")})
+    schemes = {layer.init for layer in network.layers}  # the preset's, when --init was not given
+    theirs["init"] = run_info.get("init") or (schemes.pop() if len(schemes) == 1 else None)
+    theirs.update(dtype=network.dtype.name, expand=run_info.get("expand") or "none")
     differ = [
         f"--{'batch-size' if k == 'mini_batch_size' else k.replace('_', '-')} {getattr(args, k)}"
         f" (the run has {v})"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gpunn.backend import get_array_module
 from gpunn.errors import ConfigError, ModelFileError
-from gpunn.serialize import network_from_config, read_npz, write_npz
+from gpunn.serialize import checked_metadata, network_from_config, read_npz, write_npz
 
 ENSEMBLE_FORMAT = "gpunn-ensemble"
 ENSEMBLE_FORMAT_VERSION = 1
@@ -94,7 +94,7 @@ class Ensemble:
             ensemble = cls(networks)
         except (KeyError, TypeError, ValueError) as exc:  # ValueError: ShapeError, ConfigError
             raise ModelFileError(f"{path}: the ensemble description is broken ({exc})") from None
-        ensemble.metadata = header.get("metadata", {})
+        ensemble.metadata = checked_metadata(path, header.get("metadata", {}))
         return ensemble
 
 

@@ -11,59 +11,61 @@ from gpunn.commands import _load_data, _say
 
 
 def train_ensemble(args, first, config, run_info, data, checkpoint, folder) -> int:
-    """Train (or, from ``folder``'s member checkpoints, finish) run_info["ensemble"] members
-    with seeds seed, seed+1, …; report each and the combination.
+    """Train (or, resuming, finish) run_info["ensemble"] members with seeds seed, seed+1, …;
+    report each and the combination.
 
     Member k checkpoints into ``folder``/member{k} (``folder`` defaults to a fresh
     gpunn-checkpoints), so an interrupted ensemble continues with ``--resume folder``.
-    ``checkpoint`` is member 0's, when resuming.
+    ``checkpoint`` is member 0's when resuming, else None.
     """
     import json
     from dataclasses import replace
 
-    from gpunn.checkpoint import checkpoint_paths, load_latest, restore_network
     from gpunn.ensemble import Ensemble, accuracy_table
-    from gpunn.presets import get_preset
+    from gpunn.interrupts import StopRequest
     from gpunn.train import Trainer, TrainingInterrupted, unused_checkpoint_dir
 
-    size, preset = run_info["ensemble"], get_preset(run_info["preset"])
+    size = run_info["ensemble"]
     run_info = {k: v for k, v in run_info.items() if k != "member"}
     if folder is None:
         folder = unused_checkpoint_dir("gpunn-checkpoints")
         _say(f"ensemble members checkpoint into {folder}/ (--checkpoint-dir to choose)")
     members = []
-    for k in range(size):
-        seed, member_dir = config.seed + k, Path(folder) / f"member{k}"
-        restored = checkpoint if k == 0 else None
-        if k == 0:
-            net = first
-        elif checkpoint_paths(member_dir):
-            path, header, params, velocities = load_latest(member_dir)
-            net, _ = restore_network(path, header, params, velocities, first.device)
-            restored = (header["train"], params, velocities, path)
-        else:
-            net = preset.network(first.device, first.dtype.name, seed, run_info.get("init"))
-        _say(f"ensemble member {k + 1}/{size} (seed {seed})")
-        trainer = Trainer(
-            net,
-            data,
-            replace(config, seed=seed),
-            checkpoint_dir=member_dir,
-            keep_checkpoints=args.keep_checkpoints,
-            metrics_path=Path(f"{args.metrics}.member{k}") if args.metrics else None,
-            progress=args.progress,
-            expand=run_info.get("expand"),
-            run_info={**run_info, "member": k},
-        )
-        if restored is not None:
-            trainer.restore(*restored)
-        try:
-            trainer.run()
-        except TrainingInterrupted as exc:  # continue the whole ensemble, not one member
-            text = str(exc).replace(f"--resume {member_dir}", f"--resume {folder}")
-            message = f"ensemble member {k + 1}/{size}: {text}"
-            raise TrainingInterrupted(message, exc.checkpoint) from None
-        members.append(net)
+    with StopRequest() as stop:  # a signal between two members' runs
+        for k in range(size):
+            seed, member_dir = config.seed + k, Path(folder) / f"member{k}"
+            if k == 0:
+                net, restored = first, checkpoint
+            else:
+                net, restored = _member(k, size, seed, member_dir, first, run_info, checkpoint)
+            _say(f"ensemble member {k + 1}/{size} (seed {seed})")
+            trainer = Trainer(
+                net,
+                data,
+                replace(config, seed=seed),
+                checkpoint_dir=member_dir,
+                keep_checkpoints=args.keep_checkpoints,
+                metrics_path=Path(f"{args.metrics}.member{k}") if args.metrics else None,
+                progress=args.progress,
+                expand=run_info.get("expand"),
+                run_info={**run_info, "member": k},
+            )
+            if restored is not None:
+                trainer.restore(*restored)
+            try:
+                late = trainer.run().late_stop or stop.requested
+            except TrainingInterrupted as exc:  # continue the whole ensemble, not one member
+                text = str(exc).replace(f"--resume {member_dir}", f"--resume {folder}")
+                message = f"ensemble member {k + 1}/{size}: {text}"
+                raise TrainingInterrupted(message, exc.checkpoint) from None
+            members.append(net)
+            if late and k + 1 < size:
+                raise TrainingInterrupted(
+                    f"{late} received: stopped after ensemble member {k + 1}/{size}; its "
+                    f"checkpoints are in {member_dir} (continue with: gpunn train --resume "
+                    f"{folder})",
+                    trainer.save_checkpoint(),
+                )
     ensemble = Ensemble(members)
     test_x = first.device.send(data.test.x, first.dtype)
     result = ensemble.evaluate(test_x, first.device.send(data.test.y, np.int64))
@@ -75,6 +77,29 @@ def train_ensemble(args, first, config, run_info, data, checkpoint, folder) -> i
         ensemble.save(args.save, {"train": config.to_dict(), **run_info, "test": result})
         _say(f"saved the ensemble to {args.save}")
     return 0
+
+
+def _member(k, size, seed, member_dir, first, run_info, resuming):
+    """(network, checkpoint to restore or None) of ensemble member k: from its newest
+    checkpoint when resuming and it has one (checked to be this run's member k), else new."""
+    from gpunn.checkpoint import checkpoint_paths, load_latest, restore_network
+    from gpunn.errors import ModelFileError
+    from gpunn.presets import get_preset
+
+    if resuming is None or not checkpoint_paths(member_dir):
+        preset = get_preset(run_info["preset"])
+        return preset.network(first.device, first.dtype.name, seed, run_info.get("init")), None
+    path, header, params, velocities = load_latest(member_dir)
+    theirs = header["train"].get("run_info", {})
+    if (theirs.get("member"), theirs.get("ensemble")) != (k, size):
+        raise ModelFileError(
+            f"{path}: is not member {k} of this ensemble of {size} (it says member "
+            f"{theirs.get('member')} of {theirs.get('ensemble')})"
+        )
+    net, config = restore_network(path, header, params, velocities, first.device)
+    if config.seed != seed:
+        raise ModelFileError(f"{path}: has seed {config.seed}, but member {k} has seed {seed}")
+    return net, (header["train"], params, velocities, path)
 
 
 def gradient_study(args) -> int:

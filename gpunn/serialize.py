@@ -27,8 +27,12 @@ ZIP_MAGIC = b"PK\x03\x04"  # every .npz starts with a zip local file header
 
 def new_file_mode() -> int:
     """The mode ``open`` would give a new file under the current umask (mkstemp's is 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
+    try:  # Linux: read it, rather than set and restore it (a race with other threads)
+        with open("/proc/self/status") as f:
+            umask = next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = os.umask(0)
+        os.umask(umask)
     return 0o666 & ~umask
 
 
@@ -155,7 +159,7 @@ def load_model(path, device=None):
     if header["format"] == CHECKPOINT_FORMAT:  # parameters under param/, beside velocities
         params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
         train = header.get("train")
-        run_info = train.get("run_info", {}) if isinstance(train, dict) else {}
+        run_info = train.get("run_info", {}) if isinstance(train, dict) else None
         return network_from_file(path, {**header, "metadata": run_info}, params, device)
     return network_from_file(path, header, arrays, device)
 
@@ -169,5 +173,12 @@ def network_from_file(path, header: dict, arrays: dict, device=None):
         raise ModelFileError(f"{path}: the model description is incomplete ({exc})") from None
     except ValueError as exc:  # ShapeError, ConfigError, or arrays that are not numbers
         raise ModelFileError(f"{path}: {exc}") from None
-    network.metadata = header.get("metadata", {})
+    network.metadata = checked_metadata(path, header.get("metadata", {}))
     return network
+
+
+def checked_metadata(path, metadata) -> dict:
+    """``metadata`` if it is a JSON object, else ModelFileError naming ``path``."""
+    if not isinstance(metadata, dict):
+        raise ModelFileError(f"{path}: its metadata is not a JSON object")
+    return metadata

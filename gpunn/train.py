@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpunn.checkpoint import checkpoint_paths, save_checkpoint
+from gpunn.checkpoint import save_checkpoint
 from gpunn.config import TrainConfig
 from gpunn.data.expand import distort_epoch, expand_training_data
 from gpunn.errors import GpunnError, NumericalError
@@ -28,9 +28,10 @@ from gpunn.tracker import Tracker
 
 
 def unused_checkpoint_dir(name: str) -> Path:
-    """``name``, or ``name-2``, ``name-3``, … : the first holding no checkpoints of another run."""
+    """``name``, or ``name-2``, ``name-3``, … : the first that is missing or empty, so no
+    other run's checkpoints (its own or an ensemble's member*/) are in it."""
     path, k = Path(name), 1
-    while checkpoint_paths(path):
+    while path.exists() and (not path.is_dir() or any(path.iterdir())):
         k += 1
         path = Path(f"{name}-{k}")
     return path
@@ -48,6 +49,8 @@ class TrainingInterrupted(GpunnError):
 class TrainResult:
     history: list[dict] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
+    # a SIGINT/SIGTERM that came after the last batch (in the last evaluation or save)
+    late_stop: str | None = None
 
 
 def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -188,7 +191,7 @@ class Trainer:
         self._write_metrics(summary)
         if self.tracker.stop_reason:
             self.log(f"stopped early: {self.tracker.stop_reason}")
-        return TrainResult(self.history, summary)
+        return TrainResult(self.history, summary, self._stop.requested)
 
     def _warm_up(self) -> None:
         """One untimed step (gather, backprop, update, then the weights put back), so JIT

@@ -18,12 +18,14 @@ import numpy as np
 import pytest
 
 from gpunn import backend
+from gpunn.checkpoint import read_checkpoint
 from gpunn.cli import build_parser, main
 from gpunn.commands import _build_run
 from gpunn.ensemble import Ensemble
 from gpunn.errors import ConfigError
 from gpunn.layers import FullyConnected
 from gpunn.network import Network
+from gpunn.train import Trainer
 from tests.faults import (
     MALFORMED,
     TIMEOUT_S,
@@ -191,7 +193,7 @@ def test_resume_refuses_options_that_differ_from_the_run(trained, data_dir, caps
     line = fails([*argv, "--schedule", "3"], capsys)
     assert "--schedule 3 (the run has 0)" in line
     # the same values as the run's are fine
-    same = ["--epochs", "1", "--preset", "fc30", "--schedule", "0"]
+    same = ["--epochs", "1", "--preset", "fc30", "--schedule", "0", "--init", "default"]
     assert main([str(a) for a in [*argv, *same]]) == 0
     assert snapshot(trained) == before
 
@@ -222,6 +224,39 @@ def test_resume_refuses_one_member_of_an_ensemble(tmp_path, data_dir, capsys):
     assert main([str(a) for a in argv]) == 0
     line = fails(["train", "--resume", tmp_path / "e" / "member1", "--device", "cpu"], capsys)
     assert "holds member 1 of an ensemble of 2" in line and f"--resume {tmp_path / 'e'}" in line
+    argv = ["train", "--resume", tmp_path / "e", "--checkpoint-dir", tmp_path / "f"]
+    line = fails([*argv, "--device", "cpu"], capsys)
+    assert "goes on checkpointing there; leave --checkpoint-dir out" in line
+
+
+def test_a_second_ensemble_gets_its_own_checkpoint_folder(data_dir, cwd, capsys):
+    argv = [*TRAIN, "--ensemble", "2", "--data-dir", data_dir]
+    assert main([str(a) for a in argv]) == 0
+    assert main([str(a) for a in [*argv, "--seed", "7"]]) == 0
+    err = capsys.readouterr().err
+    assert "into gpunn-checkpoints/" in err and "into gpunn-checkpoints-2/" in err
+    header = read_checkpoint(sorted((cwd / "gpunn-checkpoints-2" / "member1").iterdir())[-1])[0]
+    assert header["train"]["config"]["seed"] == 8
+
+
+def test_a_stop_after_a_member_s_last_batch_stops_the_ensemble(data_dir, cwd, capsys, monkeypatch):
+    run = Trainer.run
+
+    def run_then_signal(self):  # as if SIGTERM came in member 0's last evaluation
+        result = run(self)
+        result.late_stop = result.late_stop or ("SIGTERM" if self.run_info["member"] == 0 else None)
+        return result
+
+    monkeypatch.setattr(Trainer, "run", run_then_signal)
+    argv = [*TRAIN, "--ensemble", "2", "--data-dir", data_dir, "--save", "e.npz"]
+    assert main([str(a) for a in argv]) == 130
+    line = one_error_line(capsys.readouterr().err, "gpunn: stopped: ")
+    assert "SIGTERM received: stopped after ensemble member 1/2" in line
+    assert "--resume gpunn-checkpoints)" in line and not (cwd / "e.npz").exists()
+    assert not (cwd / "gpunn-checkpoints" / "member1").exists()
+    monkeypatch.setattr(Trainer, "run", run)
+    assert main(["train", "--resume", "gpunn-checkpoints", "--data-dir", str(data_dir)]) == 0
+    assert len(Ensemble.load(cwd / "e.npz").networks) == 2
 
 
 def test_resume_from_a_checkpoint_that_does_not_fit_its_network(tmp_path, trained, capsys):

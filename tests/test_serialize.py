@@ -17,7 +17,7 @@ from gpunn.ensemble import Ensemble
 from gpunn.errors import ModelFileError, ShapeError
 from gpunn.layers import FullyConnected, Softmax
 from gpunn.network import Network
-from tests.faults import MALFORMED, gpunn, one_error_line
+from tests.faults import MALFORMED, edited, gpunn, one_error_line
 
 
 def make_net(seed=0, n_hidden=10, dtype="float32"):
@@ -155,3 +155,15 @@ def test_saved_files_follow_the_umask_like_any_new_file(tmp_path):
         os.umask(old)
     mode = (tmp_path / "m.npz").stat().st_mode & 0o777
     assert mode == (tmp_path / "plain").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("kind", ["model", "ensemble"])
+def test_metadata_that_is_not_an_object_is_a_model_file_error(tmp_path, kind):
+    path = tmp_path / f"{kind}.npz"
+    if kind == "model":
+        make_net().save(path)
+    else:
+        Ensemble([make_net(), make_net(1)]).save(path)
+    path.write_bytes(edited(path.read_bytes(), header=lambda h: {**h, "metadata": [1, 2]}))
+    with pytest.raises(ModelFileError, match="its metadata is not a JSON object"):
+        serialize.load_model(path)

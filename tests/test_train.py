@@ -129,6 +129,21 @@ def test_distort_redraws_the_images_each_epoch_and_resumes_exactly(tmp_path):
     assert not np.array_equal(plain.net.state()["layer0/w"], reference.net.state()["layer0/w"])
 
 
+def test_a_signal_after_the_last_batch_finishes_the_run_and_is_reported():
+    trainer = Trainer(make_net(), blobs(), TrainConfig(epochs=2, eta=0.05), log=quiet)
+    evaluate = trainer._evaluate
+
+    def evaluate_then_signal(seconds):
+        if trainer.epoch == 2:  # in the last epoch's evaluation
+            os.kill(os.getpid(), signal.SIGTERM)
+        return evaluate(seconds)
+
+    trainer._evaluate = evaluate_then_signal
+    result = trainer.run()
+    assert result.late_stop == "SIGTERM" and len(result.history) == 2
+    assert result.summary["final"] is True
+
+
 def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous(tmp_path):
     run_to_end(tmp_path, epochs=2, checkpoint_dir=tmp_path / "c")
     newest = checkpoint_paths(tmp_path / "c")[-1]

@@ -41,12 +41,17 @@ def exact_float32(torch) -> dict:
     """Turn off TF32 for cuDNN convolutions and cuBLAS products (torch 2.13's default
     lets cuDNN use TF32 tensor cores), so the peer does float32 arithmetic as gpunn
     does; the settings, for the report."""
-    torch.backends.cudnn.conv.fp32_precision = "ieee"
-    torch.backends.cuda.matmul.fp32_precision = "ieee"
-    return {
-        "cudnn_conv": torch.backends.cudnn.conv.fp32_precision,
-        "cuda_matmul": torch.backends.cuda.matmul.fp32_precision,
-    }
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):  # torch ≥ 2.9's interface
+        conv.fp32_precision = "ieee"
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+        return {
+            "cudnn_conv": conv.fp32_precision,
+            "cuda_matmul": torch.backends.cuda.matmul.fp32_precision,
+        }
+    torch.backends.cudnn.allow_tf32 = False  # the older one (mixing the two is an error)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    return {"cudnn_conv": "ieee", "cuda_matmul": "ieee"}
 
 
 def torch_info() -> dict:

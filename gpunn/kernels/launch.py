@@ -22,7 +22,10 @@ SIMULATOR = bool(config.ENABLE_CUDASIM)
 THREADS = 128  # threads per block for one-thread-per-element kernels
 
 if not SIMULATOR:
-    from numba.cuda.core import config as cuda_config
+    try:
+        from numba.cuda.core import config as cuda_config
+    except ImportError:  # numba-cuda before the config moved: numba's own
+        cuda_config = config
 
     # Grids of under 128 blocks are the rule at mini-batch 10: without this, numba-cuda
     # calls warnings.warn on every such launch (an error under pytest's filterwarnings).
