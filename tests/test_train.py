@@ -84,10 +84,13 @@ def test_resume_from_every_epoch_gives_identical_weights(tmp_path):
         )
 
 
-def test_interrupt_mid_epoch_then_resume_is_identical(tmp_path):
-    reference = run_to_end(tmp_path)
+@pytest.mark.parametrize("expand", [None, "distort"])
+def test_interrupt_mid_epoch_then_resume_is_identical(tmp_path, expand):
+    reference = run_to_end(tmp_path, expand=expand)
     cfg = TrainConfig(epochs=4, eta=0.03, momentum=0.5, lmbda=0.5, seed=5)
-    trainer = Trainer(make_net(dropout=0.2), blobs(), cfg, log=quiet, checkpoint_dir=tmp_path / "c")
+    trainer = Trainer(
+        make_net(dropout=0.2), blobs(), cfg, log=quiet, checkpoint_dir=tmp_path / "c", expand=expand
+    )
     real_step, calls = trainer.optimizer.step, []
 
     def step_then_signal(net, m):
@@ -101,9 +104,8 @@ def test_interrupt_mid_epoch_then_resume_is_identical(tmp_path):
         trainer.run()
     assert info.value.checkpoint.name == "ckpt-0001-000030.npz"
     path, header, params, velocities = load_latest(tmp_path / "c")
-    resumed = Trainer(
-        make_net(dropout=0.2), blobs(), TrainConfig.from_dict(header["train"]["config"]), log=quiet
-    )
+    config = TrainConfig.from_dict(header["train"]["config"])
+    resumed = Trainer(make_net(dropout=0.2), blobs(), config, log=quiet, expand=expand)
     resumed.restore(header["train"], params, velocities)
     resumed.run()
     for k, v in reference.net.state().items():
