@@ -69,8 +69,7 @@ def save_checkpoint(directory, network, optimizer, train_state: dict, keep: int 
 def read_checkpoint(path) -> tuple[dict, dict, dict]:
     """(header, params, velocities) of one checkpoint file."""
     header, arrays = read_npz(path, {CHECKPOINT_FORMAT: CHECKPOINT_FORMAT_VERSION})
-    params = {k[6:]: v for k, v in arrays.items() if k.startswith("param/")}
-    velocities = {k[9:]: v for k, v in arrays.items() if k.startswith("velocity/")}
+    params, velocities = split_arrays(arrays)
     train = header.get("train")
     if not isinstance(header.get("network"), dict) or not isinstance(train, dict):
         raise ModelFileError(f"{path}: the checkpoint header is incomplete")
@@ -78,6 +77,13 @@ def read_checkpoint(path) -> tuple[dict, dict, dict]:
         if not isinstance(train.get(key), types) or isinstance(train.get(key), bool):
             raise ModelFileError(f"{path}: the checkpoint's training state lacks a valid {key!r}")
     return header, params, velocities
+
+
+def split_arrays(arrays: dict) -> tuple[dict, dict]:
+    """(params, velocities) of a checkpoint's arrays, without their param/ and velocity/."""
+    params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
+    velocities = {k[len("velocity/") :]: v for k, v in arrays.items() if k.startswith("velocity/")}
+    return params, velocities
 
 
 def restore_network(path, header: dict, params: dict, velocities: dict, device=None):

@@ -145,7 +145,7 @@ def load_network(path, device=None):
 def load_model(path, device=None):
     """The Network or the Ensemble saved at ``path``, on ``device``; from a training
     checkpoint, the network as it was then."""
-    from gpunn.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION
+    from gpunn.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION, split_arrays
     from gpunn.ensemble import ENSEMBLE_FORMAT, ENSEMBLE_FORMAT_VERSION, Ensemble
 
     formats = {
@@ -157,7 +157,7 @@ def load_model(path, device=None):
     if header["format"] == ENSEMBLE_FORMAT:
         return Ensemble.from_file(path, header, arrays, device)
     if header["format"] == CHECKPOINT_FORMAT:  # parameters under param/, beside velocities
-        params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
+        params, _ = split_arrays(arrays)
         train = header.get("train")
         run_info = train.get("run_info", {}) if isinstance(train, dict) else None
         return network_from_file(path, {**header, "metadata": run_info}, params, device)
