@@ -1,0 +1,309 @@
+#!/usr/bin/env python
+"""What a launch costs the host, and whether a training step can become a CUDA graph (GPU only).
+
+    python bench/launch_probe.py [--json FILE] [--steps N]
+
+At mini-batch 10 a step of the book's networks is a few microseconds of arithmetic per
+kernel, so the host's work per launch decides the speed. This measures, on the lent GPU:
+
+- ``launch``: host µs per launch of the convolution forward kernel at N = 10 (3 arrays,
+  2 integers), passed four ways: gpunn's ``conv_forward`` (allocates z, wraps each
+  CuPy array with ``as_cuda_array(sync=False)``), the launch alone into a kept z,
+  Numba device views made once, and raw CuPy arrays (Numba's default path, which
+  synchronises each array's stream); plus a Numba kernel with no arguments (the
+  dispatcher's floor), a CuPy elementwise kernel and ``cp.matmul`` (10×1000 @ 1000×1000).
+  Beside each, the device µs per launch from CUDA events over the same loop.
+- ``step``: for conv2-relu and final at m = 10, the host seconds to enqueue N training
+  steps against the seconds until the device has finished them: equal means the step
+  is host-bound.
+- ``graph``: whether stream capture takes a Numba launch, a CuPy elementwise kernel,
+  ``cp.matmul``, and a whole gpunn training step (dropout's random numbers included);
+  where it does, whether replaying the graph gives the eager result, and its µs per step.
+
+Every probe records its error instead of stopping the others. Nothing here is a test:
+it tells the next change what to aim at (bench/NOTES.md, plan for the first GPU session).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+LAUNCHES = 2000
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+def host_and_device_us(cp, fn, n: int = LAUNCHES) -> dict:
+    """Host µs per call (clock around n calls, no sync inside) and device µs (CUDA events)."""
+    for _ in range(20):
+        fn()
+    cp.cuda.Device().synchronize()
+    start, end = cp.cuda.Event(), cp.cuda.Event()
+    start.record()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    host = time.perf_counter() - t0
+    end.record()
+    end.synchronize()
+    wall = time.perf_counter() - t0
+    return {
+        "host_us": 1e6 * host / n,
+        "wall_us": 1e6 * wall / n,
+        "device_us": 1e3 * cp.cuda.get_elapsed_time(start, end) / n,
+    }
+
+
+def probe_launch(cp) -> dict:
+    from numba import cuda
+
+    from gpunn.kernels import conv as conv_kernels
+    from gpunn.kernels.launch import THREADS, current_stream, launch
+
+    rng = np.random.default_rng(0)
+    x = cp.asarray(rng.standard_normal((10, 1, 28, 28), dtype=np.float32))
+    w = cp.asarray(rng.standard_normal((20, 1, 5, 5), dtype=np.float32))
+    z = cp.empty((10, 20, 24, 24), cp.float32)
+    kernel = conv_kernels.kernels(np.float32).conv_forward_kernel
+    blocks = (z.size + THREADS - 1) // THREADS
+    stream = current_stream()
+    views = [cuda.as_cuda_array(a, sync=False) for a in (x, w, z)]
+
+    @cuda.jit
+    def nothing():
+        pass
+
+    a = cp.ones((10, 1000), cp.float32)
+    b = cp.ones((1000, 1000), cp.float32)
+    axpy = cp.ElementwiseKernel("T x, T y", "T z", "z = 2 * x + y", "gpunn_probe_axpy")
+
+    cases = {
+        "gpunn conv_forward (alloc + wrap + launch)": lambda: conv_kernels.conv_forward(x, w),
+        "launch() into a kept z (wrap per call)": lambda: launch(kernel, z.size, x, w, 1, 0, z),
+        "kernel[...] on views made once": lambda: kernel[blocks, THREADS, stream](
+            views[0], views[1], 1, 0, views[2]
+        ),
+        "kernel[...] on raw CuPy arrays (Numba's sync path)": lambda: kernel[
+            blocks, THREADS, stream
+        ](x, w, 1, 0, z),
+        "numba kernel without arguments": lambda: nothing[1, 1, stream](),
+        "cupy elementwise (2 in, 1 out)": lambda: axpy(a, a),
+        "cp.matmul 10x1000 @ 1000x1000": lambda: cp.matmul(a, b),
+    }
+    out = {}
+    for name, fn in cases.items():
+        try:
+            out[name] = host_and_device_us(cp, fn)
+        except Exception as exc:
+            out[name] = {"error": _error(exc)}
+    return out
+
+
+def probe_steps(cp, n_steps: int) -> dict:
+    from gpunn.benchmark.subjects import gpunn_runner, load_images, make_pool
+    from gpunn.presets import get_preset
+
+    out = {}
+    images = load_images("auto")
+    for name in ("conv2-relu", "final"):
+        try:
+            preset = get_preset(name)
+            pool = make_pool(images, 10, preset.input_shape)
+            runner = gpunn_runner(preset, "train", pool, "gpu")
+            for i in range(20):
+                runner.step(i)
+            runner.sync()
+            t0 = time.perf_counter()
+            for i in range(n_steps):
+                runner.step(i)
+            host = time.perf_counter() - t0
+            runner.sync()
+            wall = time.perf_counter() - t0
+            out[name] = {
+                "steps": n_steps,
+                "host_us_per_step": 1e6 * host / n_steps,
+                "wall_us_per_step": 1e6 * wall / n_steps,
+                "images_per_s": 10 * n_steps / wall,
+            }
+        except Exception as exc:
+            out[name] = {"error": _error(exc), "traceback": traceback.format_exc()[-2000:]}
+    return out
+
+
+def _capture(cp, stream, fn):
+    """(graph, None) when capturing fn() on ``stream`` worked, else (None, error)."""
+    with stream:
+        stream.begin_capture()
+        try:
+            fn()
+        except Exception as exc:
+            try:
+                stream.end_capture()
+            except Exception:
+                pass
+            return None, _error(exc)
+        try:
+            return stream.end_capture(), None
+        except Exception as exc:
+            return None, _error(exc)
+
+
+def probe_graph(cp) -> dict:
+    from numba import cuda
+
+    from gpunn.kernels import conv as conv_kernels
+    from gpunn.kernels.launch import THREADS
+
+    out = {}
+    stream = cp.cuda.Stream(non_blocking=True)
+    rng = np.random.default_rng(1)
+    with stream:
+        x = cp.asarray(rng.standard_normal((10, 1, 28, 28), dtype=np.float32))
+        w = cp.asarray(rng.standard_normal((20, 1, 5, 5), dtype=np.float32))
+        z = cp.zeros((10, 20, 24, 24), cp.float32)
+        a = cp.asarray(rng.standard_normal((10, 1000), dtype=np.float32))
+        b = cp.asarray(rng.standard_normal((1000, 1000), dtype=np.float32))
+        c = cp.zeros((10, 1000), cp.float32)
+    stream.synchronize()
+    kernel = conv_kernels.kernels(np.float32).conv_forward_kernel
+    numba_stream = cuda.external_stream(stream.ptr)
+    views = [cuda.as_cuda_array(v, sync=False) for v in (x, w, z)]
+    blocks = (z.size + THREADS - 1) // THREADS
+    kernel[blocks, THREADS, numba_stream](*views[:2], 1, 0, views[2])  # loaded before capture
+    stream.synchronize()
+    expected = cp.asnumpy(z)
+
+    def numba_launch():
+        kernel[blocks, THREADS, numba_stream](*views[:2], 1, 0, views[2])
+
+    def elementwise():
+        cp.multiply(a, 2, out=c)
+
+    def matmul():
+        cp.matmul(a, b, out=c)
+
+    for name, fn, check in (
+        ("numba launch", numba_launch, lambda: np.allclose(cp.asnumpy(z), expected)),
+        ("cupy elementwise", elementwise, lambda: np.allclose(cp.asnumpy(c), 2 * cp.asnumpy(a))),
+        ("cp.matmul", matmul, lambda: np.allclose(cp.asnumpy(c), cp.asnumpy(a @ b), rtol=1e-3)),
+    ):
+        z.fill(0)
+        c.fill(0)
+        stream.synchronize()
+        graph, err = _capture(cp, stream, fn)
+        row = {"captured": graph is not None, "error": err}
+        if graph is not None:
+            try:
+                graph.launch(stream=stream)
+                stream.synchronize()
+                row["replay_matches"] = bool(check())
+            except Exception as exc:
+                row["replay_error"] = _error(exc)
+        out[name] = row
+    out["training step"] = probe_step_graph(cp, stream)
+    return out
+
+
+def probe_step_graph(cp, stream) -> dict:
+    """Capture one conv2-relu and one final training step; replay it against the eager step.
+
+    Dropout masks are a function of (seed, step, layer), so the eager step with the same
+    step number must give the same parameters as the replay, dropout included.
+    """
+    from gpunn.benchmark.subjects import build_network
+    from gpunn.presets import get_preset
+
+    out = {}
+    rng = np.random.default_rng(2)
+    for name in ("conv2-relu", "final"):
+        try:
+            with stream:
+                preset = get_preset(name)
+                net, opt = build_network(preset, "gpu")
+                x = cp.asarray(rng.random((10, *preset.input_shape), dtype=np.float32))
+                y = cp.asarray(np.eye(10, dtype=np.float32)[rng.integers(0, 10, 10)])
+
+                def step(net=net, opt=opt, x=x, y=y):
+                    net.backprop(x, y, step=5)
+                    opt.step(net, 10)
+
+                for _ in range(3):
+                    step()
+                start = [{k: v.copy() for k, v in layer.params().items()} for layer in net.layers]
+            stream.synchronize()
+            graph, err = _capture(cp, stream, step)
+            row = {"captured": graph is not None, "error": err}
+            if graph is not None:
+                with stream:
+                    graph.launch(stream=stream)
+                    replayed = [
+                        {k: v.copy() for k, v in lay.params().items()} for lay in net.layers
+                    ]
+                    for layer, params in zip(net.layers, start, strict=True):
+                        for k, v in layer.params().items():
+                            v[...] = params[k]
+                    step()
+                    diff = max(
+                        float(cp.abs(v - r[k]).max())
+                        for layer, r in zip(net.layers, replayed, strict=True)
+                        for k, v in layer.params().items()
+                    )
+                row["replay_vs_eager_max_abs_diff"] = diff
+                with stream:  # the events go on the stream the graph runs on
+                    row["replay"] = host_and_device_us(
+                        cp, lambda graph=graph: graph.launch(stream=stream), n=500
+                    )
+            out[name] = row
+        except Exception as exc:
+            out[name] = {"error": _error(exc), "traceback": traceback.format_exc()[-2000:]}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--json", help="write the results here as well")
+    p.add_argument("--steps", type=int, default=2000, help="training steps per network")
+    args = p.parse_args(argv)
+
+    import cupy as cp
+
+    from gpunn.backend import get_device
+    from gpunn.benchmark.report import environment
+
+    device = get_device("gpu")
+    result = {"date": time.strftime("%Y-%m-%d"), "host": platform.node()}
+    try:
+        result["environment"] = environment(device)
+    except Exception as exc:
+        result["environment"] = {"error": _error(exc)}
+    for name, probe in (
+        ("launch", lambda: probe_launch(cp)),
+        ("step", lambda: probe_steps(cp, args.steps)),
+        ("graph", lambda: probe_graph(cp)),
+    ):
+        try:
+            result[name] = probe()
+        except Exception as exc:
+            result[name] = {"error": _error(exc), "traceback": traceback.format_exc()[-2000:]}
+        print(f"== {name}")
+        print(json.dumps(result[name], indent=1))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
