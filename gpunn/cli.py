@@ -35,6 +35,17 @@ _positive_int = _int_at_least(1, "positive")
 _nonneg_int = _int_at_least(0, "non-negative")
 
 
+def _nonneg_float(text: str) -> float:
+    """An argparse type: a finite number ≥ 0, else one clear message."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= v < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite non-negative number, got {text}")
+    return v
+
+
 def _add_data_args(
     p: argparse.ArgumentParser, dataset: str | None = "mnist", help: str = "default mnist"
 ) -> None:
@@ -84,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         metavar="N",
         help="stop after N epochs without improvement in validation accuracy",
+    )
+    t.add_argument(
+        "--warmup",
+        type=_nonneg_float,
+        metavar="E",
+        help="raise η linearly from near 0 over the first E epochs (for large mini-batches; "
+        "default 0)",
     )
     t.add_argument("--seed", type=_nonneg_int, help="default 0")
     t.add_argument(

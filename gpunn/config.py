@@ -26,6 +26,7 @@ class TrainConfig:
     schedule: int | None = None  # halve η after this many epochs without improvement
     eta_floor: float = 1 / 128  # with a schedule, stop once η ≤ η₀·eta_floor
     early_stopping: int | None = None  # stop after this many epochs without improvement
+    warmup: float = 0.0  # epochs over which η rises linearly from η/W to η (W: their steps)
     monitor_training_cost: bool = False
     monitor_training_accuracy: bool = False
     monitor_validation_cost: bool = False
@@ -46,6 +47,9 @@ class TrainConfig:
             if v is not None and (not isinstance(v, int) or v < 1):
                 raise ConfigError(f"{name} must be a positive integer or None, got {v!r}")
         check_hyper(self.eta, self.lmbda, self.l1, self.momentum)
+        w = self.warmup
+        if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w < float("inf"):
+            raise ConfigError(f"warmup must be a non-negative number of epochs, got {w!r}")
         if not 0 < self.eta_floor < 1:
             raise ConfigError(f"eta_floor must be in (0, 1), got {self.eta_floor!r}")
         if self.nan_policy not in NAN_POLICIES:

@@ -216,7 +216,12 @@ class Trainer:
             x = distort_epoch(x, c.seed, self.epoch, net.input_shape)
         bar = ProgressBar(n_batches, f"epoch {self.epoch + 1}/{c.epochs}", enabled=self.progress)
         bar.update(self.batch)
+        warmup_steps = round(c.warmup * n_batches)
         while self.batch < n_batches and not stop.requested:
+            if self.step < warmup_steps:  # η_t = η·(t + 1)/W for the first W steps
+                self.optimizer.eta = self.tracker.eta * (self.step + 1) / warmup_steps
+            elif self.step == warmup_steps:
+                self.optimizer.eta = self.tracker.eta
             j = self.batch * m
             net.backprop(x[j : j + m], y[j : j + m], step=self.step, seed=c.seed)
             if c.nan_policy == "stop" or self._grads_finite(xp):

@@ -90,6 +90,9 @@ USAGE_ERRORS = [
     ("--keep-checkpoints", "0"),
     ("--schedule", "-1"),
     ("--early-stopping", "-2"),
+    ("--warmup", "-1"),
+    ("--warmup", "nan"),
+    ("--warmup", "soon"),
     ("--ensemble", "0"),
     ("--device", "tpu"),
     ("--dtype", "float16"),
@@ -185,6 +188,7 @@ def test_resume_refuses_options_that_differ_from_the_run(trained, data_dir, caps
         ["--preset", "shallow"],
         ["--seed", "1"],
         ["--init", "large"],
+        ["--warmup", "1"],
     ):
         line = fails([*argv, *extra], capsys)
         assert f"{extra[0]} {extra[1]}" in line and "(the run has" in line

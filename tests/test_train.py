@@ -59,8 +59,8 @@ def test_learns_and_writes_metrics(tmp_path):
     assert best > 0.9
 
 
-def run_to_end(tmp_path, epochs=4, **kwargs):
-    cfg = TrainConfig(epochs=epochs, eta=0.03, momentum=0.5, lmbda=0.5, seed=5)
+def run_to_end(tmp_path, epochs=4, warmup=0.0, **kwargs):
+    cfg = TrainConfig(epochs=epochs, eta=0.03, momentum=0.5, lmbda=0.5, seed=5, warmup=warmup)
     trainer = Trainer(make_net(dropout=0.2), blobs(), cfg, log=quiet, **kwargs)
     trainer.run()
     return trainer
@@ -84,10 +84,10 @@ def test_resume_from_every_epoch_gives_identical_weights(tmp_path):
         )
 
 
-@pytest.mark.parametrize("expand", [None, "distort"])
-def test_interrupt_mid_epoch_then_resume_is_identical(tmp_path, expand):
-    reference = run_to_end(tmp_path, expand=expand)
-    cfg = TrainConfig(epochs=4, eta=0.03, momentum=0.5, lmbda=0.5, seed=5)
+@pytest.mark.parametrize(("expand", "warmup"), [(None, 0.0), ("distort", 0.0), (None, 2.0)])
+def test_interrupt_mid_epoch_then_resume_is_identical(tmp_path, expand, warmup):
+    reference = run_to_end(tmp_path, expand=expand, warmup=warmup)
+    cfg = TrainConfig(epochs=4, eta=0.03, momentum=0.5, lmbda=0.5, seed=5, warmup=warmup)
     trainer = Trainer(
         make_net(dropout=0.2), blobs(), cfg, log=quiet, checkpoint_dir=tmp_path / "c", expand=expand
     )
@@ -110,6 +110,24 @@ def test_interrupt_mid_epoch_then_resume_is_identical(tmp_path, expand):
     resumed.run()
     for k, v in reference.net.state().items():
         np.testing.assert_array_equal(resumed.net.state()[k], v)
+
+
+def test_warmup_raises_eta_linearly_over_its_steps_then_holds_it():
+    cfg = TrainConfig(epochs=3, eta=0.06, warmup=1.5)  # blobs: 60 batches an epoch, W = 90
+    trainer = Trainer(make_net(), blobs(), cfg, log=quiet)
+    real_step, etas = trainer.optimizer.step, []
+
+    def recording_step(net, m):
+        etas.append(trainer.optimizer.eta)
+        real_step(net, m)
+
+    trainer.optimizer.step = recording_step
+    result = trainer.run()
+    etas = etas[1:]  # the untimed warm-up step before the first epoch
+    assert len(etas) == 180
+    np.testing.assert_allclose(etas[:90], 0.06 * np.arange(1, 91) / 90)
+    assert etas[90:] == [0.06] * 90
+    assert [r["eta"] for r in result.history] == pytest.approx([0.04, 0.06, 0.06])
 
 
 def test_distort_redraws_the_images_each_epoch_and_resumes_exactly(tmp_path):
@@ -197,6 +215,9 @@ def test_schedule_halves_eta_and_stops():
         dict(momentum=1.5),
         dict(nan_policy="ignore"),
         dict(mini_batch_size=10_000),
+        dict(warmup=-1),
+        dict(warmup=float("inf")),
+        dict(warmup="1"),
     ],
 )
 def test_bad_configuration_is_rejected_before_any_work(kwargs):
