@@ -7,15 +7,16 @@ At mini-batch 10 a step of the book's networks is a few microseconds of arithmet
 kernel, so the host's work per launch decides the speed. This measures, on the lent GPU:
 
 - ``launch``: host µs per launch of the convolution forward kernel at N = 10 (3 arrays,
-  2 integers), passed four ways: gpunn's ``conv_forward`` (allocates z, wraps each
-  CuPy array with ``as_cuda_array(sync=False)``), the launch alone into a kept z,
-  Numba device views made once, and raw CuPy arrays (Numba's default path, which
+  2 integers), passed five ways: gpunn's ``conv_forward`` (allocates z, looks up a kept
+  device view of each CuPy array), gpunn's launch alone into a kept z, each array
+  wrapped anew with ``as_cuda_array(sync=False)`` (gpunn before the kept views), Numba
+  device views made once, and raw CuPy arrays (Numba's default path, which
   synchronises each array's stream); plus a Numba kernel with no arguments (the
   dispatcher's floor), a CuPy elementwise kernel and ``cp.matmul`` (10×1000 @ 1000×1000).
   Beside each, the device µs per launch from CUDA events over the same loop.
 - ``step``: for conv2-relu and final at m = 10, the host seconds to enqueue N training
-  steps against the seconds until the device has finished them: equal means the step
-  is host-bound.
+  steps against the seconds until the device has finished them (equal means the step
+  is host-bound), with kept device views and with views made anew at every launch.
 - ``graph``: whether stream capture takes a Numba launch, a CuPy elementwise kernel,
   ``cp.matmul``, and a whole gpunn training step (dropout's random numbers included);
   where it does, whether replaying the graph gives the eager result, and its µs per step.
@@ -27,6 +28,7 @@ it tells the next change what to aim at (bench/NOTES.md, plan for the first GPU 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -91,7 +93,13 @@ def probe_launch(cp) -> dict:
 
     cases = {
         "gpunn conv_forward (alloc + wrap + launch)": lambda: conv_kernels.conv_forward(x, w),
-        "launch() into a kept z (wrap per call)": lambda: launch(kernel, z.size, x, w, 1, 0, z),
+        "launch() into a kept z (cached views)": lambda: launch(kernel, z.size, x, w, 1, 0, z),
+        "kernel[...] wrapping per call (as_cuda_array)": lambda: kernel[blocks, THREADS, stream](
+            *(cuda.as_cuda_array(v, sync=False) for v in (x, w)),
+            1,
+            0,
+            cuda.as_cuda_array(z, sync=False),
+        ),
         "kernel[...] on views made once": lambda: kernel[blocks, THREADS, stream](
             views[0], views[1], 1, 0, views[2]
         ),
@@ -111,6 +119,24 @@ def probe_launch(cp) -> dict:
     return out
 
 
+@contextlib.contextmanager
+def _views(kind: str):
+    """gpunn's launches with kept device views ('kept', the default) or views made anew."""
+    from numba import cuda
+
+    from gpunn.kernels import launch
+
+    kept = launch._device_view
+    if kind == "anew":
+        launch._device_view = lambda a: (
+            cuda.as_cuda_array(a, sync=False) if hasattr(a, "__cuda_array_interface__") else a
+        )
+    try:
+        yield
+    finally:
+        launch._device_view = kept
+
+
 def probe_steps(cp, n_steps: int) -> dict:
     from gpunn.benchmark.subjects import gpunn_runner, load_images, make_pool
     from gpunn.presets import get_preset
@@ -124,19 +150,24 @@ def probe_steps(cp, n_steps: int) -> dict:
             runner = gpunn_runner(preset, "train", pool, "gpu")
             for i in range(20):
                 runner.step(i)
-            runner.sync()
-            t0 = time.perf_counter()
-            for i in range(n_steps):
-                runner.step(i)
-            host = time.perf_counter() - t0
-            runner.sync()
-            wall = time.perf_counter() - t0
-            out[name] = {
-                "steps": n_steps,
-                "host_us_per_step": 1e6 * host / n_steps,
-                "wall_us_per_step": 1e6 * wall / n_steps,
-                "images_per_s": 10 * n_steps / wall,
-            }
+            out[name] = {}
+            for views in ("kept", "anew", "kept"):  # A, B, A: a drift shows as A ≠ A
+                with _views(views):
+                    runner.sync()
+                    t0 = time.perf_counter()
+                    for i in range(n_steps):
+                        runner.step(i)
+                    host = time.perf_counter() - t0
+                    runner.sync()
+                    wall = time.perf_counter() - t0
+                out[name].setdefault(f"views {views}", []).append(
+                    {
+                        "steps": n_steps,
+                        "host_us_per_step": 1e6 * host / n_steps,
+                        "wall_us_per_step": 1e6 * wall / n_steps,
+                        "images_per_s": 10 * n_steps / wall,
+                    }
+                )
         except Exception as exc:
             out[name] = {"error": _error(exc), "traceback": traceback.format_exc()[-2000:]}
     return out

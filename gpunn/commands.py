@@ -147,7 +147,11 @@ def cmd_train(args) -> int:
         f"training {run_info.get('preset', 'network')} on {network.device.describe()}: "
         f"{images}, {config.epochs} epoch{'s' * (config.epochs != 1)}, mini-batch "
         f"{config.mini_batch_size}, η {config.eta:g}"
-        + (f" (warm-up {config.warmup:g} epochs)" if config.warmup else "")
+        + (
+            f" (warm-up {config.warmup:g} epoch{'s' * (config.warmup != 1)})"
+            if config.warmup
+            else ""
+        )
     )
     if run_info.get("ensemble"):
         from gpunn.experiments import train_ensemble
