@@ -7,8 +7,10 @@
 #   env        nvidia-smi, library versions, whether gpunn sees the GPU
 #   tests      the whole test suite on the real device (GPU halves included)
 #   sanitizer  the kernel tests under compute-sanitizer memcheck
-#   bench      bench/run.py --device gpu: fc30, conv2-relu, final at m = 10, 64, 256, 1024,
-#              peers torch (cuDNN) and torch.compile, plus the kernel micro-benchmarks
+#   bench      bench/run.py --device gpu: the kernel micro-benchmarks and peak memory, then
+#              fc30, conv2-relu, final at m = 10, 64, 256, 1024 against torch eager (cuDNN)
+#   compile    conv2-relu and final training at m = 10, 64, 256 against torch eager and
+#              torch.compile (compiling each shape takes a while: a stage of its own)
 #   conv2-relu gpunn train --preset conv2-relu --device gpu (60 epochs)
 #
 # Data: GPUNN_DATA (default .data/mnist, a copy of ../shared/data/mnist named in `carry`).
@@ -40,10 +42,14 @@ for stage in "$@"; do
     sanitizer)
         run sanitizer compute-sanitizer --tool memcheck --error-exitcode 1 \
             python -m pytest -q -p no:cacheprovider tests/kernels -m "not slow" ;;
-    bench)
+    bench)  # about 24 rows × (3 + 3) half-second rounds: a few minutes in all
         run bench python bench/run.py --device gpu --presets fc30,conv2-relu,final \
-            --batch-sizes 10,64,256,1024 --peers torch,torch-compile --kernels \
+            --batch-sizes 10,64,256,1024 --peers torch --repeats 3 --seconds 0.5 --kernels \
             --json "$OUT/bench-gpu-$stamp-$commit.json" ;;
+    compile)
+        run compile python bench/run.py --device gpu --presets conv2-relu,final \
+            --batch-sizes 10,64,256 --modes train --peers torch,torch-compile --repeats 3 \
+            --seconds 0.5 --no-kernels --json "$OUT/bench-gpu-compile-$stamp-$commit.json" ;;
     conv2-relu)
         run train-conv2-relu python -m gpunn train --preset conv2-relu --device gpu --no-progress \
             --metrics "$OUT/conv2-relu-gpu.jsonl" ;;

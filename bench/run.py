@@ -5,7 +5,8 @@
     python bench/run.py --device cpu --batch-sizes 10,64,256
 
 Takes every ``gpunn bench`` option; unless ``--json`` is given the record goes to
-bench/results/<date>-<device>-<host>-<commit>.json (never over an earlier run's).
+bench/results/<date>-<device>-<host>-<commit>.json (never over an earlier run's). The
+file is rewritten after every row, with ``"complete": false`` until the run ends.
 """
 
 from __future__ import annotations
@@ -31,14 +32,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
+    paths: list[Path] = []
+
+    def save(record: dict) -> None:  # the name is chosen once, at the first save
+        if not paths:
+            env = record["environment"]
+            taken = lambda n: (RESULTS / n).exists()  # noqa: E731
+            paths.append(Path(args.json or RESULTS / default_result_name(env, taken)))
+        write_json(paths[0], record)
+
     print(TABLE_HEADER, flush=True)
-    record = benchmark(args, lambda row: print("\n".join(format_row(row)), flush=True))
+    record = benchmark(args, lambda row: print("\n".join(format_row(row)), flush=True), save)
     print("\n".join(reasons(record["rows"])))
     print(f"data: {record['data']}")
     print(kernel_table(record["kernels"]))
-    env = record["environment"]
-    path = Path(args.json or RESULTS / default_result_name(env, lambda n: (RESULTS / n).exists()))
-    print(f"wrote {write_json(path, record)}", file=sys.stderr)
+    print(f"wrote {paths[0]}", file=sys.stderr)
     return 0
 
 

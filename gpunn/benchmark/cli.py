@@ -111,8 +111,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def benchmark(args, log=None) -> dict:
-    """Run everything ``args`` asks for; the whole record (environment, config, rows)."""
+def benchmark(args, log=None, save=None) -> dict:
+    """Run everything ``args`` asks for; the whole record (environment, config, rows).
+
+    ``log(row)`` sees each row as it is done; ``save(record)`` gets the record so far
+    after the kernel micro-benchmarks and after every row (``"complete": false`` until
+    the last), so that a run cut short (a time limit, an interrupt) keeps what it measured.
+    The kernel micro-benchmarks (GPU only, about a minute) run first for that reason.
+    """
     from gpunn.backend import get_device
     from gpunn.benchmark.harness import BenchConfig, run_throughput
     from gpunn.benchmark.kernels import run_kernels
@@ -140,13 +146,26 @@ def benchmark(args, log=None) -> dict:
         from gpunn.benchmark.peers import import_torch
 
         import_torch().set_num_threads(args.torch_threads)
-    record = {"schema": SCHEMA, "environment": environment(device), "config": config.to_dict()}
-    rows, source = run_throughput(config, log)
-    record.update(data=source, rows=rows)
-    if args.kernels:
-        record["kernels"] = run_kernels(device)
-    else:
-        record["kernels"] = {"skipped": "--no-kernels"}
+    record = {
+        "schema": SCHEMA,
+        "environment": environment(device),
+        "config": config.to_dict(),
+        "complete": False,
+        "rows": [],
+    }
+    save = save or (lambda record: None)
+    record["kernels"] = run_kernels(device) if args.kernels else {"skipped": "--no-kernels"}
+    save(record)
+
+    def row_done(row: dict) -> None:
+        record["rows"].append(row)
+        save(record)
+        if log is not None:
+            log(row)
+
+    _, record["data"] = run_throughput(config, row_done)
+    record["complete"] = True
+    save(record)
     return record
 
 
@@ -158,9 +177,13 @@ def run(args) -> int:
     def log(row):
         print("\n".join(format_row(row)), flush=True)
 
+    def save(record):
+        if args.json:
+            write_json(args.json, record)
+
     try:
         print(TABLE_HEADER, flush=True)
-        record = benchmark(args, log)
+        record = benchmark(args, log, save)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     env = record["environment"]
@@ -177,6 +200,5 @@ def run(args) -> int:
     )
     print(kernel_table(record["kernels"]))
     if args.json:
-        path = write_json(args.json, record)
-        print(f"wrote {path}", file=sys.stderr)
+        print(f"wrote {args.json}", file=sys.stderr)
     return 0

@@ -6,6 +6,7 @@ import math
 
 from gpunn.backend import CPU
 from gpunn.benchmark import add_parser, run
+from gpunn.benchmark.cli import benchmark
 from gpunn.benchmark.report import (
     default_result_name,
     environment,
@@ -82,4 +83,18 @@ def test_bench_subcommand_writes_json(tmp_path, capsys):
     assert record["schema"] == "gpunn-bench/1" and record["data"].startswith("random")
     assert record["config"]["peers"] == [] and len(record["rows"]) == 1
     assert record["kernels"] == {"skipped": "kernel micro-benchmarks need a GPU (--device gpu)"}
+    assert record["complete"] is True
     assert "fc30" in capsys.readouterr().out
+
+
+def test_bench_saves_the_record_after_every_row():
+    parser = argparse.ArgumentParser(prog="gpunn")
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        ["bench", "--device", "cpu", "--presets", "fc30", "--batch-sizes", "5,7",
+         "--modes", "infer", "--peers", "none", "--repeats", "1", "--seconds", "0.001",
+         "--warmup-steps", "1", "--data", "random", "--max-load", "-1"]
+    )  # fmt: skip
+    saved = []
+    benchmark(args, save=lambda r: saved.append((len(r["rows"]), r["complete"], "kernels" in r)))
+    assert saved == [(0, False, True), (1, False, True), (2, False, True), (2, True, True)]
