@@ -47,24 +47,49 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:300]}"
 
 
+SPIN_SOURCE = r"""
+extern "C" __global__ void gpunn_probe_spin(long long cycles) {
+    long long start = clock64();
+    while (clock64() - start < cycles) {
+    }
+}
+"""
+SPIN_CYCLES = 300_000_000  # ≈ 0.15–0.2 s at the H100's clock: longer than enqueuing QUEUED calls
+QUEUED = 500  # calls timed on the device behind the spin (under the ≈ 1,000-launch queue)
+
+
 def host_and_device_us(cp, fn, n: int = LAUNCHES) -> dict:
-    """Host µs per call (clock around n calls, no sync inside) and device µs (CUDA events)."""
+    """Host µs per call (a clock around n calls, no sync inside; if the device is the slower
+    side the launch queue fills and this becomes device time) and device µs per call (CUDA
+    events around QUEUED calls enqueued behind a spinning kernel, so that the device runs
+    them back to back however slow the host is), all on CuPy's current stream."""
+    spin = cp.RawKernel(SPIN_SOURCE, "gpunn_probe_spin")
     for _ in range(20):
         fn()
     cp.cuda.Device().synchronize()
-    start, end = cp.cuda.Event(), cp.cuda.Event()
-    start.record()
     t0 = time.perf_counter()
     for _ in range(n):
         fn()
     host = time.perf_counter() - t0
+    cp.cuda.Device().synchronize()
+    wall = time.perf_counter() - t0
+    start, end = cp.cuda.Event(), cp.cuda.Event()
+    spin((1,), (1,), (np.int64(SPIN_CYCLES),))
+    start.record()
+    t1 = time.perf_counter()
+    for _ in range(QUEUED):
+        fn()
+    enqueue = time.perf_counter() - t1
     end.record()
     end.synchronize()
-    wall = time.perf_counter() - t0
+    spun = time.perf_counter() - t1  # the spin's time left after the enqueue, and the calls
     return {
         "host_us": 1e6 * host / n,
         "wall_us": 1e6 * wall / n,
-        "device_us": 1e3 * cp.cuda.get_elapsed_time(start, end) / n,
+        "device_us": 1e3 * cp.cuda.get_elapsed_time(start, end) / QUEUED,
+        # False: the host had not enqueued all QUEUED calls when the spin ended, so the
+        # device waited on it and device_us is an overestimate
+        "device_us_clean": bool(enqueue < 0.5 * spun),
     }
 
 
@@ -78,10 +103,12 @@ def probe_launch(cp) -> dict:
     x = cp.asarray(rng.standard_normal((10, 1, 28, 28), dtype=np.float32))
     w = cp.asarray(rng.standard_normal((20, 1, 5, 5), dtype=np.float32))
     z = cp.empty((10, 20, 24, 24), cp.float32)
-    kernel = conv_kernels.kernels(np.float32).conv_forward_kernel
+    kernel = conv_kernels.kernels(x.dtype).conv_forward_kernel  # the build gpunn uses
     blocks = (z.size + THREADS - 1) // THREADS
     stream = current_stream()
     views = [cuda.as_cuda_array(a, sync=False) for a in (x, w, z)]
+    side = cp.cuda.Stream(non_blocking=True)  # DLPack refuses CuPy's null stream
+    side_numba = cuda.external_stream(side.ptr)
 
     @cuda.jit
     def nothing():
@@ -92,8 +119,8 @@ def probe_launch(cp) -> dict:
     axpy = cp.ElementwiseKernel("T x, T y", "T z", "z = 2 * x + y", "gpunn_probe_axpy")
 
     cases = {
-        "gpunn conv_forward (alloc + wrap + launch)": lambda: conv_kernels.conv_forward(x, w),
-        "launch() into a kept z (cached views)": lambda: launch(kernel, z.size, x, w, 1, 0, z),
+        "gpunn conv_forward (alloc + kept views + launch)": lambda: conv_kernels.conv_forward(x, w),
+        "gpunn launch() into a kept z (kept views)": lambda: launch(kernel, z.size, x, w, 1, 0, z),
         "kernel[...] wrapping per call (as_cuda_array)": lambda: kernel[blocks, THREADS, stream](
             *(cuda.as_cuda_array(v, sync=False) for v in (x, w)),
             1,
@@ -103,9 +130,6 @@ def probe_launch(cp) -> dict:
         "kernel[...] on views made once": lambda: kernel[blocks, THREADS, stream](
             views[0], views[1], 1, 0, views[2]
         ),
-        "kernel[...] on raw CuPy arrays (Numba's sync path)": lambda: kernel[
-            blocks, THREADS, stream
-        ](x, w, 1, 0, z),
         "numba kernel without arguments": lambda: nothing[1, 1, stream](),
         "cupy elementwise (2 in, 1 out)": lambda: axpy(a, a),
         "cp.matmul 10x1000 @ 1000x1000": lambda: cp.matmul(a, b),
@@ -116,6 +140,14 @@ def probe_launch(cp) -> dict:
             out[name] = host_and_device_us(cp, fn)
         except Exception as exc:
             out[name] = {"error": _error(exc)}
+    name = "kernel[...] on raw CuPy arrays (Numba's DLPack path, a non-blocking stream)"
+    try:
+        with side:
+            out[name] = host_and_device_us(
+                cp, lambda: kernel[blocks, THREADS, side_numba](x, w, 1, 0, z)
+            )
+    except Exception as exc:
+        out[name] = {"error": _error(exc)}
     return out
 
 
@@ -192,13 +224,23 @@ def _capture(cp, stream, fn):
 
 
 def probe_graph(cp) -> dict:
+    """Captures of single operations, then of whole training steps, on a non-blocking stream."""
+    stream = cp.cuda.Stream(non_blocking=True)  # capture refuses the null stream
+    try:
+        out = _single_captures(cp, stream)
+    except Exception as exc:
+        out = {"single operations": {"error": _error(exc), "traceback": traceback.format_exc()}}
+    out["training step"] = probe_step_graph(cp, stream)
+    return out
+
+
+def _single_captures(cp, stream) -> dict:
     from numba import cuda
 
     from gpunn.kernels import conv as conv_kernels
     from gpunn.kernels.launch import THREADS
 
     out = {}
-    stream = cp.cuda.Stream(non_blocking=True)
     rng = np.random.default_rng(1)
     with stream:
         x = cp.asarray(rng.standard_normal((10, 1, 28, 28), dtype=np.float32))
@@ -208,7 +250,7 @@ def probe_graph(cp) -> dict:
         b = cp.asarray(rng.standard_normal((1000, 1000), dtype=np.float32))
         c = cp.zeros((10, 1000), cp.float32)
     stream.synchronize()
-    kernel = conv_kernels.kernels(np.float32).conv_forward_kernel
+    kernel = conv_kernels.kernels(x.dtype).conv_forward_kernel
     numba_stream = cuda.external_stream(stream.ptr)
     views = [cuda.as_cuda_array(v, sync=False) for v in (x, w, z)]
     blocks = (z.size + THREADS - 1) // THREADS
@@ -230,8 +272,9 @@ def probe_graph(cp) -> dict:
         ("cupy elementwise", elementwise, lambda: np.allclose(cp.asnumpy(c), 2 * cp.asnumpy(a))),
         ("cp.matmul", matmul, lambda: np.allclose(cp.asnumpy(c), cp.asnumpy(a @ b), rtol=1e-3)),
     ):
-        z.fill(0)
-        c.fill(0)
+        with stream:
+            z.fill(0)
+            c.fill(0)
         stream.synchronize()
         graph, err = _capture(cp, stream, fn)
         row = {"captured": graph is not None, "error": err}
@@ -243,7 +286,6 @@ def probe_graph(cp) -> dict:
             except Exception as exc:
                 row["replay_error"] = _error(exc)
         out[name] = row
-    out["training step"] = probe_step_graph(cp, stream)
     return out
 
 
@@ -329,10 +371,10 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             result[name] = {"error": _error(exc), "traceback": traceback.format_exc()[-2000:]}
         print(f"== {name}")
-        print(json.dumps(result[name], indent=1))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+        print(json.dumps(result[name], indent=1), flush=True)
+        if args.json:  # after every probe: a run cut short keeps the ones done
+            with open(args.json, "w") as f:
+                json.dump(result, f, indent=1)
     return 0
 
 

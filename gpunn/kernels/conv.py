@@ -20,6 +20,7 @@ import functools
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 from numba import cuda
 
 from gpunn.backend import get_array_module
@@ -28,9 +29,13 @@ from gpunn.kernels.launch import SIMULATOR, launch, launch_blocks, scalar_type, 
 WEIGHT_THREADS = 128  # most threads per block of the weight-gradient reduction
 
 
-@functools.cache
 def kernels(dtype: Any) -> SimpleNamespace:
     """The three convolution kernels for float32 or float64 arrays."""
+    return _build(np.dtype(dtype))  # np.float32 and dtype("float32"): one build
+
+
+@functools.cache
+def _build(dtype: np.dtype) -> SimpleNamespace:
     real = scalar_type(dtype)
 
     @cuda.jit

@@ -2,8 +2,8 @@
 
 On a GPU every launch goes on CuPy's current stream, so it is ordered with CuPy's
 own work and never blocks the host. CuPy arrays are passed as Numba device views
-built from their ``__cuda_array_interface__`` without the blocking synchronisation
-Numba would otherwise do per array argument, and kept (``VIEW_CACHE`` of them) keyed
+built from their ``__cuda_array_interface__`` (no stream, so no synchronisation),
+and kept (``VIEW_CACHE`` of them) keyed
 by (pointer, shape, strides, type): building one costs tens of µs of Python per
 argument (``cuda.as_cuda_array``), and the same buffers come back every step (the
 weights, and CuPy's memory pool hands out the same blocks in the same order). A kept
@@ -16,6 +16,7 @@ themselves, on stream 0.
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,8 @@ if not SIMULATOR:
 
     # Grids of under 128 blocks are the rule at mini-batch 10: without this, numba-cuda
     # calls warnings.warn on every such launch (an error under pytest's filterwarnings).
+    # The environment too: numba-cuda re-reads its config from it before each compile.
+    os.environ.setdefault("NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS", "0")
     cuda_config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
 
 

@@ -16,6 +16,7 @@ import math
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 from numba import cuda
 
 from gpunn.backend import get_array_module
@@ -25,9 +26,13 @@ MAX, MEAN, L2 = 0, 1, 2
 KINDS = {"max": MAX, "mean": MEAN, "l2": L2}
 
 
-@functools.cache
 def kernels(dtype: Any) -> SimpleNamespace:
     """The pooling kernels for float32 or float64 arrays."""
+    return _build(np.dtype(dtype))  # np.float32 and dtype("float32"): one build
+
+
+@functools.cache
+def _build(dtype: np.dtype) -> SimpleNamespace:
     real = scalar_type(dtype)
 
     @cuda.jit
