@@ -12,6 +12,12 @@
 #   compile    conv2-relu and final training at m = 10, 64, 256 against torch eager and
 #              torch.compile (compiling each shape takes a while: a stage of its own)
 #   conv2-relu gpunn train --preset conv2-relu --device gpu (60 epochs)
+#   final-fast final at mini-batch 256, η 0.8 (η·m/10), warm-up 1 epoch: the recipe for the
+#              2-minute goal (bench/results/accuracy/README.md), saved with its checkpoints
+#   ensemble-fast  five of those (seeds 0–4), voting and averaging
+# Training stages stop cleanly (SIGTERM: a checkpoint) after TRAIN_LIMIT seconds (default
+# 560, inside a 600 s device call); resume with `python -m gpunn train --resume FOLDER`
+# after carrying the checkpoint folder back.
 #
 # Data: GPUNN_DATA (default .data/mnist, a copy of ../shared/data/mnist named in `carry`).
 # No network on that machine: gpunn goes on PYTHONPATH, nothing is installed.
@@ -20,13 +26,14 @@ OUT=${OUT:-bench/results/gpu-$(date -u +%Y%m%dT%H%M%S)}
 mkdir -p "$OUT"
 export GPUNN_DATA=${GPUNN_DATA:-.data/mnist} PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 export PYTHONUNBUFFERED=1
+TRAIN_LIMIT=${TRAIN_LIMIT:-560}
 stamp=$(date -u +%Y-%m-%d)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 run() {  # run NAME CMD...: CMD's output to $OUT/NAME.log and the terminal; its status
     local name=$1
     shift
-    echo "== $name: $*" | tee "$OUT/$name.log"
+    echo "== $name: $*  # commit $commit, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(hostname)" | tee "$OUT/$name.log"
     "$@" 2>&1 | tee -a "$OUT/$name.log"
     local rc=${PIPESTATUS[0]}
     echo "== $name: exit $rc" | tee -a "$OUT/$name.log"
@@ -51,10 +58,21 @@ for stage in "$@"; do
             --batch-sizes 10,64,256 --modes train --peers torch,torch-compile --repeats 3 \
             --seconds 0.5 --no-kernels --json "$OUT/bench-gpu-compile-$stamp-$commit.json" ;;
     conv2-relu)
-        run train-conv2-relu python -m gpunn train --preset conv2-relu --device gpu --no-progress \
-            --metrics "$OUT/conv2-relu-gpu.jsonl" ;;
+        run train-conv2-relu timeout "$TRAIN_LIMIT" python -m gpunn train --preset conv2-relu \
+            --device gpu --no-progress --metrics "$OUT/conv2-relu-gpu.jsonl" \
+            --checkpoint-dir "$OUT/conv2-relu-ckpt" --keep-checkpoints 1 ;;
+    final-fast)
+        run train-final-fast timeout "$TRAIN_LIMIT" python -m gpunn train --preset final \
+            --batch-size 256 --eta 0.8 --warmup 1 --device gpu --no-progress \
+            --metrics "$OUT/final-fast-gpu.jsonl" --save "$OUT/final-fast-gpu.npz" \
+            --checkpoint-dir "$OUT/final-fast-ckpt" --keep-checkpoints 1 ;;
+    ensemble-fast)
+        run train-ensemble-fast timeout "$TRAIN_LIMIT" python -m gpunn train --preset final \
+            --batch-size 256 --eta 0.8 --warmup 1 --ensemble 5 --device gpu --no-progress \
+            --metrics "$OUT/ensemble-fast-gpu.jsonl" --save "$OUT/ensemble-fast-gpu.npz" \
+            --checkpoint-dir "$OUT/ensemble-fast-ckpt" --keep-checkpoints 1 ;;
     *)
-        echo "unknown stage $stage (env tests sanitizer bench conv2-relu)" >&2
+        echo "unknown stage $stage (env tests sanitizer bench compile probe conv2-relu final-fast ensemble-fast)" >&2
         exit 2 ;;
     esac
 done

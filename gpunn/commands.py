@@ -224,6 +224,7 @@ def cmd_presets(args) -> int:
     for p in PRESETS.values():
         t = p.config()
         extra = f", λ {t.lmbda:g}" if t.lmbda else ""
+        extra += f", η warmed up over {t.warmup:g} epoch{'s' * (t.warmup != 1)}" if t.warmup else ""
         extra += ", expanded data ×5" if p.expand else ""
         epochs = f"{t.epochs} epochs"
         if t.schedule:
