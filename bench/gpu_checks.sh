@@ -12,9 +12,9 @@
 #   compile    conv2-relu and final training at m = 10, 64, 256 against torch eager and
 #              torch.compile (compiling each shape takes a while: a stage of its own)
 #   conv2-relu gpunn train --preset conv2-relu --device gpu (60 epochs)
-#   final-fast final at mini-batch 256, η 0.8 (η·m/10), warm-up 1 epoch: the recipe for the
-#              2-minute goal (bench/results/accuracy/README.md), saved with its checkpoints
-#   ensemble-fast  five of those (seeds 0–4), voting and averaging
+#   final-fast the final-fast preset (final at mini-batch 256, η 0.8 = η·m/10, warm-up 1
+#              epoch): the recipe for the 2-minute goal (bench/results/accuracy/README.md)
+#   ensemble-fast  the ensemble5-fast preset: five of those (seeds 0–4), voting and averaging
 # Training stages stop cleanly (SIGTERM: a checkpoint) after TRAIN_LIMIT seconds (default
 # 560, inside a 600 s device call); resume with `python -m gpunn train --resume FOLDER`
 # after carrying the checkpoint folder back.
@@ -62,13 +62,13 @@ for stage in "$@"; do
             --device gpu --no-progress --metrics "$OUT/conv2-relu-gpu.jsonl" \
             --checkpoint-dir "$OUT/conv2-relu-ckpt" --keep-checkpoints 1 ;;
     final-fast)
-        run train-final-fast timeout "$TRAIN_LIMIT" python -m gpunn train --preset final \
-            --batch-size 256 --eta 0.8 --warmup 1 --device gpu --no-progress \
+        run train-final-fast timeout "$TRAIN_LIMIT" python -m gpunn train \
+            --preset final-fast --device gpu --no-progress \
             --metrics "$OUT/final-fast-gpu.jsonl" --save "$OUT/final-fast-gpu.npz" \
             --checkpoint-dir "$OUT/final-fast-ckpt" --keep-checkpoints 1 ;;
     ensemble-fast)
-        run train-ensemble-fast timeout "$TRAIN_LIMIT" python -m gpunn train --preset final \
-            --batch-size 256 --eta 0.8 --warmup 1 --ensemble 5 --device gpu --no-progress \
+        run train-ensemble-fast timeout "$TRAIN_LIMIT" python -m gpunn train \
+            --preset ensemble5-fast --device gpu --no-progress \
             --metrics "$OUT/ensemble-fast-gpu.jsonl" --save "$OUT/ensemble-fast-gpu.npz" \
             --checkpoint-dir "$OUT/ensemble-fast-ckpt" --keep-checkpoints 1 ;;
     *)

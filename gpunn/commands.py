@@ -64,7 +64,7 @@ def _build_run(args):
         "train_size": args.train_size,
         "expand": expand,
         "init": args.init,
-        "ensemble": args.ensemble,
+        "ensemble": args.ensemble or (preset.ensemble if preset.ensemble > 1 else None),
         # where the results go, so that a --resume writes them there too
         "outputs": {
             k: str(Path(v).resolve()) if v else None
@@ -226,6 +226,7 @@ def cmd_presets(args) -> int:
         extra = f", λ {t.lmbda:g}" if t.lmbda else ""
         extra += f", η warmed up over {t.warmup:g} epoch{'s' * (t.warmup != 1)}" if t.warmup else ""
         extra += ", expanded data ×5" if p.expand else ""
+        extra += f"; an ensemble of {p.ensemble}" if p.ensemble > 1 else ""
         epochs = f"{t.epochs} epochs"
         if t.schedule:
             epochs = f"up to {epochs} (η halved after {t.schedule} without improvement)"

@@ -39,3 +39,24 @@ def test_the_presets_command_lists_every_preset_with_its_schedule(capsys):
     out = capsys.readouterr().out
     assert all(f"\n{name} " in f"\n{out}" for name in PRESETS)
     assert "up to 120 epochs (η halved after 5 without improvement), λ 5" in out
+    assert "mini-batch 256, 40 epochs, η warmed up over 1 epoch, expanded data ×5" in out
+
+
+def test_final_fast_is_final_with_a_larger_batch_and_a_warmed_up_eta():
+    final, fast = get_preset("final"), get_preset("final-fast")
+    assert fast.describe_layers() == final.describe_layers() and fast.expand == final.expand
+    c = fast.config()
+    assert (c.mini_batch_size, c.eta, c.warmup) == (256, pytest.approx(0.03 * 256 / 10, 0.05), 1.0)
+
+
+def test_ensemble_presets_train_five_members_unless_told_otherwise():
+    from gpunn.cli import build_parser
+    from gpunn.commands import _build_run
+
+    def ensemble(*argv):
+        return _build_run(build_parser().parse_args(["train", *argv]))[2]["ensemble"]
+
+    assert ensemble("--preset", "ensemble5") == 5
+    assert ensemble("--preset", "ensemble5-fast", "--ensemble", "3") == 3
+    assert ensemble("--preset", "final") is None
+    assert get_preset("ensemble5").describe_layers() == get_preset("final").describe_layers()
