@@ -14,6 +14,8 @@ kernel, so the host's work per launch decides the speed. This measures, on the l
   synchronises each array's stream); plus a Numba kernel with no arguments (the
   dispatcher's floor), a CuPy elementwise kernel and ``cp.matmul`` (10×1000 @ 1000×1000).
   Beside each, the device µs per launch from CUDA events over the same loop.
+- ``weight_gradient``: device µs of the two weight-gradient kernels at conv1 and conv2's
+  shapes, m = 10, 64, 256, and how far apart their results are.
 - ``step``: for conv2-relu and final at m = 10, the host seconds to enqueue N training
   steps against the seconds until the device has finished them (equal means the step
   is host-bound), with kept device views and with views made anew at every launch.
@@ -148,6 +150,41 @@ def probe_launch(cp) -> dict:
             )
     except Exception as exc:
         out[name] = {"error": _error(exc)}
+    return out
+
+
+def probe_weight_gradient(cp) -> dict:
+    """Device µs of the weight gradient at the book's shapes: the per-(f, c) kernel (the
+    default for 5×5 filters) against the per-weight one it replaced (SMALL_FILTER = 0)."""
+    from gpunn.kernels import conv as conv_kernels
+
+    out = {}
+    rng = np.random.default_rng(3)
+    layers = {"conv1": ((1, 28, 28), 20), "conv2": ((20, 12, 12), 40)}
+    small = conv_kernels.SMALL_FILTER
+    for layer, ((c, h, w_), f) in layers.items():
+        for n in (10, 64, 256):
+            x = cp.asarray(rng.standard_normal((n, c, h, w_), dtype=np.float32))
+            w = cp.asarray(rng.standard_normal((f, c, 5, 5), dtype=np.float32))
+            gz = cp.asarray(rng.standard_normal((n, f, h - 4, w_ - 4), dtype=np.float32))
+            row = {}
+            for name, limit in (("per (f, c)", small), ("per weight", 0)):
+                conv_kernels.SMALL_FILTER = limit
+                try:
+
+                    def backward(gz=gz, x=x, w=w):
+                        return conv_kernels.conv_backward(gz, x, w, need_gx=False)[1]
+
+                    row[name] = host_and_device_us(cp, backward, n=200)
+                    row[name]["gw"] = backward()
+                except Exception as exc:
+                    row[name] = {"error": _error(exc)}
+                finally:
+                    conv_kernels.SMALL_FILTER = small
+            gws = [r.pop("gw", None) for r in row.values()]
+            if all(g is not None for g in gws):
+                row["max_rel_diff"] = float(abs(gws[0] - gws[1]).max() / abs(gws[1]).max())
+            out[f"{layer} m={n}"] = row
     return out
 
 
@@ -363,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         result["environment"] = {"error": _error(exc)}
     for name, probe in (
         ("launch", lambda: probe_launch(cp)),
+        ("weight_gradient", lambda: probe_weight_gradient(cp)),
         ("step", lambda: probe_steps(cp, args.steps)),
         ("graph", lambda: probe_graph(cp)),
     ):

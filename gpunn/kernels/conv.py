@@ -3,10 +3,18 @@
 - ``conv_forward_kernel``: one thread per z[n, f, i, j], a direct sum over (c, k, l).
 - ``conv_backward_input_kernel``: one thread per gx[n, c, h, v], a gather over the
   (f, k, l) whose window covers (h, v): no atomics, deterministic.
-- ``conv_backward_weight_kernel``: one block per gw[f, c, k, l]; its threads stride
-  over the N·OH·OW terms, then add their partial sums in shared memory (a tree,
-  fixed order: deterministic). Enough blocks at batch 10 (F·C·KH·KW of them) and no
-  atomics.
+- ``weight_kernel(dtype, KH, KW)``, the weight gradient for filters of up to
+  SMALL_FILTER weights (the book's 5×5): one block per (f, c) and per chunk of the
+  batch; each thread walks its share of the (n, i, j) positions, reads gz[n, f, i, j]
+  once and adds it times the KH·KW inputs under the window to KH·KW sums it keeps in
+  registers; the block then adds its threads' sums in a fixed order (deterministic, no
+  atomics), and the chunks' results are summed by one CuPy reduction when there are
+  several. Chunks (``weight_chunks``) give the GPU enough blocks when F·C is small
+  (conv1: 20).
+- ``conv_backward_weight_kernel``, for larger filters: one block per gw[f, c, k, l];
+  its threads stride over the N·OH·OW terms (three integer divisions and one
+  multiply-add each), then add their partial sums in shared memory (a tree, fixed
+  order: deterministic).
 
 Each kernel is built once per dtype by ``kernels(dtype)``, so float32 accumulates
 in float32 and float64 in float64. The launchers allocate outputs with the input's
@@ -27,6 +35,8 @@ from gpunn.backend import get_array_module
 from gpunn.kernels.launch import SIMULATOR, launch, launch_blocks, scalar_type, unravel
 
 WEIGHT_THREADS = 128  # most threads per block of the weight-gradient reduction
+SMALL_FILTER = 32  # most KH·KW for which each thread keeps all of a filter's sums
+TARGET_BLOCKS = 512  # the blocks weight_chunks aims at (the H100 has 132 SMs)
 
 
 def kernels(dtype: Any) -> SimpleNamespace:
@@ -121,6 +131,68 @@ def _build(dtype: np.dtype) -> SimpleNamespace:
     )
 
 
+@functools.cache
+def weight_kernel(dtype: np.dtype, KH: int, KW: int) -> Any:
+    """The weight-gradient kernel for KH×KW filters (KH·KW ≤ SMALL_FILTER) and ``dtype``."""
+    real = scalar_type(dtype)
+    KK = KH * KW
+
+    @cuda.jit
+    def conv_backward_weight_fc_kernel(gz, x, stride, pad, per_chunk, partial):
+        """partial[b, f, c, k, l] = Σ_{n ∈ chunk b} Σ_{i,j} gz[n, f, i, j]·x[n, c, h, v],
+        h = i·s + k − p, v = j·s + l − p; block (f·C + c, b), chunk b the examples
+        b·per_chunk … (b + 1)·per_chunk − 1."""
+        tid = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        C = x.shape[1]
+        f = cuda.blockIdx.x // C
+        c = cuda.blockIdx.x - f * C
+        chunk = cuda.blockIdx.y
+        OH, OW = gz.shape[2], gz.shape[3]
+        H, W = x.shape[2], x.shape[3]
+        n0 = chunk * per_chunk
+        n1 = min(gz.shape[0], n0 + per_chunk)
+        area = OH * OW
+        sums = cuda.local.array(KK, real)
+        for t in range(KK):
+            sums[t] = real(0)
+        p = tid
+        while p < (n1 - n0) * area:  # consecutive threads on consecutive j
+            n = p // area
+            q = p - n * area
+            i = q // OW
+            j = q - i * OW
+            g = gz[n0 + n, f, i, j]
+            for k in range(KH):
+                h = i * stride + k - pad
+                if h >= 0 and h < H:
+                    for l in range(KW):
+                        v = j * stride + l - pad
+                        if v >= 0 and v < W:
+                            sums[k * KW + l] += g * x[n0 + n, c, h, v]
+            p += nt
+        shared = cuda.shared.array((KK, WEIGHT_THREADS), real)
+        for t in range(KK):
+            shared[t, tid] = sums[t]
+        cuda.syncthreads()
+        t = tid
+        while t < KK:  # thread t adds weight t's column, threads in order
+            total = real(0)
+            for r in range(nt):
+                total += shared[t, r]
+            partial[chunk, f, c, t // KW, t - (t // KW) * KW] = total
+            t += nt
+
+    return conv_backward_weight_fc_kernel
+
+
+def weight_chunks(n: int, filter_pairs: int, positions: int, threads: int) -> int:
+    """How many chunks of the batch the weight gradient splits over: enough for about
+    TARGET_BLOCKS blocks, but each block keeps ≥ 4 positions per thread, and ≤ n chunks."""
+    want = -(-TARGET_BLOCKS // filter_pairs)
+    return max(1, min(want, n, n * positions // (4 * threads)))
+
+
 def conv_forward(x: Any, w: Any, stride: int = 1, pad: int = 0) -> Any:
     """z (N, F, OH, OW) = x ⋆ w on the device (shapes already checked by the caller)."""
     xp = get_array_module(x)
@@ -157,6 +229,17 @@ def conv_backward(
     if need_gx:
         gx = xp.empty(x.shape, x.dtype)
         launch(k.conv_backward_input_kernel, gx.size, gz, w, stride, pad, gx)
-    gw = xp.empty(w.shape, w.dtype)
-    launch_blocks(k.conv_backward_weight_kernel, gw.size, weight_threads, gz, x, stride, pad, gw)
-    return gx, gw
+    F, C, KH, KW = w.shape
+    if KH * KW > SMALL_FILTER:
+        gw = xp.empty(w.shape, w.dtype)
+        kernel = k.conv_backward_weight_kernel
+        launch_blocks(kernel, gw.size, weight_threads, gz, x, stride, pad, gw)
+        return gx, gw
+    n = x.shape[0]
+    chunks = weight_chunks(n, F * C, gz.shape[2] * gz.shape[3], weight_threads)
+    per_chunk = -(-n // chunks)
+    chunks = -(-n // per_chunk)  # none empty
+    partial = xp.empty((chunks, *w.shape), w.dtype)
+    kernel = weight_kernel(np.dtype(x.dtype), KH, KW)
+    launch_blocks(kernel, (F * C, chunks), weight_threads, gz, x, stride, pad, per_chunk, partial)
+    return gx, partial[0] if chunks == 1 else partial.sum(axis=0)

@@ -67,9 +67,10 @@ def launch(kernel: Any, n_threads: int, *args: Any) -> None:
         launch_blocks(kernel, (n_threads + THREADS - 1) // THREADS, THREADS, *args)
 
 
-def launch_blocks(kernel: Any, blocks: int, threads: int, *args: Any) -> None:
-    """Run ``kernel[blocks, threads]`` on the current stream with device views of ``args``."""
-    if blocks > 0:
+def launch_blocks(kernel: Any, blocks: int | tuple[int, ...], threads: int, *args: Any) -> None:
+    """Run ``kernel[blocks, threads]`` (a grid of ``blocks``, an int or a tuple) on the
+    current stream with device views of ``args``."""
+    if min(blocks if isinstance(blocks, tuple) else (blocks,)) > 0:
         kernel[blocks, threads, current_stream()](*(_device_view(a) for a in args))
 
 

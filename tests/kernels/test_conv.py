@@ -60,6 +60,29 @@ def test_weight_reduction_at_any_block_size(rng, kernel_arrays, threads):
     assert rel_err(gw, conv_backward(gz, x, w)[1]) < 1e-5
 
 
+@pytest.mark.parametrize("small_filter", [0, kernels.SMALL_FILTER])  # 0: the per-weight kernel
+@pytest.mark.parametrize("target_blocks", [1, 18])  # 18 / (F·C = 6): chunks of 2, 2, 1 examples
+def test_weight_gradient_kernels_with_any_chunking(
+    rng, kernel_arrays, monkeypatch, small_filter, target_blocks
+):
+    monkeypatch.setattr(kernels, "SMALL_FILTER", small_filter)
+    monkeypatch.setattr(kernels, "TARGET_BLOCKS", target_blocks)
+    x, w = arrays(rng, (5, 2, 3, 6, 7, 3, 2), np.float64)
+    gz = rng.standard_normal((5, 3, 4, 6))
+    _, gw = kernels.conv_backward(
+        kernel_arrays(gz), kernel_arrays(x), kernel_arrays(w), need_gx=False, weight_threads=4
+    )
+    assert gw.shape == w.shape
+    assert rel_err(gw, conv_backward(gz, x, w)[1]) < 1e-12
+
+
+def test_weight_chunks_fill_the_gpu_but_keep_blocks_busy():
+    assert kernels.weight_chunks(256, 20, 576, 128) == 26  # conv1 at m = 256: 520 blocks
+    assert kernels.weight_chunks(10, 20, 576, 128) == 10  # m = 10: one example a chunk
+    assert kernels.weight_chunks(256, 800, 64, 128) == 1  # conv2: 800 blocks already
+    assert kernels.weight_chunks(2, 20, 16, 128) == 1  # too little work to split
+
+
 def test_bad_block_size_and_dtype_are_refused(kernel_arrays):
     x = kernel_arrays(np.zeros((1, 1, 4, 4), np.float32))
     w = kernel_arrays(np.zeros((1, 1, 2, 2), np.float32))
