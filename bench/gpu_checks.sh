@@ -16,8 +16,9 @@
 #              epoch): the recipe for the 2-minute goal (bench/results/accuracy/README.md)
 #   ensemble-fast  the ensemble5-fast preset: five of those (seeds 0–4), voting and averaging
 # Training stages stop cleanly (SIGTERM: a checkpoint) after TRAIN_LIMIT seconds (default
-# 560, inside a 600 s device call); resume with `python -m gpunn train --resume FOLDER`
-# after carrying the checkpoint folder back.
+# 560, inside a 600 s device call); resume with `python -m gpunn train --resume FOLDER
+# --metrics NEW --save NEW` after carrying the checkpoint folder back (a resumed run would
+# otherwise write to the old call's $OUT paths).
 #
 # Data: GPUNN_DATA (default .data/mnist, a copy of ../shared/data/mnist named in `carry`).
 # No network on that machine: gpunn goes on PYTHONPATH, nothing is installed.
@@ -57,6 +58,8 @@ for stage in "$@"; do
         run compile python bench/run.py --device gpu --presets conv2-relu,final \
             --batch-sizes 10,64,256 --modes train --peers torch,torch-compile --repeats 3 \
             --seconds 0.5 --no-kernels --json "$OUT/bench-gpu-compile-$stamp-$commit.json" ;;
+    probe)
+        run probe python bench/launch_probe.py --json "$OUT/launch-probe-$stamp-$commit.json" ;;
     conv2-relu)
         run train-conv2-relu timeout "$TRAIN_LIMIT" python -m gpunn train --preset conv2-relu \
             --device gpu --no-progress --metrics "$OUT/conv2-relu-gpu.jsonl" \
@@ -67,10 +70,12 @@ for stage in "$@"; do
             --metrics "$OUT/final-fast-gpu.jsonl" --save "$OUT/final-fast-gpu.npz" \
             --checkpoint-dir "$OUT/final-fast-ckpt" --keep-checkpoints 1 ;;
     ensemble-fast)
+        # $OUT brings back 8 files of ≤ 16 MiB: the log and metrics (the members' and the
+        # ensemble's accuracies), not the 33 MB ensemble or the members' checkpoints
         run train-ensemble-fast timeout "$TRAIN_LIMIT" python -m gpunn train \
             --preset ensemble5-fast --device gpu --no-progress \
-            --metrics "$OUT/ensemble-fast-gpu.jsonl" --save "$OUT/ensemble-fast-gpu.npz" \
-            --checkpoint-dir "$OUT/ensemble-fast-ckpt" --keep-checkpoints 1 ;;
+            --metrics "$OUT/ensemble-fast-gpu.jsonl" \
+            --checkpoint-dir /tmp/ensemble-fast-ckpt --keep-checkpoints 1 ;;
     *)
         echo "unknown stage $stage (env tests sanitizer bench compile probe conv2-relu final-fast ensemble-fast)" >&2
         exit 2 ;;

@@ -171,15 +171,17 @@ def weight_kernel(dtype: np.dtype, KH: int, KW: int) -> Any:
                         if v >= 0 and v < W:
                             sums[k * KW + l] += g * x[n0 + n, c, h, v]
             p += nt
-        shared = cuda.shared.array((KK, WEIGHT_THREADS), real)
+        # (threads, KK): an odd KK (25) keeps both the writes (stride KK) and the reads
+        # (consecutive t) free of shared-memory bank conflicts
+        shared = cuda.shared.array((WEIGHT_THREADS, KK), real)
         for t in range(KK):
-            shared[t, tid] = sums[t]
+            shared[tid, t] = sums[t]
         cuda.syncthreads()
         t = tid
-        while t < KK:  # thread t adds weight t's column, threads in order
+        while t < KK:  # thread t adds weight t's sums, threads in order
             total = real(0)
             for r in range(nt):
-                total += shared[t, r]
+                total += shared[r, t]
             partial[chunk, f, c, t // KW, t - (t // KW) * KW] = total
             t += nt
 
@@ -214,7 +216,8 @@ def conv_backward(
     need_gx: bool = True,
     weight_threads: int | None = None,
 ) -> tuple[Any | None, Any]:
-    """(gx or None, gw) on the device: two launches, one when ``need_gx`` is False.
+    """(gx or None, gw) on the device: one launch for gx (unless ``need_gx`` is False),
+    one for gw, and one CuPy sum when the gw kernel splits the batch into chunks.
 
     ``weight_threads``: threads per block of the gw reduction, a power of 2 up to
     WEIGHT_THREADS (the default; 8 in the simulator, where each thread costs ~1 ms).
@@ -236,6 +239,8 @@ def conv_backward(
         launch_blocks(kernel, gw.size, weight_threads, gz, x, stride, pad, gw)
         return gx, gw
     n = x.shape[0]
+    if n == 0:
+        return gx, xp.zeros(w.shape, w.dtype)
     chunks = weight_chunks(n, F * C, gz.shape[2] * gz.shape[3], weight_threads)
     per_chunk = -(-n // chunks)
     chunks = -(-n // per_chunk)  # none empty

@@ -76,6 +76,14 @@ def test_weight_gradient_kernels_with_any_chunking(
     assert rel_err(gw, conv_backward(gz, x, w)[1]) < 1e-12
 
 
+def test_an_empty_batch_has_a_zero_weight_gradient(kernel_arrays):
+    x, w = np.zeros((0, 1, 6, 6)), np.ones((2, 1, 3, 3))
+    _, gw = kernels.conv_backward(
+        kernel_arrays(np.zeros((0, 2, 4, 4))), kernel_arrays(x), kernel_arrays(w), need_gx=False
+    )
+    np.testing.assert_array_equal(backend.to_numpy(gw), np.zeros((2, 1, 3, 3)))
+
+
 def test_weight_chunks_fill_the_gpu_but_keep_blocks_busy():
     assert kernels.weight_chunks(256, 20, 576, 128) == 26  # conv1 at m = 256: 520 blocks
     assert kernels.weight_chunks(10, 20, 576, 128) == 10  # m = 10: one example a chunk
