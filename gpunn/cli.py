@@ -168,7 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(g)
 
     e = sub.add_parser("evaluate", help="accuracy of a saved network, ensemble or checkpoint")
-    e.add_argument("model")
+    e.add_argument(
+        "model",
+        nargs="+",
+        help="a saved network, ensemble or checkpoint; several networks (or checkpoints) "
+        "are evaluated as one ensemble, each member and the vote and average",
+    )
     e.add_argument("--split", choices=["test", "validation", "train"], default="test")
     _add_device_arg(e)
     _add_data_args(e, dataset=None, help="default: the one the model was trained on, else mnist")

@@ -242,7 +242,17 @@ def cmd_evaluate(args) -> int:
     from gpunn.ensemble import Ensemble, accuracy_table
     from gpunn.serialize import load_model
 
-    model = load_model(args.model, get_device(args.device))
+    device = get_device(args.device)
+    models = [load_model(path, device) for path in args.model]
+    name = ", ".join(args.model)
+    if len(models) == 1:
+        model = models[0]
+    else:  # networks saved one by one (e.g. members trained in separate runs)
+        nested = [p for p, m in zip(args.model, models, strict=True) if isinstance(m, Ensemble)]
+        if nested:
+            raise ConfigError(f"{nested[0]}: is an ensemble; give networks or checkpoints")
+        model = Ensemble(models)
+        model.metadata = models[0].metadata
     # the dataset the model was trained on, unless told otherwise
     data = _load_data(args.dataset or model.metadata.get("dataset") or "mnist", args.data_dir)
     split = getattr(data, args.split)
@@ -251,8 +261,7 @@ def cmd_evaluate(args) -> int:
     model.check_input(x)
     if model.n_outputs != data.n_classes:
         raise ShapeError(
-            f"{args.model}: has {model.n_outputs} outputs, but {data.name} has "
-            f"{data.n_classes} classes"
+            f"{name}: has {model.n_outputs} outputs, but {data.name} has {data.n_classes} classes"
         )
     if isinstance(model, Ensemble):
         print(f"{args.split} accuracy of {len(model.networks)} networks")

@@ -390,6 +390,27 @@ def test_evaluate_and_predict_take_an_ensemble_file(tmp_path, data_dir, images, 
     assert re.fullmatch(r".*one\.png: \d \(p = [01]\.\d{3}\)\n", capsys.readouterr().out)
 
 
+def test_evaluate_takes_several_networks_as_one_ensemble(tmp_path, data_dir, capsys):
+    paths = []
+    for seed in (0, 1, 2):
+        net = Network([FullyConnected(10, n_in=784)], input_shape=(784,), seed=seed)
+        net.save(path := tmp_path / f"member{seed}.npz")
+        paths.append(path)
+    argv = ["evaluate", *paths, "--data-dir", data_dir, "--device", "cpu"]
+    assert main([str(a) for a in argv]) == 0
+    separate = capsys.readouterr().out
+    nets = [Network([FullyConnected(10, n_in=784)], input_shape=(784,), seed=s) for s in (0, 1, 2)]
+    Ensemble(nets).save(tmp_path / "ensemble.npz")
+    argv = ["evaluate", tmp_path / "ensemble.npz", "--data-dir", data_dir, "--device", "cpu"]
+    assert main([str(a) for a in argv]) == 0
+    assert separate == capsys.readouterr().out  # the same table as the saved ensemble's
+    line = fails(["evaluate", paths[0], tmp_path / "ensemble.npz", "--data-dir", data_dir], capsys)
+    assert f"{tmp_path / 'ensemble.npz'}: is an ensemble; give networks or checkpoints" in line
+    small = save_model(tmp_path / "small.npz", n_in=100)
+    line = fails(["evaluate", paths[0], small, "--data-dir", data_dir], capsys)
+    assert "ensemble members disagree on the input shape" in line
+
+
 def save_model(path, n_out=10, n_in=784):
     Network([FullyConnected(n_out, n_in=n_in)], input_shape=(n_in,), device="cpu").save(path)
     return path
