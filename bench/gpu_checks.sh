@@ -11,6 +11,8 @@
 #              fc30, conv2-relu, final at m = 10, 64, 256, 1024 against torch eager (cuDNN)
 #   compile    conv2-relu and final training at m = 10, 64, 256 against torch eager and
 #              torch.compile (compiling each shape takes a while: a stage of its own)
+#   probe      bench/launch_probe.py: host µs per launch, the two weight-gradient kernels,
+#              host- or device-bound steps at m = 10, whether a step can be a CUDA graph
 #   conv2-relu gpunn train --preset conv2-relu --device gpu (60 epochs)
 #   final-fast the final-fast preset (final at mini-batch 256, η 0.8 = η·m/10, warm-up 1
 #              epoch): the recipe for the 2-minute goal (bench/results/accuracy/README.md)
