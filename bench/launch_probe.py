@@ -10,9 +10,10 @@ kernel, so the host's work per launch decides the speed. This measures, on the l
   2 integers), passed five ways: gpunn's ``conv_forward`` (allocates z, looks up a kept
   device view of each CuPy array), gpunn's launch alone into a kept z, each array
   wrapped anew with ``as_cuda_array(sync=False)`` (gpunn before the kept views), Numba
-  device views made once, and raw CuPy arrays (Numba's default path, which
-  synchronises each array's stream); plus a Numba kernel with no arguments (the
-  dispatcher's floor), a CuPy elementwise kernel and ``cp.matmul`` (10×1000 @ 1000×1000).
+  device views made once, and raw CuPy arrays (numba-cuda 0.30 takes them through
+  DLPack, on a non-blocking stream since DLPack refuses CuPy's null one); plus a Numba
+  kernel with no arguments (the dispatcher's floor), a CuPy elementwise kernel and
+  ``cp.matmul`` (10×1000 @ 1000×1000).
   Beside each, the device µs per launch from CUDA events over the same loop.
 - ``weight_gradient``: device µs of the two weight-gradient kernels at conv1 and conv2's
   shapes, m = 10, 64, 256, and how far apart their results are.

@@ -145,13 +145,8 @@ def cmd_train(args) -> int:
     }.get(run_info.get("expand"), f"{len(data.train.x)} training images")
     _say(
         f"training {run_info.get('preset', 'network')} on {network.device.describe()}: "
-        f"{images}, {config.epochs} epoch{'s' * (config.epochs != 1)}, mini-batch "
-        f"{config.mini_batch_size}, η {config.eta:g}"
-        + (
-            f" (warm-up {config.warmup:g} epoch{'s' * (config.warmup != 1)})"
-            if config.warmup
-            else ""
-        )
+        f"{images}, {_epochs(config.epochs)}, mini-batch {config.mini_batch_size}, "
+        f"η {config.eta:g}" + (f" (warm-up {_epochs(config.warmup)})" if config.warmup else "")
     )
     if run_info.get("ensemble"):
         from gpunn.experiments import train_ensemble
@@ -218,13 +213,18 @@ def _check_writable(path: Path) -> None:
         raise ConfigError(f"--save {path}: {parent} is not a folder")
 
 
+def _epochs(n: float) -> str:
+    """'1 epoch', '40 epochs', '1.5 epochs'."""
+    return f"{n:g} epoch{'s' * (n != 1)}"
+
+
 def cmd_presets(args) -> int:
     from gpunn.presets import PRESETS
 
     for p in PRESETS.values():
         t = p.config()
         extra = f", λ {t.lmbda:g}" if t.lmbda else ""
-        extra += f", η warmed up over {t.warmup:g} epoch{'s' * (t.warmup != 1)}" if t.warmup else ""
+        extra += f", η warmed up over {_epochs(t.warmup)}" if t.warmup else ""
         extra += ", expanded data ×5" if p.expand else ""
         extra += f"; an ensemble of {p.ensemble}" if p.ensemble > 1 else ""
         epochs = f"{t.epochs} epochs"
