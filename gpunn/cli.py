@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="raise η linearly from near 0 over the first E epochs (for large mini-batches; "
         "default 0)",
     )
+    t.add_argument(
+        "--anneal",
+        choices=["none", "cosine"],
+        help="cosine: lower η step by step as ½(1 + cos) to near 0 at the last step "
+        "(after any warm-up; default: the preset's, none)",
+    )
     t.add_argument("--seed", type=_nonneg_int, help="default 0")
     t.add_argument(
         "--train-size", type=_positive_int, metavar="N", help="train on the first N training images"

@@ -33,6 +33,7 @@ CONFIG_OPTIONS = (
     "schedule",
     "early_stopping",
     "warmup",
+    "anneal",
     "seed",
     "nan_policy",
     "monitor_training_cost",
@@ -143,10 +144,11 @@ def cmd_train(args) -> int:
         "shifts": f"{5 * len(data.train.x)} training images (5× by one-pixel shifts)",
         "distort": f"{len(data.train.x)} training images, freshly distorted each epoch",
     }.get(run_info.get("expand"), f"{len(data.train.x)} training images")
+    eta_words = ", ".join(_eta_words(config))
     _say(
         f"training {run_info.get('preset', 'network')} on {network.device.describe()}: "
         f"{images}, {_epochs(config.epochs)}, mini-batch {config.mini_batch_size}, "
-        f"η {config.eta:g}" + (f" (warm-up {_epochs(config.warmup)})" if config.warmup else "")
+        f"η {config.eta:g}" + (f" ({eta_words})" if eta_words else "")
     )
     if run_info.get("ensemble"):
         from gpunn.experiments import train_ensemble
@@ -213,6 +215,12 @@ def _check_writable(path: Path) -> None:
         raise ConfigError(f"--save {path}: {parent} is not a folder")
 
 
+def _eta_words(config) -> list[str]:
+    """How η moves within the run: ['warmed up over 1 epoch', 'cosine-annealed to 0']."""
+    words = [f"warmed up over {_epochs(config.warmup)}"] if config.warmup else []
+    return words + (["cosine-annealed to 0"] if config.anneal == "cosine" else [])
+
+
 def _epochs(n: float) -> str:
     """'1 epoch', '40 epochs', '1.5 epochs'."""
     return f"{n:g} epoch{'s' * (n != 1)}"
@@ -224,7 +232,7 @@ def cmd_presets(args) -> int:
     for p in PRESETS.values():
         t = p.config()
         extra = f", λ {t.lmbda:g}" if t.lmbda else ""
-        extra += f", η warmed up over {_epochs(t.warmup)}" if t.warmup else ""
+        extra += "".join(f", η {words}" for words in _eta_words(t))
         extra += ", expanded data ×5" if p.expand else ""
         extra += f"; an ensemble of {p.ensemble}" if p.ensemble > 1 else ""
         epochs = f"{t.epochs} epochs"

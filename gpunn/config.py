@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields
 
 from gpunn.errors import ConfigError
 from gpunn.optim import check_hyper
+from gpunn.tracker import ANNEALS
 
 NAN_POLICIES = ("stop", "skip-batch")
 
@@ -27,6 +28,7 @@ class TrainConfig:
     eta_floor: float = 1 / 128  # with a schedule, stop once η ≤ η₀·eta_floor
     early_stopping: int | None = None  # stop after this many epochs without improvement
     warmup: float = 0.0  # epochs over which η rises linearly from η/W to η (W: their steps)
+    anneal: str = "none"  # "cosine": η falls as ½(1 + cos) to near 0 by the last step
     monitor_training_cost: bool = False
     monitor_training_accuracy: bool = False
     monitor_validation_cost: bool = False
@@ -50,6 +52,8 @@ class TrainConfig:
         w = self.warmup
         if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w < float("inf"):
             raise ConfigError(f"warmup must be a non-negative number of epochs, got {w!r}")
+        if self.anneal not in ANNEALS:
+            raise ConfigError(f"anneal must be one of {', '.join(ANNEALS)}, got {self.anneal!r}")
         if not 0 < self.eta_floor < 1:
             raise ConfigError(f"eta_floor must be in (0, 1), got {self.eta_floor!r}")
         if self.nan_policy not in NAN_POLICIES:

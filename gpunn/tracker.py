@@ -4,11 +4,32 @@
 - Schedule (``patience``): halve η when validation accuracy has not improved for that
   many epochs; stop once η has fallen to η₀·``eta_floor`` (the book: η₀/128).
 - Early stopping (``early_stopping``): stop after that many epochs without improvement.
+- ``step_eta``: the η of one step, from the tracker's η, a linear warm-up and an optional
+  cosine annealing.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
+
+ANNEALS = ("none", "cosine")
+
+
+def step_eta(eta: float, t: int, warmup_steps: int, total_steps: int, anneal: str) -> float:
+    """η of step t (0-based) of ``total_steps``.
+
+    Warm-up: η·(t + 1)/W for the first W = ``warmup_steps`` steps. Then, with
+    ``anneal="cosine"``, η·½(1 + cos(π (t − W)/(T − W))) with T = ``total_steps``: η at
+    the end of the warm-up, falling smoothly to near 0 at the last step; else η.
+    """
+    if t < warmup_steps:
+        return eta * (t + 1) / warmup_steps
+    if anneal == "cosine" and total_steps > warmup_steps:
+        return (
+            eta * 0.5 * (1 + math.cos(math.pi * (t - warmup_steps) / (total_steps - warmup_steps)))
+        )
+    return eta
 
 
 @dataclass

@@ -24,7 +24,7 @@ from gpunn.interrupts import StopRequest
 from gpunn.monitor import append_metrics, epoch_line, epoch_record, rewrite_metrics
 from gpunn.optim import SGD
 from gpunn.progress import ProgressBar
-from gpunn.tracker import Tracker
+from gpunn.tracker import Tracker, step_eta
 
 
 def unused_checkpoint_dir(name: str) -> Path:
@@ -216,12 +216,11 @@ class Trainer:
             x = distort_epoch(x, c.seed, self.epoch, net.input_shape)
         bar = ProgressBar(n_batches, f"epoch {self.epoch + 1}/{c.epochs}", enabled=self.progress)
         bar.update(self.batch)
-        warmup_steps = round(c.warmup * n_batches)
+        warmup_steps, total_steps = round(c.warmup * n_batches), c.epochs * n_batches
         while self.batch < n_batches and not stop.requested:
-            if self.step < warmup_steps:  # η_t = η·(t + 1)/W for the first W steps
-                self.optimizer.eta = self.tracker.eta * (self.step + 1) / warmup_steps
-            elif self.step == warmup_steps:
-                self.optimizer.eta = self.tracker.eta
+            self.optimizer.eta = step_eta(
+                self.tracker.eta, self.step, warmup_steps, total_steps, c.anneal
+            )
             j = self.batch * m
             net.backprop(x[j : j + m], y[j : j + m], step=self.step, seed=c.seed)
             if c.nan_policy == "stop" or self._grads_finite(xp):

@@ -93,6 +93,7 @@ USAGE_ERRORS = [
     ("--warmup", "-1"),
     ("--warmup", "nan"),
     ("--warmup", "soon"),
+    ("--anneal", "linear"),
     ("--ensemble", "0"),
     ("--device", "tpu"),
     ("--dtype", "float16"),
@@ -189,6 +190,7 @@ def test_resume_refuses_options_that_differ_from_the_run(trained, data_dir, caps
         ["--seed", "1"],
         ["--init", "large"],
         ["--warmup", "1"],
+        ["--anneal", "cosine"],
     ):
         line = fails([*argv, *extra], capsys)
         assert f"{extra[0]} {extra[1]}" in line and "(the run has" in line

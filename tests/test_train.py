@@ -13,6 +13,7 @@ from gpunn.data.expand import distort_epoch
 from gpunn.errors import ConfigError, ModelFileError, NumericalError
 from gpunn.layers import FullyConnected, Softmax
 from gpunn.network import Network
+from gpunn.tracker import step_eta
 from gpunn.train import Trainer, TrainingInterrupted
 from tests.synthetic import blobs
 
@@ -59,8 +60,10 @@ def test_learns_and_writes_metrics(tmp_path):
     assert best > 0.9
 
 
-def run_to_end(tmp_path, epochs=4, warmup=0.0, **kwargs):
-    cfg = TrainConfig(epochs=epochs, eta=0.03, momentum=0.5, lmbda=0.5, seed=5, warmup=warmup)
+def run_to_end(tmp_path, epochs=4, warmup=0.0, anneal="none", **kwargs):
+    cfg = TrainConfig(
+        epochs=epochs, eta=0.03, momentum=0.5, lmbda=0.5, seed=5, warmup=warmup, anneal=anneal
+    )
     trainer = Trainer(make_net(dropout=0.2), blobs(), cfg, log=quiet, **kwargs)
     trainer.run()
     return trainer
@@ -84,10 +87,15 @@ def test_resume_from_every_epoch_gives_identical_weights(tmp_path):
         )
 
 
-@pytest.mark.parametrize(("expand", "warmup"), [(None, 0.0), ("distort", 0.0), (None, 2.0)])
-def test_interrupt_mid_epoch_then_resume_is_identical(tmp_path, expand, warmup):
-    reference = run_to_end(tmp_path, expand=expand, warmup=warmup)
-    cfg = TrainConfig(epochs=4, eta=0.03, momentum=0.5, lmbda=0.5, seed=5, warmup=warmup)
+@pytest.mark.parametrize(
+    ("expand", "warmup", "anneal"),
+    [(None, 0.0, "none"), ("distort", 0.0, "none"), (None, 2.0, "none"), (None, 1.0, "cosine")],
+)
+def test_interrupt_mid_epoch_then_resume_is_identical(tmp_path, expand, warmup, anneal):
+    reference = run_to_end(tmp_path, expand=expand, warmup=warmup, anneal=anneal)
+    cfg = TrainConfig(
+        epochs=4, eta=0.03, momentum=0.5, lmbda=0.5, seed=5, warmup=warmup, anneal=anneal
+    )
     trainer = Trainer(
         make_net(dropout=0.2), blobs(), cfg, log=quiet, checkpoint_dir=tmp_path / "c", expand=expand
     )
@@ -112,8 +120,8 @@ def test_interrupt_mid_epoch_then_resume_is_identical(tmp_path, expand, warmup):
         np.testing.assert_array_equal(resumed.net.state()[k], v)
 
 
-def test_warmup_raises_eta_linearly_over_its_steps_then_holds_it():
-    cfg = TrainConfig(epochs=3, eta=0.06, warmup=1.5)  # blobs: 60 batches an epoch, W = 90
+def run_recording_etas(cfg):
+    """(TrainResult, η of each step) of a run on blobs (60 batches an epoch)."""
     trainer = Trainer(make_net(), blobs(), cfg, log=quiet)
     real_step, etas = trainer.optimizer.step, []
 
@@ -123,11 +131,40 @@ def test_warmup_raises_eta_linearly_over_its_steps_then_holds_it():
 
     trainer.optimizer.step = recording_step
     result = trainer.run()
-    etas = etas[1:]  # the untimed warm-up step before the first epoch
+    return result, etas[1:]  # without the untimed warm-up step before the first epoch
+
+
+def test_warmup_raises_eta_linearly_over_its_steps_then_holds_it():
+    result, etas = run_recording_etas(TrainConfig(epochs=3, eta=0.06, warmup=1.5))  # W = 90
     assert len(etas) == 180
     np.testing.assert_allclose(etas[:90], 0.06 * np.arange(1, 91) / 90)
     assert etas[90:] == [0.06] * 90
     assert [r["eta"] for r in result.history] == pytest.approx([0.04, 0.06, 0.06])
+
+
+def test_cosine_annealing_lowers_eta_every_step_after_the_warmup():
+    cfg = TrainConfig(epochs=3, eta=0.06, warmup=0.5, anneal="cosine")  # W = 30, T = 180
+    etas = np.array(run_recording_etas(cfg)[1])
+    assert len(etas) == 180
+    np.testing.assert_allclose(etas[:30], 0.06 * np.arange(1, 31) / 30)
+    np.testing.assert_allclose(etas[30:], 0.03 * (1 + np.cos(np.pi * np.arange(150) / 150)))
+    assert etas[30] == 0.06 and np.all(np.diff(etas[30:]) < 0) and 0 < etas[-1] < 1e-4
+
+
+@pytest.mark.parametrize(
+    ("t", "warmup_steps", "anneal", "expected"),
+    [
+        (0, 4, "cosine", 0.25),  # warm-up: η (t + 1)/W
+        (3, 4, "none", 1.0),
+        (4, 4, "cosine", 1.0),  # annealing starts at η
+        (7, 4, "cosine", 0.5),  # half-way through the 6 steps after the warm-up
+        (9, 4, "none", 1.0),
+        (5, 0, "cosine", 0.5),
+        (0, 10, "cosine", 0.1),  # a warm-up as long as the run: no annealing
+    ],
+)
+def test_step_eta(t, warmup_steps, anneal, expected):
+    assert step_eta(1.0, t, warmup_steps, 10, anneal) == pytest.approx(expected)
 
 
 def test_distort_redraws_the_images_each_epoch_and_resumes_exactly(tmp_path):
@@ -218,6 +255,7 @@ def test_schedule_halves_eta_and_stops():
         dict(warmup=-1),
         dict(warmup=float("inf")),
         dict(warmup="1"),
+        dict(anneal="linear"),
     ],
 )
 def test_bad_configuration_is_rejected_before_any_work(kwargs):
