@@ -35,15 +35,24 @@ _positive_int = _int_at_least(1, "positive")
 _nonneg_int = _int_at_least(0, "non-negative")
 
 
-def _nonneg_float(text: str) -> float:
-    """An argparse type: a finite number ≥ 0, else one clear message."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= v < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite non-negative number, got {text}")
-    return v
+def _float_above_zero(inclusive: bool):
+    """An argparse type: a finite number > 0 (≥ 0 when ``inclusive``), else one clear message."""
+    what = "non-negative" if inclusive else "positive"
+
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not ((0 <= v) if inclusive else (0 < v)) or not v < float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a finite {what} number, got {text}")
+        return v
+
+    return parse
+
+
+_nonneg_float = _float_above_zero(inclusive=True)
+_positive_float = _float_above_zero(inclusive=False)
 
 
 def _add_data_args(
@@ -118,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["none", "shifts", "distort"],
         help="shifts: the book's 5× one-pixel shifts; distort: fresh random shifts, "
         "rotations and elastic distortions each epoch (default: the preset's)",
+    )
+    t.add_argument(
+        "--distort-strength",
+        type=_positive_float,
+        metavar="S",
+        help="with --expand distort: scale the shifts (≤ 2 px), rotations (≤ 10°) and "
+        "elastic α (34) by S (default 1)",
     )
     t.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
     t.add_argument(

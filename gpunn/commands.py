@@ -34,6 +34,7 @@ CONFIG_OPTIONS = (
     "early_stopping",
     "warmup",
     "anneal",
+    "distort_strength",
     "seed",
     "nan_policy",
     "monitor_training_cost",
@@ -58,6 +59,11 @@ def _build_run(args):
     expand = (
         preset.expand if args.expand is None else (None if args.expand == "none" else args.expand)
     )
+    if args.distort_strength is not None and expand != "distort":
+        raise ConfigError(
+            f"--distort-strength {args.distort_strength:g} needs --expand distort "
+            f"(this run's expansion: {expand or 'none'})"
+        )
     network = preset.network(get_device(args.device), args.dtype, config.seed, args.init)
     run_info = {
         "preset": preset.name,
@@ -142,7 +148,8 @@ def cmd_train(args) -> int:
     data = _load_data(run_info.get("dataset", "mnist"), args.data_dir, run_info.get("train_size"))
     images = {
         "shifts": f"{5 * len(data.train.x)} training images (5× by one-pixel shifts)",
-        "distort": f"{len(data.train.x)} training images, freshly distorted each epoch",
+        "distort": f"{len(data.train.x)} training images, freshly distorted each epoch"
+        + (f" (strength {config.distort_strength:g})" if config.distort_strength != 1 else ""),
     }.get(run_info.get("expand"), f"{len(data.train.x)} training images")
     eta_words = ", ".join(_eta_words(config))
     _say(

@@ -29,6 +29,7 @@ class TrainConfig:
     early_stopping: int | None = None  # stop after this many epochs without improvement
     warmup: float = 0.0  # epochs over which η rises linearly from η/W to η (W: their steps)
     anneal: str = "none"  # "cosine": η falls as ½(1 + cos) to near 0 by the last step
+    distort_strength: float = 1.0  # with expand="distort": scales shifts, rotations, elastic α
     monitor_training_cost: bool = False
     monitor_training_accuracy: bool = False
     monitor_validation_cost: bool = False
@@ -52,6 +53,9 @@ class TrainConfig:
         w = self.warmup
         if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w < float("inf"):
             raise ConfigError(f"warmup must be a non-negative number of epochs, got {w!r}")
+        d = self.distort_strength
+        if isinstance(d, bool) or not isinstance(d, int | float) or not 0 < d < float("inf"):
+            raise ConfigError(f"distort_strength must be a positive number, got {d!r}")
         if self.anneal not in ANNEALS:
             raise ConfigError(f"anneal must be one of {', '.join(ANNEALS)}, got {self.anneal!r}")
         if not 0 < self.eta_floor < 1:

@@ -213,7 +213,7 @@ class Trainer:
         perm = net.device.send(epoch_permutation(c.seed, self.epoch, len(self.train_x)))
         x, y = self.train_x[perm], self.train_onehot[perm]
         if self.distort:
-            x = distort_epoch(x, c.seed, self.epoch, net.input_shape)
+            x = distort_epoch(x, c.seed, self.epoch, net.input_shape, c.distort_strength)
         bar = ProgressBar(n_batches, f"epoch {self.epoch + 1}/{c.epochs}", enabled=self.progress)
         bar.update(self.batch)
         warmup_steps, total_steps = round(c.warmup * n_batches), c.epochs * n_batches

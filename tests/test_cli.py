@@ -94,6 +94,8 @@ USAGE_ERRORS = [
     ("--warmup", "nan"),
     ("--warmup", "soon"),
     ("--anneal", "linear"),
+    ("--distort-strength", "0"),
+    ("--distort-strength", "nan"),
     ("--ensemble", "0"),
     ("--device", "tpu"),
     ("--dtype", "float16"),
@@ -133,6 +135,7 @@ CONFIG_ERRORS = [
     (["--resume", "."], "holds no checkpoint"),
     (["--resume", "TRAIN_RUN", "--ensemble", "2"], "--ensemble cannot be combined with --resume"),
     (["--checkpoint-dir", "TRAIN_RUN"], "already holds checkpoints of another run"),
+    (["--distort-strength", "0.5"], r"--distort-strength 0.5 needs --expand distort \(this run's"),
 ]
 
 
@@ -191,6 +194,7 @@ def test_resume_refuses_options_that_differ_from_the_run(trained, data_dir, caps
         ["--init", "large"],
         ["--warmup", "1"],
         ["--anneal", "cosine"],
+        ["--distort-strength", "0.5"],
     ):
         line = fails([*argv, *extra], capsys)
         assert f"{extra[0]} {extra[1]}" in line and "(the run has" in line

@@ -256,6 +256,8 @@ def test_schedule_halves_eta_and_stops():
         dict(warmup=float("inf")),
         dict(warmup="1"),
         dict(anneal="linear"),
+        dict(distort_strength=0),
+        dict(distort_strength=True),
     ],
 )
 def test_bad_configuration_is_rejected_before_any_work(kwargs):

@@ -152,8 +152,16 @@ def expand_training_data(kind: str, x, y, input_shape):
     return expand_shifts(x, y, image_shape=image_shape(input_shape))
 
 
-def distort_epoch(x, seed: int, epoch: int, input_shape):
+def distort_epoch(x, seed: int, epoch: int, input_shape, strength: float = 1.0):
     """Epoch ``epoch``'s training images: fresh random shifts, rotations and elastic
-    distortions of x (``random_distort``), seeded by (seed, epoch)."""
+    distortions of x (``random_distort``), seeded by (seed, epoch). ``strength`` scales
+    all three: 1 is shifts ≤ 2 px, rotations ≤ 10°, elastic α 34 (σ 4 either way)."""
     rng = np.random.default_rng([seed, epoch, 1])
-    return random_distort(x, rng, image_shape=image_shape(input_shape))
+    return random_distort(
+        x,
+        rng,
+        image_shape=image_shape(input_shape),
+        max_shift=2.0 * strength,
+        max_rotation_degrees=10.0 * strength,
+        elastic_alpha=34.0 * strength,
+    )

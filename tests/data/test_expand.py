@@ -5,7 +5,7 @@ import pytest
 
 from gpunn.backend import to_numpy
 from gpunn.data import expand_shifts, random_distort
-from gpunn.data.expand import _bilinear
+from gpunn.data.expand import _bilinear, distort_epoch
 from gpunn.errors import ConfigError, ShapeError
 
 
@@ -85,6 +85,19 @@ def test_bilinear_sampling(device, images):
     np.testing.assert_allclose(half, (square[..., :-1] + square[..., 1:]) / 2, atol=1e-6)
     turned = sample(c, 27 - r)
     np.testing.assert_allclose(turned, np.rot90(square, axes=(2, 3)), atol=1e-6)
+
+
+def test_distort_strength_scales_shifts_rotations_and_elastic_alpha(images):
+    x = images[:20]
+    half = distort_epoch(x, 5, 2, (1, 28, 28), strength=0.5)
+    drawn = random_distort(
+        x, np.random.default_rng([5, 2, 1]), max_shift=1, max_rotation_degrees=5, elastic_alpha=17
+    )
+    np.testing.assert_array_equal(half, drawn)
+    change = [
+        np.abs(distort_epoch(x, 5, 2, (784,), strength=s) - x).mean() for s in (1e-9, 0.25, 1)
+    ]
+    assert change[0] < 1e-6 < change[1] < change[2]
 
 
 def test_random_distort_needs_a_positive_sigma(images):
