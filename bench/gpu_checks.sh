@@ -17,6 +17,9 @@
 #   final-fast the final-fast preset (final at mini-batch 256, η 0.8 = η·m/10, warm-up 1
 #              epoch): the recipe for the 2-minute goal (bench/results/accuracy/README.md)
 #   ensemble-fast  the ensemble5-fast preset: five of those (seeds 0–4), voting and averaging
+#   beyond     final-fast with $BEYOND's flags (default: fresh distortions at strength 0.5,
+#              80 epochs, η cosine-annealed; bench/results/accuracy/beyond/) and seed $SEED
+#              (default 0), saved to $OUT for `gpunn evaluate` of several seeds as an ensemble
 # Training stages stop cleanly (SIGTERM: a checkpoint) after TRAIN_LIMIT seconds (default
 # 560, inside a 600 s device call); resume with `python -m gpunn train --resume FOLDER
 # --metrics NEW --save NEW` after carrying the checkpoint folder back (a resumed run would
@@ -78,8 +81,15 @@ for stage in "$@"; do
             --preset ensemble5-fast --device gpu --no-progress \
             --metrics "$OUT/ensemble-fast-gpu.jsonl" \
             --checkpoint-dir /tmp/ensemble-fast-ckpt --keep-checkpoints 1 ;;
+    beyond)
+        # shellcheck disable=SC2086  # $BEYOND is a list of flags
+        run "train-beyond-seed${SEED:-0}" timeout "$TRAIN_LIMIT" python -m gpunn train \
+            --preset final-fast ${BEYOND:---expand distort --distort-strength 0.5 --epochs 80 --warmup 2 --anneal cosine} \
+            --seed "${SEED:-0}" --device gpu --no-progress \
+            --metrics "$OUT/beyond-seed${SEED:-0}-gpu.jsonl" --save "$OUT/beyond-seed${SEED:-0}-gpu.npz" \
+            --checkpoint-dir "$OUT/beyond-seed${SEED:-0}-ckpt" --keep-checkpoints 1 ;;
     *)
-        echo "unknown stage $stage (env tests sanitizer bench compile probe conv2-relu final-fast ensemble-fast)" >&2
+        echo "unknown stage $stage (env tests sanitizer bench compile probe conv2-relu final-fast ensemble-fast beyond)" >&2
         exit 2 ;;
     esac
 done
