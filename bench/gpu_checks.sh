@@ -82,12 +82,13 @@ for stage in "$@"; do
             --metrics "$OUT/ensemble-fast-gpu.jsonl" \
             --checkpoint-dir /tmp/ensemble-fast-ckpt --keep-checkpoints 1 ;;
     beyond)
+        name=beyond-seed${SEED:-0}
         # shellcheck disable=SC2086  # $BEYOND is a list of flags
-        run "train-beyond-seed${SEED:-0}" timeout "$TRAIN_LIMIT" python -m gpunn train \
-            --preset final-fast ${BEYOND:---expand distort --distort-strength 0.5 --epochs 80 --warmup 2 --anneal cosine} \
+        run "train-$name" timeout "$TRAIN_LIMIT" python -m gpunn train --preset final-fast \
+            ${BEYOND:---expand distort --distort-strength 0.5 --epochs 80 --warmup 2 --anneal cosine} \
             --seed "${SEED:-0}" --device gpu --no-progress \
-            --metrics "$OUT/beyond-seed${SEED:-0}-gpu.jsonl" --save "$OUT/beyond-seed${SEED:-0}-gpu.npz" \
-            --checkpoint-dir "$OUT/beyond-seed${SEED:-0}-ckpt" --keep-checkpoints 1 ;;
+            --metrics "$OUT/$name-gpu.jsonl" --save "$OUT/$name-gpu.npz" \
+            --checkpoint-dir "$OUT/$name-ckpt" --keep-checkpoints 1 ;;
     *)
         echo "unknown stage $stage (env tests sanitizer bench compile probe conv2-relu final-fast ensemble-fast beyond)" >&2
         exit 2 ;;

@@ -16,6 +16,13 @@ from gpunn.tracker import ANNEALS
 NAN_POLICIES = ("stop", "skip-batch")
 
 
+def _check_finite(name: str, v: object, what: str, zero_ok: bool = False) -> None:
+    """ConfigError unless v is a finite real number > 0 (≥ 0 when ``zero_ok``)."""
+    real = isinstance(v, int | float) and not isinstance(v, bool)
+    if not real or not ((0 <= v) if zero_ok else (0 < v)) or not v < float("inf"):
+        raise ConfigError(f"{name} must be {what}, got {v!r}")
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 30
@@ -50,12 +57,8 @@ class TrainConfig:
             if v is not None and (not isinstance(v, int) or v < 1):
                 raise ConfigError(f"{name} must be a positive integer or None, got {v!r}")
         check_hyper(self.eta, self.lmbda, self.l1, self.momentum)
-        w = self.warmup
-        if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w < float("inf"):
-            raise ConfigError(f"warmup must be a non-negative number of epochs, got {w!r}")
-        d = self.distort_strength
-        if isinstance(d, bool) or not isinstance(d, int | float) or not 0 < d < float("inf"):
-            raise ConfigError(f"distort_strength must be a positive number, got {d!r}")
+        _check_finite("warmup", self.warmup, "a non-negative number of epochs", zero_ok=True)
+        _check_finite("distort_strength", self.distort_strength, "a positive number")
         if self.anneal not in ANNEALS:
             raise ConfigError(f"anneal must be one of {', '.join(ANNEALS)}, got {self.anneal!r}")
         if not 0 < self.eta_floor < 1:
