@@ -19,7 +19,7 @@ import numpy as np
 from gpunn.checkpoint import save_checkpoint
 from gpunn.config import TrainConfig
 from gpunn.data.expand import distort_epoch, expand_training_data
-from gpunn.errors import GpunnError, NumericalError
+from gpunn.errors import ConfigError, GpunnError, NumericalError
 from gpunn.interrupts import StopRequest
 from gpunn.monitor import append_metrics, epoch_line, epoch_record, rewrite_metrics
 from gpunn.optim import SGD
@@ -81,6 +81,11 @@ class Trainer:
     ) -> None:
         self.net, self.data = network, data
         self.config = config.check(len(data.train.x))
+        if self.config.distort_strength != 1 and expand != "distort":
+            raise ConfigError(
+                f"distort_strength {self.config.distort_strength:g} needs expand='distort' "
+                f"(this run's expansion: {expand or 'none'})"
+            )
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.keep_checkpoints = keep_checkpoints
         self.metrics_path = Path(metrics_path) if metrics_path else None

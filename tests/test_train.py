@@ -258,6 +258,7 @@ def test_schedule_halves_eta_and_stops():
         dict(anneal="linear"),
         dict(distort_strength=0),
         dict(distort_strength=True),
+        dict(distort_strength=0.5),  # without expand="distort" it would do nothing
     ],
 )
 def test_bad_configuration_is_rejected_before_any_work(kwargs):
