@@ -78,6 +78,39 @@ def _bilinear(images: Any, rows: Any, cols: Any, xp: Any) -> Any:
     return top * (1 - fr) + bottom * fr
 
 
+def _warp(images, cos, sin, shift, field, xp):
+    """images (n, C, H, W) rotated by the angles of cos, sin (n,) about their centres,
+    shifted by shift (n, [rows, cols]) and displaced by field (n, 2, H, W) or None,
+    read back bilinearly (vectorised, on either device)."""
+    h, w = images.shape[2:]
+    dtype = images.dtype
+    centred = [xp.arange(size, dtype=dtype) - (size - 1) / 2 for size in (h, w)]
+    rows, cols = xp.meshgrid(*centred, indexing="ij")  # (H, W), about the centre
+    cos, sin = cos[:, None, None], sin[:, None, None]
+    # output pixel p reads input pixel R(-angle) p - shift, about the centre
+    src_r = cos * rows + sin * cols - shift[:, :1, None] + (h - 1) / 2
+    src_c = -sin * rows + cos * cols - shift[:, 1:, None] + (w - 1) / 2
+    if field is not None:
+        src_r = src_r + field[:, 0]
+        src_c = src_c + field[:, 1]
+    return _bilinear(images, src_r.astype(dtype), src_c.astype(dtype), xp)
+
+
+def _warp_cpu(images, cos, sin, shift, field, out) -> None:
+    """``_warp`` on NumPy arrays into ``out``, by a Numba loop over ranges of images
+    at once (``gpunn.kernels.warp``): no image-sized temporaries."""
+    from gpunn.kernels import threads
+    from gpunn.kernels.warp import warp_bilinear
+
+    n, _, h, w = images.shape
+    if field is None:
+        field = np.empty((0, 2, h, w), images.dtype)
+    args = [np.ascontiguousarray(a) for a in (images, cos, sin, shift, field)]
+    threads.over_examples(
+        n, lambda lo, hi: warp_bilinear(*args, lo, hi, out), images.size, blas=False
+    )
+
+
 def random_distort(
     x: Any,
     rng: np.random.Generator | int,
@@ -105,8 +138,6 @@ def random_distort(
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
     angles = np.deg2rad(rng.uniform(-max_rotation_degrees, max_rotation_degrees, n))
     shifts = rng.uniform(-max_shift, max_shift, (n, 2))  # (N, [rows, cols])
-    centred = [xp.arange(size, dtype=dtype) - (size - 1) / 2 for size in (h, w)]
-    rows, cols = xp.meshgrid(*centred, indexing="ij")  # (H, W), about the centre
     if elastic_alpha > 0:
         if not elastic_sigma > 0:
             raise ConfigError(f"elastic_sigma must be positive, not {elastic_sigma}")
@@ -115,21 +146,19 @@ def random_distort(
     out = xp.empty(images.shape, dtype=dtype)
     for start in range(0, n, _CHUNK):
         part = slice(start, min(start + _CHUNK, n))
-        cos = xp.asarray(np.cos(angles[part]), dtype=dtype)[:, None, None]
-        sin = xp.asarray(np.sin(angles[part]), dtype=dtype)[:, None, None]
-        shift = xp.asarray(shifts[part], dtype=dtype)[:, :, None, None]
-        # output pixel p reads input pixel R(-angle) p - shift, about the centre
-        src_r = cos * rows + sin * cols - shift[:, 0] + (h - 1) / 2
-        src_c = -sin * rows + cos * cols - shift[:, 1] + (w - 1) / 2
+        cos = xp.asarray(np.cos(angles[part]), dtype=dtype)
+        sin = xp.asarray(np.sin(angles[part]), dtype=dtype)
+        shift = xp.asarray(shifts[part], dtype=dtype)
+        field = None
         if elastic_alpha > 0:
             # float32 halves the host's drawing and the copy to the device
             noise = xp.asarray(rng.random((len(cos), 2, h, w), np.float32) * 2 - 1, dtype=dtype)
             field = elastic_alpha * (blur_h @ noise @ blur_w.T)  # (n, 2, H, W)
-            src_r = src_r + field[:, 0]
-            src_c = src_c + field[:, 1]
-        out[part] = _bilinear(
-            images[part].astype(dtype), src_r.astype(dtype), src_c.astype(dtype), xp
-        )
+        moved = images[part].astype(dtype, copy=False)
+        if xp is np:
+            _warp_cpu(moved, cos, sin, shift, field, out[part])
+        else:
+            out[part] = _warp(moved, cos, sin, shift, field, xp)
     lo, hi = min(0.0, float(x.min())), max(0.0, float(x.max()))
     return xp.clip(out, lo, hi).reshape(x.shape)
 

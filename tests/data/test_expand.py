@@ -5,7 +5,7 @@ import pytest
 
 from gpunn.backend import to_numpy
 from gpunn.data import expand_shifts, random_distort
-from gpunn.data.expand import _bilinear, distort_epoch
+from gpunn.data.expand import _bilinear, _warp, _warp_cpu, distort_epoch
 from gpunn.errors import ConfigError, ShapeError
 
 
@@ -85,6 +85,22 @@ def test_bilinear_sampling(device, images):
     np.testing.assert_allclose(half, (square[..., :-1] + square[..., 1:]) / 2, atol=1e-6)
     turned = sample(c, 27 - r)
     np.testing.assert_allclose(turned, np.rot90(square, axes=(2, 3)), atol=1e-6)
+
+
+@pytest.mark.parametrize("elastic", [True, False])
+def test_the_cpu_warp_loop_matches_the_vectorised_warp(rng, elastic):
+    """Odd sizes, two channels, turns up to 180° and shifts that carry pixels off the image."""
+    n, c, h, w = 600, 2, 9, 6  # 600 images: split over the cores
+    images = rng.uniform(-1, 1, (n, c, h, w)).astype(np.float32)
+    angles = rng.uniform(-np.pi, np.pi, n)
+    cos, sin = np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
+    shift = rng.uniform(-4, 4, (n, 2)).astype(np.float32)
+    field = rng.uniform(-3, 3, (n, 2, h, w)).astype(np.float32) if elastic else None
+    expected = _warp(images, cos, sin, shift, field, np)
+    got = np.full_like(images, np.nan)
+    _warp_cpu(images, cos, sin, shift, field, got)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert np.abs(expected).max() > 0.5 and (expected == 0).any()  # moved, some off the edge
 
 
 def test_distort_strength_scales_shifts_rotations_and_elastic_alpha(images):
