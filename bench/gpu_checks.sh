@@ -18,7 +18,7 @@
 #              epoch): the recipe for the 2-minute goal (bench/results/accuracy/README.md)
 #   ensemble-fast  the ensemble5-fast preset: five of those (seeds 0–4), voting and averaging
 #   beyond     final-fast with $BEYOND's flags (default: fresh distortions at strength 0.5,
-#              80 epochs, η cosine-annealed; bench/results/accuracy/beyond/) and seed $SEED
+#              150 epochs, η cosine-annealed; bench/results/accuracy/beyond/) and seed $SEED
 #              (default 0), saved to $OUT for `gpunn evaluate` of several seeds as an ensemble
 # Training stages stop cleanly (SIGTERM: a checkpoint) after TRAIN_LIMIT seconds (default
 # 560, inside a 600 s device call); resume with `python -m gpunn train --resume FOLDER
@@ -85,7 +85,7 @@ for stage in "$@"; do
         name=beyond-seed${SEED:-0}
         # shellcheck disable=SC2086  # $BEYOND is a list of flags
         run "train-$name" timeout "$TRAIN_LIMIT" python -m gpunn train --preset final-fast \
-            ${BEYOND:---expand distort --distort-strength 0.5 --epochs 80 --warmup 2 --anneal cosine} \
+            ${BEYOND:---expand distort --distort-strength 0.5 --epochs 150 --warmup 2 --anneal cosine} \
             --seed "${SEED:-0}" --device gpu --no-progress \
             --metrics "$OUT/$name-gpu.jsonl" --save "$OUT/$name-gpu.npz" \
             --checkpoint-dir "$OUT/$name-ckpt" --keep-checkpoints 1 ;;
