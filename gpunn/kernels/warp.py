@@ -5,8 +5,8 @@ The vectorised form (``gpunn.data.expand``) builds six image-sized temporaries (
 rows and columns, their floors and fractions, four gathered corners); this loop computes
 each output pixel's source point and reads it directly. Single-threaded and releasing
 the GIL, so ``gpunn.kernels.threads`` runs it on ranges of images at once. Compiled on
-first use and cached on disk. The arithmetic is float32 as in the vectorised form, so
-the two agree to rounding.
+first use and cached on disk. The arithmetic is in the images' dtype (float32 or
+float64), in the vectorised form's order, so the two agree to rounding.
 """
 
 import numpy as np
@@ -22,8 +22,8 @@ def warp_bilinear(images, cos, sin, shift, field, n0, n1, out):
 
     with (y, x) = (i − (H − 1)/2, j − (W − 1)/2): the point that a rotation by the
     angle whose cosine and sine are (cos_n, sin_n), then the shift, then the elastic
-    field move to (i, j). images, out (N, C, H, W) float32; cos, sin (N,); shift (N, 2);
-    field (N, 2, H, W), or (0, 2, H, W) for none.
+    field move to (i, j). images, out (N, C, H, W); cos, sin (N,); shift (N, 2); field
+    (N, 2, H, W), or (0, 2, H, W) for none; all of one float dtype.
     """
     _, C, H, W = images.shape
     one, zero = np.float32(1), np.float32(0)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from gpunn.backend import to_numpy
-from gpunn.data import expand_shifts, random_distort
+from gpunn.data import expand, expand_shifts, random_distort
 from gpunn.data.expand import _bilinear, _warp, _warp_cpu, distort_epoch
 from gpunn.errors import ConfigError, ShapeError
 
@@ -88,19 +88,34 @@ def test_bilinear_sampling(device, images):
 
 
 @pytest.mark.parametrize("elastic", [True, False])
-def test_the_cpu_warp_loop_matches_the_vectorised_warp(rng, elastic):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_cpu_warp_loop_matches_the_vectorised_warp(rng, elastic, dtype):
     """Odd sizes, two channels, turns up to 180° and shifts that carry pixels off the image."""
     n, c, h, w = 600, 2, 9, 6  # 600 images: split over the cores
-    images = rng.uniform(-1, 1, (n, c, h, w)).astype(np.float32)
+    images = rng.uniform(-1, 1, (n, c, h, w)).astype(dtype)
     angles = rng.uniform(-np.pi, np.pi, n)
-    cos, sin = np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
-    shift = rng.uniform(-4, 4, (n, 2)).astype(np.float32)
-    field = rng.uniform(-3, 3, (n, 2, h, w)).astype(np.float32) if elastic else None
+    cos, sin = np.cos(angles).astype(dtype), np.sin(angles).astype(dtype)
+    shift = rng.uniform(-4, 4, (n, 2)).astype(dtype)
+    field = rng.uniform(-3, 3, (n, 2, h, w)).astype(dtype) if elastic else None
     expected = _warp(images, cos, sin, shift, field, np)
     got = np.full_like(images, np.nan)
     _warp_cpu(images, cos, sin, shift, field, got)
+    assert got.dtype == dtype
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert np.abs(expected).max() > 0.5 and (expected == 0).any()  # moved, some off the edge
+
+
+def test_random_distort_fills_every_chunk_the_same_way(monkeypatch, images):
+    """Chunks after the first land in their own rows: the CPU loop against the vectorised warp."""
+    x = np.tile(images, (75, 1))  # 600 images
+    monkeypatch.setattr(expand, "_CHUNK", 256)  # three chunks, the last one short
+    looped = random_distort(x, 7)
+
+    def vectorised(images, cos, sin, shift, field, out):
+        out[...] = _warp(images, cos, sin, shift, field, np)
+
+    monkeypatch.setattr(expand, "_warp_cpu", vectorised)
+    np.testing.assert_allclose(looped, random_distort(x, 7), atol=1e-6)
 
 
 def test_distort_strength_scales_shifts_rotations_and_elastic_alpha(images):
