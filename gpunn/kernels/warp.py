@@ -1,7 +1,7 @@
 """A Numba CPU loop behind ``random_distort`` on NumPy arrays: the coordinate map and the
 bilinear read in one pass, with no (N, C, H, W) temporaries.
 
-The vectorised form (``gpunn.data.expand``) builds six image-sized temporaries (source
+The vectorised form (``gpunn.data.expand``) builds some ten image-sized temporaries (source
 rows and columns, their floors and fractions, four gathered corners); this loop computes
 each output pixel's source point and reads it directly. Single-threaded and releasing
 the GIL, so ``gpunn.kernels.threads`` runs it on ranges of images at once. Compiled on
