@@ -45,14 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     ways = {"numba loop": numba_warp, "vectorised": vectorised_warp}
     times: dict[str, list[float]] = {name: [] for name in ways}
     load_before = os.getloadavg()[0]
-    for epoch in range(args.repeats + 1):  # the first round compiles and is not kept
-        for name, warp in ways.items():
-            expand._warp_cpu = warp
-            start = time.perf_counter()
-            expand.distort_epoch(x, 0, epoch, (1, 28, 28), args.strength)
-            if epoch:
-                times[name].append(time.perf_counter() - start)
-    expand._warp_cpu = numba_warp
+    try:
+        for epoch in range(args.repeats + 1):  # the first round compiles and is not kept
+            for name, warp in ways.items():
+                expand._warp_cpu = warp
+                start = time.perf_counter()
+                expand.distort_epoch(x, 0, epoch, (1, 28, 28), args.strength)
+                if epoch:
+                    times[name].append(time.perf_counter() - start)
+    finally:
+        expand._warp_cpu = numba_warp
     load_after = os.getloadavg()[0]
 
     medians = {name: statistics.median(t) for name, t in times.items()}
