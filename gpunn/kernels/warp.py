@@ -28,7 +28,7 @@ def warp_bilinear(images, cos, sin, shift, field, n0, n1, out):
     _, C, H, W = images.shape
     one, zero = np.float32(1), np.float32(0)
     mid_h, mid_w = np.float32((H - 1) / 2), np.float32((W - 1) / 2)
-    top_r, top_c = np.float32(H), np.float32(W)
+    last_r, last_c = np.float32(H), np.float32(W)  # clamp bounds
     elastic = field.shape[0] > 0
     for n in range(n0, n1):
         cn, sn = cos[n], sin[n]
@@ -41,8 +41,8 @@ def warp_bilinear(images, cos, sin, shift, field, n0, n1, out):
                 if elastic:
                     r += field[n, 0, i, j]
                     s += field[n, 1, i, j]
-                r = min(max(r, -one), top_r)  # further out, all four corners are zeros
-                s = min(max(s, -one), top_c)
+                r = min(max(r, -one), last_r)  # further out, all four corners are zeros
+                s = min(max(s, -one), last_c)
                 r0, s0 = np.floor(r), np.floor(s)
                 fr, fs = r - r0, s - s0
                 a, b = int(r0), int(s0)
