@@ -6,7 +6,8 @@
 # Stages:
 #   env        nvidia-smi, library versions, whether gpunn sees the GPU
 #   tests      the whole test suite on the real device (GPU halves included)
-#   sanitizer  the kernel tests under compute-sanitizer memcheck
+#   sanitizer  the kernel tests under compute-sanitizer memcheck (CUDA API errors not
+#              reported: numba-cuda's start-up probes driver symbols the driver lacks)
 #   bench      bench/run.py --device gpu: the kernel micro-benchmarks and peak memory, then
 #              fc30, conv2-relu, final at m = 10, 64, 256, 1024 against torch eager (cuDNN)
 #   compile    conv2-relu and final training at m = 10, 64, 256 against torch eager and
@@ -51,9 +52,12 @@ for stage in "$@"; do
     env)
         run env python bench/gpu_env.py ;;
     tests)
-        run tests python -m pytest -q -p no:cacheprovider -rs ;;
+        # PYTEST_WORKERS=8: pytest-xdist's workers (pytest-benchmark, also in the image,
+        # warns that xdist disables it, an error under filterwarnings: so -p no:benchmark)
+        run tests python -m pytest -q -p no:cacheprovider -rs \
+            ${PYTEST_WORKERS:+-n "$PYTEST_WORKERS" -p no:benchmark} ;;
     sanitizer)
-        run sanitizer compute-sanitizer --tool memcheck --error-exitcode 1 \
+        run sanitizer compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 1 \
             python -m pytest -q -p no:cacheprovider tests/kernels -m "not slow" ;;
     bench)  # about 24 rows × (3 + 3) half-second rounds: a few minutes in all
         run bench python bench/run.py --device gpu --presets fc30,conv2-relu,final \

@@ -40,6 +40,12 @@ if not SIMULATOR:
     os.environ.setdefault("NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS", "0")
     cuda_config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
 
+    # numba-cuda 0.30 registers an overload of np.row_stack, unguarded, the first time it
+    # compiles a kernel; NumPy 2.5 removed that alias of np.vstack (the lent H100's image
+    # pairs the two), which made every kernel compile fail with an AttributeError.
+    if not hasattr(np, "row_stack"):
+        setattr(np, "row_stack", np.vstack)  # noqa: B010 (the name ruff flags as removed)
+
 
 @functools.cache
 def scalar_type(dtype: Any) -> Any:
