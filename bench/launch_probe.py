@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """What a launch costs the host, and whether a training step can become a CUDA graph (GPU only).
 
-    python bench/launch_probe.py [--json FILE] [--steps N]
+    python bench/launch_probe.py [--json FILE] [--steps N] [--only PROBE...]
 
 At mini-batch 10 a step of the book's networks is a few microseconds of arithmetic per
 kernel, so the host's work per launch decides the speed. This measures, on the lent GPU:
@@ -15,8 +15,10 @@ kernel, so the host's work per launch decides the speed. This measures, on the l
   kernel with no arguments (the dispatcher's floor), a CuPy elementwise kernel and
   ``cp.matmul`` (10×1000 @ 1000×1000).
   Beside each, the device µs per launch from CUDA events over the same loop.
-- ``weight_gradient``: device µs of the two weight-gradient kernels at conv1 and conv2's
-  shapes, m = 10, 64, 256, and how far apart their results are.
+- ``tiled``: device µs of convolution forward and backward to the input at conv1 and
+  conv2's shapes, m = 10, 64, 256, with the stride-1 tiled kernel and with the direct
+  one-thread-per-output kernels, and how far apart their results are.
+- ``weight_gradient``: the same for the two weight-gradient kernels.
 - ``step``: for conv2-relu and final at m = 10, the host seconds to enqueue N training
   steps against the seconds until the device has finished them (equal means the step
   is host-bound), with kept device views and with views made anew at every launch.
@@ -154,38 +156,80 @@ def probe_launch(cp) -> dict:
     return out
 
 
+BOOK_LAYERS = {"conv1": ((1, 28, 28), 20), "conv2": ((20, 12, 12), 40)}  # (C, H, W), F
+
+
+def _book_shapes(cp):
+    """(layer, m, x, w, gz): random float32 arrays at the book's conv shapes, m = 10, 64, 256."""
+    rng = np.random.default_rng(3)
+    for layer, ((c, h, w_), f) in BOOK_LAYERS.items():
+        for n in (10, 64, 256):
+            x = cp.asarray(rng.standard_normal((n, c, h, w_), dtype=np.float32))
+            w = cp.asarray(rng.standard_normal((f, c, 5, 5), dtype=np.float32))
+            gz = cp.asarray(rng.standard_normal((n, f, h - 4, w_ - 4), dtype=np.float32))
+            yield layer, n, x, w, gz
+
+
+def _versus(cp, fn, module, setting: str, variants: dict) -> dict:
+    """Host and device µs of ``fn()`` with ``module.setting`` at each of ``variants``
+    ({name: value}), and the largest relative difference of their results."""
+    kept = getattr(module, setting)
+    row, results = {}, []
+    for name, value in variants.items():
+        setattr(module, setting, value)
+        try:
+            row[name] = host_and_device_us(cp, fn, n=200)
+            results.append(fn())
+        except Exception as exc:
+            row[name] = {"error": _error(exc)}
+        finally:
+            setattr(module, setting, kept)
+    if len(results) == 2:
+        row["max_rel_diff"] = float(abs(results[0] - results[1]).max() / abs(results[1]).max())
+    return row
+
+
 def probe_weight_gradient(cp) -> dict:
     """Device µs of the weight gradient at the book's shapes: the per-(f, c) kernel (the
     default for 5×5 filters) against the per-weight one it replaced (SMALL_FILTER = 0)."""
     from gpunn.kernels import conv as conv_kernels
 
+    variants = {"per (f, c)": conv_kernels.SMALL_FILTER, "per weight": 0}
+    return {
+        f"{layer} m={n}": _versus(
+            cp,
+            lambda gz=gz, x=x, w=w: conv_kernels.conv_backward(gz, x, w, need_gx=False)[1],
+            conv_kernels,
+            "SMALL_FILTER",
+            variants,
+        )
+        for layer, n, x, w, gz in _book_shapes(cp)
+    }
+
+
+def probe_tiled(cp) -> dict:
+    """Device µs of convolution forward and backward to the input at the book's shapes:
+    the stride-1 tiled kernel (filters in shared memory, several channels a thread)
+    against the direct one-thread-per-output kernels (SHARED_BYTES = 0 turns it off)."""
+    from gpunn.kernels import conv as conv_kernels
+
+    variants = {"tiled": conv_kernels.SHARED_BYTES, "direct": 0}
     out = {}
-    rng = np.random.default_rng(3)
-    layers = {"conv1": ((1, 28, 28), 20), "conv2": ((20, 12, 12), 40)}
-    small = conv_kernels.SMALL_FILTER
-    for layer, ((c, h, w_), f) in layers.items():
-        for n in (10, 64, 256):
-            x = cp.asarray(rng.standard_normal((n, c, h, w_), dtype=np.float32))
-            w = cp.asarray(rng.standard_normal((f, c, 5, 5), dtype=np.float32))
-            gz = cp.asarray(rng.standard_normal((n, f, h - 4, w_ - 4), dtype=np.float32))
-            row = {}
-            for name, limit in (("per (f, c)", small), ("per weight", 0)):
-                conv_kernels.SMALL_FILTER = limit
-                try:
-
-                    def backward(gz=gz, x=x, w=w):
-                        return conv_kernels.conv_backward(gz, x, w, need_gx=False)[1]
-
-                    row[name] = host_and_device_us(cp, backward, n=200)
-                    row[name]["gw"] = backward()
-                except Exception as exc:
-                    row[name] = {"error": _error(exc)}
-                finally:
-                    conv_kernels.SMALL_FILTER = small
-            gws = [r.pop("gw", None) for r in row.values()]
-            if all(g is not None for g in gws):
-                row["max_rel_diff"] = float(abs(gws[0] - gws[1]).max() / abs(gws[1]).max())
-            out[f"{layer} m={n}"] = row
+    for layer, n, x, w, gz in _book_shapes(cp):
+        out[f"{layer} forward m={n}"] = _versus(
+            cp,
+            lambda x=x, w=w: conv_kernels.conv_forward(x, w),
+            conv_kernels,
+            "SHARED_BYTES",
+            variants,
+        )
+        out[f"{layer} backward-input m={n}"] = _versus(
+            cp,
+            lambda gz=gz, x=x, w=w: conv_kernels.conv_backward(gz, x, w)[0],
+            conv_kernels,
+            "SHARED_BYTES",
+            variants,
+        )
     return out
 
 
@@ -382,10 +426,16 @@ def probe_step_graph(cp, stream) -> dict:
     return out
 
 
+PROBES = ("launch", "tiled", "weight_gradient", "step", "graph")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", help="write the results here as well")
     p.add_argument("--steps", type=int, default=2000, help="training steps per network")
+    p.add_argument(
+        "--only", nargs="+", choices=PROBES, help="run these probes alone (default: all)"
+    )
     args = p.parse_args(argv)
 
     import cupy as cp
@@ -399,12 +449,16 @@ def main(argv: list[str] | None = None) -> int:
         result["environment"] = environment(device)
     except Exception as exc:
         result["environment"] = {"error": _error(exc)}
-    for name, probe in (
-        ("launch", lambda: probe_launch(cp)),
-        ("weight_gradient", lambda: probe_weight_gradient(cp)),
-        ("step", lambda: probe_steps(cp, args.steps)),
-        ("graph", lambda: probe_graph(cp)),
-    ):
+    probes = {
+        "launch": lambda: probe_launch(cp),
+        "tiled": lambda: probe_tiled(cp),
+        "weight_gradient": lambda: probe_weight_gradient(cp),
+        "step": lambda: probe_steps(cp, args.steps),
+        "graph": lambda: probe_graph(cp),
+    }
+    for name, probe in probes.items():
+        if args.only and name not in args.only:
+            continue
         try:
             result[name] = probe()
         except Exception as exc:

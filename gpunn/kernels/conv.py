@@ -1,8 +1,15 @@
 """Numba CUDA kernels for convolution (see ``gpunn.functions.conv`` for the maths) and launchers.
 
-- ``conv_forward_kernel``: one thread per z[n, f, i, j], a direct sum over (c, k, l).
+- ``tiled_kernel(...)``, stride 1 (the book's case), both directions: one thread per
+  output position and per TC output channels (compile-time, as are the channel count
+  and the filter's size and padding), the block's TC filters in shared memory. Each input
+  value read is used for TC multiply-adds and every weight read is a shared-memory
+  broadcast. The backward pass to the input is the same kernel: gx is the convolution of
+  gz with w transposed (F ↔ C) and flipped, padded by KH − 1 − p.
+- ``conv_forward_kernel``: one thread per z[n, f, i, j], a direct sum over (c, k, l); for
+  strides above 1, or filters too large for shared memory.
 - ``conv_backward_input_kernel``: one thread per gx[n, c, h, v], a gather over the
-  (f, k, l) whose window covers (h, v): no atomics, deterministic.
+  (f, k, l) whose window covers (h, v): no atomics, deterministic; the same cases.
 - ``weight_kernel(dtype, KH, KW)``, the weight gradient for filters of up to
   SMALL_FILTER weights (the book's 5×5): one block per (f, c) and per chunk of the
   batch; each thread walks its share of the (n, i, j) positions, reads gz[n, f, i, j]
@@ -36,7 +43,10 @@ from gpunn.kernels.launch import SIMULATOR, launch, launch_blocks, scalar_type, 
 
 WEIGHT_THREADS = 128  # most threads per block of the weight-gradient reduction
 SMALL_FILTER = 32  # most KH·KW for which each thread keeps all of a filter's sums
-TARGET_BLOCKS = 512  # the blocks weight_chunks aims at (the H100 has 132 SMs)
+TARGET_BLOCKS = 512  # the blocks weight_chunks and tile_channels aim at (the H100 has 132 SMs)
+TILE_THREADS = 32 if SIMULATOR else 128  # threads per block of the tiled kernels
+TILE_CHANNELS = (16, 8, 4, 2, 1)  # output channels per thread that tile_channels picks from
+SHARED_BYTES = 48 * 1024  # the most static shared memory a block may declare
 
 
 def kernels(dtype: Any) -> SimpleNamespace:
@@ -188,6 +198,97 @@ def weight_kernel(dtype: np.dtype, KH: int, KW: int) -> Any:
     return conv_backward_weight_fc_kernel
 
 
+@functools.cache
+def tiled_kernel(
+    dtype: np.dtype, C: int, KH: int, KW: int, PH: int, PW: int, TC: int, transposed: bool
+) -> Any:
+    """The stride-1 convolution kernel for these compile-time sizes (see the module's doc)."""
+    real = scalar_type(dtype)
+    KK = KH * KW
+    CKK = C * KK
+
+    @cuda.jit
+    def conv_tiled_kernel(inp, w, out):
+        """out[n, g, i, j] = Σ_c Σ_k Σ_l inp[n, c, i + k − PH, j + l − PW] · u[g, c, k, l],
+        u = w (forward) or u[g, c, k, l] = w[c, g, KH−1−k, KW−1−l] (transposed); block
+        (positions b, channels d): threads on positions b·blockDim + tid, channels d·TC + t."""
+        u = cuda.shared.array((CKK, TC), real)
+        g0 = cuda.blockIdx.y * TC
+        G = out.shape[1]
+        s = cuda.threadIdx.x
+        while s < CKK * TC:  # u[(c, k, l), t] for the block's channels t, 0 past the last
+            r = s // TC
+            t = s - r * TC
+            c = r // KK
+            k = (r - c * KK) // KW
+            l = r - c * KK - k * KW
+            value = real(0)
+            if g0 + t < G:
+                if transposed:
+                    value = w[c, g0 + t, KH - 1 - k, KW - 1 - l]
+                else:
+                    value = w[g0 + t, c, k, l]
+            u[r, t] = value
+            s += cuda.blockDim.x
+        cuda.syncthreads()
+        p = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+        OH, OW = out.shape[2], out.shape[3]
+        H, W = inp.shape[2], inp.shape[3]
+        if p < out.shape[0] * OH * OW:
+            n = p // (OH * OW)
+            i = (p - n * OH * OW) // OW
+            j = p - n * OH * OW - i * OW
+            acc = cuda.local.array(TC, real)
+            for t in range(TC):
+                acc[t] = real(0)
+            for c in range(C):
+                for k in range(KH):
+                    h = i + k - PH
+                    if PH == 0 or (h >= 0 and h < H):
+                        for l in range(KW):
+                            v = j + l - PW
+                            if PW == 0 or (v >= 0 and v < W):
+                                a = inp[n, c, h, v]
+                                r = (c * KH + k) * KW + l
+                                for t in range(TC):  # one broadcast read of each u
+                                    acc[t] += a * u[r, t]
+            for t in range(TC):
+                if g0 + t < G:
+                    out[n, g0 + t, i, j] = acc[t]
+
+    return conv_tiled_kernel
+
+
+def tile_channels(channels: int, positions: int, c_in: int, kk: int, itemsize: int) -> int:
+    """Output channels per thread for ``tiled_kernel`` (0: none fits shared memory): of
+    TILE_CHANNELS, the most that still gives ≥ TARGET_BLOCKS blocks, preferring those that
+    leave ≤ 25 % of their slots empty past the last channel; the fewest when none fills
+    the GPU."""
+    fits = [tc for tc in TILE_CHANNELS if tc * c_in * kk * itemsize <= SHARED_BYTES]
+    if not fits:
+        return 0
+    blocks = -(-positions // TILE_THREADS)
+    full = [tc for tc in fits if blocks * -(-channels // tc) >= TARGET_BLOCKS]
+    thrifty = [tc for tc in full if -(-channels // tc) * tc * 4 <= channels * 5]
+    return max(thrifty or full or [min(fits)])
+
+
+def _tiled(inp: Any, w: Any, out: Any, ph: int, pw: int, transposed: bool) -> bool:
+    """Run the stride-1 ``tiled_kernel`` into ``out``; False (nothing run) when its
+    filters do not fit in shared memory."""
+    N, G, OH, OW = out.shape
+    C = inp.shape[1]
+    KH, KW = w.shape[2:]
+    dtype = np.dtype(inp.dtype)
+    tc = tile_channels(G, N * OH * OW, C, KH * KW, dtype.itemsize)
+    if tc == 0:
+        return False
+    kernel = tiled_kernel(dtype, C, KH, KW, ph, pw, tc, transposed)
+    blocks = (-(-(N * OH * OW) // TILE_THREADS), -(-G // tc))
+    launch_blocks(kernel, blocks, TILE_THREADS, inp, w, out)
+    return True
+
+
 def weight_chunks(n: int, filter_pairs: int, positions: int, threads: int) -> int:
     """How many chunks of the batch the weight gradient splits over: enough for about
     TARGET_BLOCKS blocks, but each block keeps ≥ 4 positions per thread, and ≤ n chunks."""
@@ -203,7 +304,8 @@ def conv_forward(x: Any, w: Any, stride: int = 1, pad: int = 0) -> Any:
     z = xp.empty(
         (N, F, (H + 2 * pad - KH) // stride + 1, (W + 2 * pad - KW) // stride + 1), x.dtype
     )
-    launch(kernels(x.dtype).conv_forward_kernel, z.size, x, w, stride, pad, z)
+    if stride != 1 or not _tiled(x, w, z, pad, pad, transposed=False):
+        launch(kernels(x.dtype).conv_forward_kernel, z.size, x, w, stride, pad, z)
     return z
 
 
@@ -231,7 +333,9 @@ def conv_backward(
     gx = None
     if need_gx:
         gx = xp.empty(x.shape, x.dtype)
-        launch(k.conv_backward_input_kernel, gx.size, gz, w, stride, pad, gx)
+        KH, KW = w.shape[2:]
+        if stride != 1 or not _tiled(gz, w, gx, KH - 1 - pad, KW - 1 - pad, transposed=True):
+            launch(k.conv_backward_input_kernel, gx.size, gz, w, stride, pad, gx)
     F, C, KH, KW = w.shape
     if KH * KW > SMALL_FILTER:
         gw = xp.empty(w.shape, w.dtype)

@@ -76,6 +76,61 @@ def test_weight_gradient_kernels_with_any_chunking(
     assert rel_err(gw, conv_backward(gz, x, w)[1]) < 1e-12
 
 
+@pytest.mark.parametrize("channels", [(1,), (2,), (4,), kernels.TILE_CHANNELS])
+@pytest.mark.parametrize("case", [(2, 3, 5, 6, 5, 3, 2, 0), (1, 2, 3, 5, 5, 2, 3, 1)])
+def test_tiled_kernels_at_any_channels_per_thread(rng, kernel_arrays, monkeypatch, channels, case):
+    """Stride 1: forward and backward to the input through ``tiled_kernel``, with F = 5 or 3
+    not a multiple of the channels a thread takes (the last block's spare slots unused)."""
+    monkeypatch.setattr(kernels, "TILE_CHANNELS", channels)
+    launched = []
+    monkeypatch.setattr(kernels, "tiled_kernel", _spy(kernels.tiled_kernel, launched))
+    x, w = arrays(rng, case, np.float64)
+    pad = case[7]
+    z_ref = conv_forward(x, w, 1, pad)
+    gz = rng.standard_normal(z_ref.shape)
+    z = kernels.conv_forward(kernel_arrays(x), kernel_arrays(w), 1, pad)
+    gx, _ = kernels.conv_backward(kernel_arrays(gz), kernel_arrays(x), kernel_arrays(w), 1, pad)
+    assert [transposed for *_, transposed in launched] == [False, True]
+    assert rel_err(z, z_ref) < 1e-12
+    assert rel_err(gx, conv_backward(gz, x, w, 1, pad)[0]) < 1e-12
+
+
+def test_filters_too_large_for_shared_memory_take_the_direct_kernels(
+    rng, kernel_arrays, monkeypatch
+):
+    monkeypatch.setattr(kernels, "SHARED_BYTES", 8)  # not even one float64 filter
+    launched = []
+    monkeypatch.setattr(kernels, "tiled_kernel", _spy(kernels.tiled_kernel, launched))
+    x, w = arrays(rng, (1, 2, 2, 5, 4, 2, 2), np.float64)
+    z_ref = conv_forward(x, w)
+    gz = rng.standard_normal(z_ref.shape)
+    z = kernels.conv_forward(kernel_arrays(x), kernel_arrays(w))
+    gx, _ = kernels.conv_backward(kernel_arrays(gz), kernel_arrays(x), kernel_arrays(w))
+    assert launched == []
+    assert rel_err(z, z_ref) < 1e-12 and rel_err(gx, conv_backward(gz, x, w)[0]) < 1e-12
+
+
+def test_tile_channels_fill_the_gpu_and_waste_little(monkeypatch):
+    monkeypatch.setattr(kernels, "TILE_THREADS", 128)
+    # conv2 forward at m = 256: 128 blocks of positions; 8 channels a thread → 640 blocks
+    assert kernels.tile_channels(40, 256 * 64, 20, 25, 4) == 8
+    # conv1 forward at m = 256: 16 would leave 12 of 32 slots empty, 8 wastes 4 of 24
+    assert kernels.tile_channels(20, 256 * 576, 1, 25, 4) == 8
+    # conv2 at m = 10: too few positions for any choice to fill the GPU: the most blocks
+    assert kernels.tile_channels(40, 10 * 64, 20, 25, 4) == 1
+    # float64 backward to conv2's input: 8 channels · 40 · 25 · 8 bytes is over 48 KiB
+    assert kernels.tile_channels(20, 256 * 144, 40, 25, 8) == 4
+    assert kernels.tile_channels(20, 256 * 144, 40, 25 * 500, 4) == 0  # nothing fits
+
+
+def _spy(factory, calls):
+    def spy(*args):
+        calls.append(args)
+        return factory(*args)
+
+    return spy
+
+
 def test_an_empty_batch_has_a_zero_weight_gradient(kernel_arrays):
     x, w = np.zeros((0, 1, 6, 6)), np.ones((2, 1, 3, 3))
     _, gw = kernels.conv_backward(
