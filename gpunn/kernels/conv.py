@@ -10,14 +10,14 @@
   strides above 1, or filters too large for shared memory.
 - ``conv_backward_input_kernel``: one thread per gx[n, c, h, v], a gather over the
   (f, k, l) whose window covers (h, v): no atomics, deterministic; the same cases.
-- ``weight_kernel(dtype, KH, KW)``, the weight gradient for filters of up to
-  SMALL_FILTER weights (the book's 5×5): one block per (f, c) and per chunk of the
-  batch; each thread walks its share of the (n, i, j) positions, reads gz[n, f, i, j]
-  once and adds it times the KH·KW inputs under the window to KH·KW sums it keeps in
-  registers; the block then adds its threads' sums in a fixed order (deterministic, no
-  atomics), and the chunks' results are summed by one CuPy reduction when there are
-  several. Chunks (``weight_chunks``) give the GPU enough blocks when F·C is small
-  (conv1: 20).
+- ``weight_kernel(dtype, KH, KW, FT)``, the weight gradient for filters of up to
+  SMALL_FILTER weights (the book's 5×5): one block per (FT filters, c) and per chunk of
+  the batch; each thread walks its share of the (n, i, j) positions, reads the FT
+  values gz[n, f, i, j] once and adds each times the KH·KW inputs under the window
+  (each read once, for all FT filters) to FT·KH·KW sums it keeps in registers; the
+  block then adds its threads' sums in a fixed order (deterministic, no atomics), and
+  the chunks' results are summed by one CuPy reduction when there are several. Chunks
+  (``weight_chunks``) give the GPU enough blocks when F·C is small (conv1: 20).
 - ``conv_backward_weight_kernel``, for larger filters: one block per gw[f, c, k, l];
   its threads stride over the N·OH·OW terms (three integer divisions and one
   multiply-add each), then add their partial sums in shared memory (a tree, fixed
@@ -43,6 +43,8 @@ from gpunn.kernels.launch import SIMULATOR, launch, launch_blocks, scalar_type, 
 
 WEIGHT_THREADS = 128  # most threads per block of the weight-gradient reduction
 SMALL_FILTER = 32  # most KH·KW for which each thread keeps all of a filter's sums
+WEIGHT_FILTERS = 4  # most filters a block of the small-filter weight gradient takes
+REGISTER_SUMS = 100  # most sums (filters × KH·KW) a thread of it keeps in registers
 TARGET_BLOCKS = 512  # the blocks weight_chunks and tile_channels aim at (the H100 has 132 SMs)
 TILE_THREADS = 32 if SIMULATOR else 128  # threads per block of the tiled kernels
 TILE_CHANNELS = (16, 8, 4, 2, 1)  # output channels per thread that tile_channels picks from
@@ -142,58 +144,67 @@ def _build(dtype: np.dtype) -> SimpleNamespace:
 
 
 @functools.cache
-def weight_kernel(dtype: np.dtype, KH: int, KW: int) -> Any:
-    """The weight-gradient kernel for KH×KW filters (KH·KW ≤ SMALL_FILTER) and ``dtype``."""
+def weight_kernel(dtype: np.dtype, KH: int, KW: int, FT: int = 1) -> Any:
+    """The weight-gradient kernel for KH×KW filters (KH·KW ≤ SMALL_FILTER), FT filters a
+    block, and ``dtype``."""
     real = scalar_type(dtype)
     KK = KH * KW
+    SUMS = FT * KK  # a constant: Numba sizes local arrays only from those
 
     @cuda.jit
     def conv_backward_weight_fc_kernel(gz, x, stride, pad, per_chunk, partial):
         """partial[b, f, c, k, l] = Σ_{n ∈ chunk b} Σ_{i,j} gz[n, f, i, j]·x[n, c, h, v],
-        h = i·s + k − p, v = j·s + l − p; block (f·C + c, b), chunk b the examples
-        b·per_chunk … (b + 1)·per_chunk − 1."""
+        h = i·s + k − p, v = j·s + l − p; block (d·C + c, b) for the filters f = d·FT …
+        d·FT + FT − 1, chunk b the examples b·per_chunk … (b + 1)·per_chunk − 1."""
         tid = cuda.threadIdx.x
         nt = cuda.blockDim.x
-        C = x.shape[1]
-        f = cuda.blockIdx.x // C
-        c = cuda.blockIdx.x - f * C
+        F, C = gz.shape[1], x.shape[1]
+        f0 = (cuda.blockIdx.x // C) * FT
+        c = cuda.blockIdx.x - (f0 // FT) * C
         chunk = cuda.blockIdx.y
         OH, OW = gz.shape[2], gz.shape[3]
         H, W = x.shape[2], x.shape[3]
         n0 = chunk * per_chunk
         n1 = min(gz.shape[0], n0 + per_chunk)
         area = OH * OW
-        sums = cuda.local.array(KK, real)
-        for t in range(KK):
+        sums = cuda.local.array(SUMS, real)  # sums[t·KK + k·KW + l] for filter f0 + t
+        for t in range(SUMS):
             sums[t] = real(0)
+        g = cuda.local.array(FT, real)
         p = tid
         while p < (n1 - n0) * area:  # consecutive threads on consecutive j
             n = p // area
             q = p - n * area
             i = q // OW
             j = q - i * OW
-            g = gz[n0 + n, f, i, j]
+            for t in range(FT):  # gz read once; each x read below serves FT filters
+                g[t] = gz[n0 + n, f0 + t, i, j] if f0 + t < F else real(0)
             for k in range(KH):
                 h = i * stride + k - pad
                 if h >= 0 and h < H:
                     for l in range(KW):
                         v = j * stride + l - pad
                         if v >= 0 and v < W:
-                            sums[k * KW + l] += g * x[n0 + n, c, h, v]
+                            a = x[n0 + n, c, h, v]
+                            for t in range(FT):
+                                sums[t * KK + k * KW + l] += g[t] * a
             p += nt
-        # (threads, KK): an odd KK (25) keeps both the writes (stride KK) and the reads
-        # (consecutive t) free of shared-memory bank conflicts
+        # (threads, KK) per filter: an odd KK (25) keeps both the writes (stride KK) and
+        # the reads (consecutive t) free of shared-memory bank conflicts
         shared = cuda.shared.array((WEIGHT_THREADS, KK), real)
-        for t in range(KK):
-            shared[tid, t] = sums[t]
-        cuda.syncthreads()
-        t = tid
-        while t < KK:  # thread t adds weight t's sums, threads in order
-            total = real(0)
-            for r in range(nt):
-                total += shared[r, t]
-            partial[chunk, f, c, t // KW, t - (t // KW) * KW] = total
-            t += nt
+        for ft in range(FT):
+            for t in range(KK):
+                shared[tid, t] = sums[ft * KK + t]
+            cuda.syncthreads()
+            t = tid
+            while t < KK:  # thread t adds weight t's sums, threads in order
+                total = real(0)
+                for r in range(nt):
+                    total += shared[r, t]
+                if f0 + ft < F:
+                    partial[chunk, f0 + ft, c, t // KW, t - (t // KW) * KW] = total
+                t += nt
+            cuda.syncthreads()  # before the next filter's sums overwrite shared
 
     return conv_backward_weight_fc_kernel
 
@@ -345,10 +356,12 @@ def conv_backward(
     n = x.shape[0]
     if n == 0:
         return gx, xp.zeros(w.shape, w.dtype)
-    chunks = weight_chunks(n, F * C, gz.shape[2] * gz.shape[3], weight_threads)
+    ft = min(WEIGHT_FILTERS, F, max(1, REGISTER_SUMS // (KH * KW)))
+    groups = -(-F // ft) * C
+    chunks = weight_chunks(n, groups, gz.shape[2] * gz.shape[3], weight_threads)
     per_chunk = -(-n // chunks)
     chunks = -(-n // per_chunk)  # none empty
     partial = xp.empty((chunks, *w.shape), w.dtype)
-    kernel = weight_kernel(np.dtype(x.dtype), KH, KW)
-    launch_blocks(kernel, (F * C, chunks), weight_threads, gz, x, stride, pad, per_chunk, partial)
+    kernel = weight_kernel(np.dtype(x.dtype), KH, KW, ft)
+    launch_blocks(kernel, (groups, chunks), weight_threads, gz, x, stride, pad, per_chunk, partial)
     return gx, partial[0] if chunks == 1 else partial.sum(axis=0)

@@ -62,11 +62,13 @@ def test_weight_reduction_at_any_block_size(rng, kernel_arrays, threads):
 
 @pytest.mark.parametrize("small_filter", [0, kernels.SMALL_FILTER])  # 0: the per-weight kernel
 @pytest.mark.parametrize("target_blocks", [1, 18])  # 18 / (F·C = 6): chunks of 2, 2, 1 examples
+@pytest.mark.parametrize("filters", [1, 2, kernels.WEIGHT_FILTERS])  # 2: blocks of 2 and 1 of F = 3
 def test_weight_gradient_kernels_with_any_chunking(
-    rng, kernel_arrays, monkeypatch, small_filter, target_blocks
+    rng, kernel_arrays, monkeypatch, small_filter, target_blocks, filters
 ):
     monkeypatch.setattr(kernels, "SMALL_FILTER", small_filter)
     monkeypatch.setattr(kernels, "TARGET_BLOCKS", target_blocks)
+    monkeypatch.setattr(kernels, "WEIGHT_FILTERS", filters)
     x, w = arrays(rng, (5, 2, 3, 6, 7, 3, 2), np.float64)
     gz = rng.standard_normal((5, 3, 4, 6))
     _, gw = kernels.conv_backward(
