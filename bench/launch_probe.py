@@ -228,7 +228,7 @@ def probe_tiled(cp) -> dict:
         )
         out[f"{layer} backward-input m={n}"] = _versus(
             cp,
-            lambda gz=gz, x=x, w=w: conv_kernels.conv_backward(gz, x, w)[0],
+            lambda gz=gz, x=x, w=w: conv_kernels.conv_backward_input(gz, w, x.shape),
             conv_kernels,
             "SHARED_BYTES",
             variants,

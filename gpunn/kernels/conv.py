@@ -272,14 +272,20 @@ def tiled_kernel(
 
 def tile_channels(channels: int, positions: int, c_in: int, kk: int, itemsize: int) -> int:
     """Output channels per thread for ``tiled_kernel`` (0: none fits shared memory): of
-    TILE_CHANNELS, the most that still gives ≥ TARGET_BLOCKS blocks, preferring those that
-    leave ≤ 25 % of their slots empty past the last channel; the fewest when none fills
-    the GPU."""
-    fits = [tc for tc in TILE_CHANNELS if tc * c_in * kk * itemsize <= SHARED_BYTES]
+    TILE_CHANNELS, the most that still gives ≥ TARGET_BLOCKS blocks, preferring those whose
+    empty slots past the last channel are ≤ a quarter of the channels; the fewest when
+    none fills the GPU. (Kept per shape: it is asked at every launch.)"""
+    settings = (TILE_CHANNELS, SHARED_BYTES, TILE_THREADS, TARGET_BLOCKS)
+    return _tile_channels(channels, positions, c_in, kk, itemsize, *settings)
+
+
+@functools.lru_cache(maxsize=256)
+def _tile_channels(channels, positions, c_in, kk, itemsize, choices, shared, threads, target):
+    fits = [tc for tc in choices if tc * c_in * kk * itemsize <= shared]
     if not fits:
         return 0
-    blocks = -(-positions // TILE_THREADS)
-    full = [tc for tc in fits if blocks * -(-channels // tc) >= TARGET_BLOCKS]
+    blocks = -(-positions // threads)
+    full = [tc for tc in fits if blocks * -(-channels // tc) >= target]
     thrifty = [tc for tc in full if -(-channels // tc) * tc * 4 <= channels * 5]
     return max(thrifty or full or [min(fits)])
 
@@ -298,6 +304,18 @@ def _tiled(inp: Any, w: Any, out: Any, ph: int, pw: int, transposed: bool) -> bo
     blocks = (-(-(N * OH * OW) // TILE_THREADS), -(-G // tc))
     launch_blocks(kernel, blocks, TILE_THREADS, inp, w, out)
     return True
+
+
+def weight_filters(n: int, F: int, C: int, kk: int, positions: int, threads: int) -> int:
+    """Filters a block of the small-filter weight gradient takes: the most (up to
+    WEIGHT_FILTERS, REGISTER_SUMS sums a thread) that still gives ≥ TARGET_BLOCKS / 2
+    blocks after chunking, else 1 (more blocks matter more than fewer reads then)."""
+    most = min(WEIGHT_FILTERS, F, max(1, REGISTER_SUMS // kk))
+    for ft in range(most, 1, -1):
+        groups = -(-F // ft) * C
+        if groups * weight_chunks(n, groups, positions, threads) * 2 >= TARGET_BLOCKS:
+            return ft
+    return 1
 
 
 def weight_chunks(n: int, filter_pairs: int, positions: int, threads: int) -> int:
@@ -320,6 +338,15 @@ def conv_forward(x: Any, w: Any, stride: int = 1, pad: int = 0) -> Any:
     return z
 
 
+def conv_backward_input(gz: Any, w: Any, x_shape: tuple, stride: int = 1, pad: int = 0) -> Any:
+    """gx = ∂C/∂x (x_shape) from gz on the device, one launch."""
+    gx = get_array_module(gz).empty(x_shape, gz.dtype)
+    KH, KW = w.shape[2:]
+    if stride != 1 or not _tiled(gz, w, gx, KH - 1 - pad, KW - 1 - pad, transposed=True):
+        launch(kernels(gz.dtype).conv_backward_input_kernel, gx.size, gz, w, stride, pad, gx)
+    return gx
+
+
 def conv_backward(
     gz: Any,
     x: Any,
@@ -340,25 +367,20 @@ def conv_backward(
     if weight_threads & (weight_threads - 1) or not 0 < weight_threads <= WEIGHT_THREADS:
         raise ValueError(f"weight_threads must be a power of 2 up to {WEIGHT_THREADS}")
     xp = get_array_module(x)
-    k = kernels(x.dtype)
-    gx = None
-    if need_gx:
-        gx = xp.empty(x.shape, x.dtype)
-        KH, KW = w.shape[2:]
-        if stride != 1 or not _tiled(gz, w, gx, KH - 1 - pad, KW - 1 - pad, transposed=True):
-            launch(k.conv_backward_input_kernel, gx.size, gz, w, stride, pad, gx)
+    gx = conv_backward_input(gz, w, x.shape, stride, pad) if need_gx else None
     F, C, KH, KW = w.shape
     if KH * KW > SMALL_FILTER:
         gw = xp.empty(w.shape, w.dtype)
-        kernel = k.conv_backward_weight_kernel
+        kernel = kernels(x.dtype).conv_backward_weight_kernel
         launch_blocks(kernel, gw.size, weight_threads, gz, x, stride, pad, gw)
         return gx, gw
     n = x.shape[0]
     if n == 0:
         return gx, xp.zeros(w.shape, w.dtype)
-    ft = min(WEIGHT_FILTERS, F, max(1, REGISTER_SUMS // (KH * KW)))
+    positions = gz.shape[2] * gz.shape[3]
+    ft = weight_filters(n, F, C, KH * KW, positions, weight_threads)
     groups = -(-F // ft) * C
-    chunks = weight_chunks(n, groups, gz.shape[2] * gz.shape[3], weight_threads)
+    chunks = weight_chunks(n, groups, positions, weight_threads)
     per_chunk = -(-n // chunks)
     chunks = -(-n // per_chunk)  # none empty
     partial = xp.empty((chunks, *w.shape), w.dtype)

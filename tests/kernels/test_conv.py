@@ -78,11 +78,14 @@ def test_weight_gradient_kernels_with_any_chunking(
     assert rel_err(gw, conv_backward(gz, x, w)[1]) < 1e-12
 
 
-@pytest.mark.parametrize("channels", [(1,), (2,), (4,), kernels.TILE_CHANNELS])
-@pytest.mark.parametrize("case", [(2, 3, 5, 6, 5, 3, 2, 0), (1, 2, 3, 5, 5, 2, 3, 1)])
+@pytest.mark.parametrize("channels", [(1,), (2,), (4,), (8,), (16,), kernels.TILE_CHANNELS])
+@pytest.mark.parametrize(
+    "case", [(2, 3, 5, 6, 5, 3, 2, 0), (1, 2, 3, 5, 5, 2, 3, 1), (1, 2, 3, 3, 4, 2, 3, 2)]
+)
 def test_tiled_kernels_at_any_channels_per_thread(rng, kernel_arrays, monkeypatch, channels, case):
     """Stride 1: forward and backward to the input through ``tiled_kernel``, with F = 5 or 3
-    not a multiple of the channels a thread takes (the last block's spare slots unused)."""
+    not a multiple of the channels a thread takes (the last block's spare slots unused); the
+    last case pads by more than the filter (backward: padding −1 and 0)."""
     monkeypatch.setattr(kernels, "TILE_CHANNELS", channels)
     launched = []
     monkeypatch.setattr(kernels, "tiled_kernel", _spy(kernels.tiled_kernel, launched))
@@ -133,12 +136,22 @@ def _spy(factory, calls):
     return spy
 
 
-def test_an_empty_batch_has_a_zero_weight_gradient(kernel_arrays):
+def test_an_empty_batch_gives_empty_outputs_and_a_zero_weight_gradient(kernel_arrays):
     x, w = np.zeros((0, 1, 6, 6)), np.ones((2, 1, 3, 3))
-    _, gw = kernels.conv_backward(
-        kernel_arrays(np.zeros((0, 2, 4, 4))), kernel_arrays(x), kernel_arrays(w), need_gx=False
+    z = kernels.conv_forward(kernel_arrays(x), kernel_arrays(w))
+    gx, gw = kernels.conv_backward(
+        kernel_arrays(np.zeros((0, 2, 4, 4))), kernel_arrays(x), kernel_arrays(w)
     )
+    assert z.shape == (0, 2, 4, 4) and gx.shape == x.shape
     np.testing.assert_array_equal(backend.to_numpy(gw), np.zeros((2, 1, 3, 3)))
+
+
+def test_weight_filters_read_less_only_while_the_gpu_stays_full():
+    assert kernels.weight_filters(256, 40, 20, 25, 64, 128) == 4  # conv2, m = 256: 1,200 blocks
+    assert kernels.weight_filters(10, 40, 20, 25, 64, 128) == 3  # conv2, m = 10: 280 blocks
+    assert kernels.weight_filters(256, 20, 1, 25, 576, 128) == 4  # conv1, m = 256: 515 blocks
+    assert kernels.weight_filters(10, 20, 1, 25, 576, 128) == 1  # conv1, m = 10: 200 blocks
+    assert kernels.weight_filters(256, 40, 20, 49, 64, 128) == 2  # 7×7: 2·49 sums a thread
 
 
 def test_weight_chunks_fill_the_gpu_but_keep_blocks_busy():
