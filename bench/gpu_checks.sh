@@ -8,6 +8,7 @@
 #   tests      the whole test suite on the real device (GPU halves included)
 #   sanitizer  the kernel tests under compute-sanitizer memcheck (CUDA API errors not
 #              reported: numba-cuda's start-up probes driver symbols the driver lacks)
+#   racecheck  the tests of the kernels with shared memory under compute-sanitizer racecheck
 #   bench      bench/run.py --device gpu: the kernel micro-benchmarks and peak memory, then
 #              fc30, conv2-relu, final at m = 10, 64, 256, 1024 against torch eager (cuDNN)
 #   compile    conv2-relu and final training at m = 10, 64, 256 against torch eager and
@@ -59,6 +60,10 @@ for stage in "$@"; do
     sanitizer)
         run sanitizer compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 1 \
             python -m pytest -q -p no:cacheprovider tests/kernels -m "not slow" ;;
+    racecheck)  # shared-memory races in the kernels that use it (tiled, weight gradient)
+        run racecheck compute-sanitizer --tool racecheck --report-api-errors no \
+            --error-exitcode 1 python -m pytest -q -p no:cacheprovider tests/kernels \
+            -m "not slow" -k "tiled or weight" ;;
     bench)  # about 24 rows × (3 + 3) half-second rounds: a few minutes in all
         run bench python bench/run.py --device gpu --presets fc30,conv2-relu,final \
             --batch-sizes 10,64,256,1024 --peers torch --repeats 3 --seconds 0.5 --kernels \
@@ -94,7 +99,7 @@ for stage in "$@"; do
             --metrics "$OUT/$name-gpu.jsonl" --save "$OUT/$name-gpu.npz" \
             --checkpoint-dir "$OUT/$name-ckpt" --keep-checkpoints 1 ;;
     *)
-        echo "unknown stage $stage (env tests sanitizer bench compile probe conv2-relu final-fast ensemble-fast beyond)" >&2
+        echo "unknown stage $stage (env tests sanitizer racecheck bench compile probe conv2-relu final-fast ensemble-fast beyond)" >&2
         exit 2 ;;
     esac
 done
