@@ -82,4 +82,4 @@ def test_kernel_rows_with_cpu_stand_ins(monkeypatch):
         for r in rows:
             assert r["torch_us"] > 0 and r["floor_us"] > 0, r
             assert r.get("gpunn_error") is None, r
-            assert r["gpunn_us"] is not None or r["op"].endswith("*")
+            assert r["gpunn_us"] is not None, r
