@@ -23,8 +23,9 @@
   multiply-add each), then add their partial sums in shared memory (a tree, fixed
   order: deterministic).
 
-Each kernel is built once per dtype by ``kernels(dtype)``, so float32 accumulates
-in float32 and float64 in float64. The launchers allocate outputs with the input's
+The direct kernels are built once per dtype by ``kernels(dtype)``, the tiled and
+small-filter weight kernels once per dtype and compile-time sizes by their factories;
+float32 accumulates in float32 and float64 in float64. The launchers allocate outputs with the input's
 own array module (CuPy, or NumPy in the simulator). A fused conv + max-pool + bias +
 activation kernel for small batches would sit beside these and use the same launcher.
 """
