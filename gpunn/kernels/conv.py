@@ -25,9 +25,10 @@
 
 The direct kernels are built once per dtype by ``kernels(dtype)``, the tiled and
 small-filter weight kernels once per dtype and compile-time sizes by their factories;
-float32 accumulates in float32 and float64 in float64. The launchers allocate outputs with the input's
-own array module (CuPy, or NumPy in the simulator). A fused conv + max-pool + bias +
-activation kernel for small batches would sit beside these and use the same launcher.
+float32 accumulates in float32 and float64 in float64. The launchers allocate outputs
+with the input's own array module (CuPy, or NumPy in the simulator). A fused conv +
+max-pool + bias + activation kernel for small batches would sit beside these and use
+the same launcher.
 """
 
 from __future__ import annotations
