@@ -157,17 +157,17 @@ def probe_launch(cp) -> dict:
     return out
 
 
-BOOK_LAYERS = {"conv1": ((1, 28, 28), 20), "conv2": ((20, 12, 12), 40)}  # (C, H, W), F
-
-
 def _book_shapes(cp):
-    """(layer, m, x, w, gz): random float32 arrays at the book's conv shapes, m = 10, 64, 256."""
+    """(layer, m, x, w, gz): random float32 arrays at the book's conv shapes (the kernel
+    micro-benchmarks' ``CONV_LAYERS``), m = 10, 64, 256."""
+    from gpunn.benchmark.kernels import CONV_LAYERS, KERNEL_BATCHES
+
     rng = np.random.default_rng(3)
-    for layer, ((c, h, w_), f) in BOOK_LAYERS.items():
-        for n in (10, 64, 256):
+    for layer, ((c, h, w_), f, k) in CONV_LAYERS.items():
+        for n in KERNEL_BATCHES:
             x = cp.asarray(rng.standard_normal((n, c, h, w_), dtype=np.float32))
-            w = cp.asarray(rng.standard_normal((f, c, 5, 5), dtype=np.float32))
-            gz = cp.asarray(rng.standard_normal((n, f, h - 4, w_ - 4), dtype=np.float32))
+            w = cp.asarray(rng.standard_normal((f, c, k, k), dtype=np.float32))
+            gz = cp.asarray(rng.standard_normal((n, f, h - k + 1, w_ - k + 1), dtype=np.float32))
             yield layer, n, x, w, gz
 
 
