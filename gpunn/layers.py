@@ -16,6 +16,7 @@ import numpy as np
 from gpunn.errors import ConfigError, ShapeError
 from gpunn.functions.activations import get_activation
 from gpunn.functions.dropout import dropout_forward
+from gpunn.functions.linear import matmul
 from gpunn.init import check_init, init_params
 
 
@@ -110,7 +111,7 @@ class FullyConnected(Layer):
     def forward(self, x, train: bool = False, key: int = 0):
         x = x.reshape(x.shape[0], self.n_in)
         x, self.mask = self._drop(x, train, key)
-        z = x @ self.w.T
+        z = matmul(x, self.w, trans_b=True)
         if not train and self.p_dropout:
             z *= 1.0 - self.p_dropout
         z += self.b
@@ -120,11 +121,11 @@ class FullyConnected(Layer):
 
     def backward(self, delta, need_gx: bool = True):
         """δ (N, n_out) → gw = δᵀx, gb = Σδ (sums over the batch); returns ∂C/∂x or None."""
-        self.gw = delta.T @ self.x
+        self.gw = matmul(delta, self.x, trans_a=True)
         self.gb = delta.sum(axis=0)
         if not need_gx:
             return None
-        gx = delta @ self.w
+        gx = matmul(delta, self.w)
         if self.mask is not None:
             gx *= self.mask
         return gx

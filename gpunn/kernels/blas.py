@@ -1,0 +1,168 @@
+"""Matrix products on CuPy arrays by calling cuBLAS directly (GPU only, imported lazily).
+
+Why not ``cupy.matmul``: it cannot be captured into a CUDA graph (CuPy 14's cuBLAS
+binding raises NotImplementedError whenever the stream is capturing, cupy/cupy#6290),
+and it costs ≈ 57 µs of host time a call on the lent H100 (bench/NOTES.md). cuBLAS
+itself supports capture once it has a workspace it does not have to allocate, so this
+module keeps one handle of its own, bound to CuPy's current stream, with a workspace
+set after every stream change (``cublasSetStream`` resets it).
+
+cuBLAS is column-major; a row-major (r, c) array is the column-major (c, r) matrix
+with leading dimension c. So the row-major C = op(A)·op(B) is computed as the
+column-major Cᵀ = op(B)ᵀ·op(A)ᵀ (``gemm_plan``), with no copy of either operand.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from gpunn.errors import DeviceError
+
+OP_N, OP_T = 0, 1  # cublasOperation_t
+WORKSPACE_BYTES = 32 << 20  # NVIDIA's recommendation for Hopper
+_LIBRARY_NAMES = ("libcublas.so.13", "libcublas.so.12", "libcublas.so")
+
+
+class GemmPlan(NamedTuple):
+    """The arguments of one column-major ``cublas<t>gemm`` call: C' = op(P)·op(Q)."""
+
+    op_p: int  # applied to P, the row-major B read as column-major
+    op_q: int  # applied to Q, the row-major A read as column-major
+    m: int  # rows of C' = columns of the row-major C
+    n: int  # columns of C' = rows of C
+    k: int
+    ldp: int
+    ldq: int
+    ldc: int
+
+
+def gemm_plan(
+    a_shape: tuple[int, int], b_shape: tuple[int, int], trans_a: bool, trans_b: bool
+) -> GemmPlan:
+    """The cuBLAS call for the row-major (M, N) C = op(a)·op(b) of C-contiguous a and b.
+
+    Raises ValueError when the inner dimensions differ.
+    """
+    (ra, ca), (rb, cb) = a_shape, b_shape
+    M, K = (ca, ra) if trans_a else (ra, ca)
+    Kb, N = (cb, rb) if trans_b else (rb, cb)
+    if K != Kb:
+        raise ValueError(f"matmul: op(a) is {M}×{K} but op(b) is {Kb}×{N}")
+    return GemmPlan(
+        op_p=OP_T if trans_b else OP_N,
+        op_q=OP_T if trans_a else OP_N,
+        m=N,
+        n=M,
+        k=K,
+        ldp=max(1, cb),
+        ldq=max(1, ca),
+        ldc=max(1, N),
+    )
+
+
+class _Cublas:
+    """One cuBLAS handle of gpunn's own, on the library CuPy has loaded."""
+
+    def __init__(self, cp: Any) -> None:
+        self.cp = cp
+        self.lib = _load_library(cp)
+        self.handle = ctypes.c_void_p()
+        self._check(self.lib.cublasCreate_v2(ctypes.byref(self.handle)), "cublasCreate")
+        self.workspace = cp.empty(WORKSPACE_BYTES, dtype=np.uint8)  # kept for the handle's life
+        self.stream = None
+        self.gemm = {}
+        for dtype, name, ctype in ((np.float32, "Sgemm", ctypes.c_float),
+                                   (np.float64, "Dgemm", ctypes.c_double)):  # fmt: skip
+            fn = getattr(self.lib, f"cublas{name}_v2")
+            ptr = ctypes.POINTER(ctype)
+            fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                           ctypes.c_int, ctypes.c_int, ptr, ctypes.c_void_p, ctypes.c_int,
+                           ctypes.c_void_p, ctypes.c_int, ptr, ctypes.c_void_p,
+                           ctypes.c_int]  # fmt: skip
+            fn.restype = ctypes.c_int
+            one, zero = ctype(1.0), ctype(0.0)
+            self.gemm[np.dtype(dtype)] = (fn, ctypes.byref(one), ctypes.byref(zero), one, zero)
+
+    def _check(self, status: int, what: str) -> None:
+        if status != 0:
+            raise DeviceError(f"{what} failed with cuBLAS status {status}")
+
+    def bind_stream(self) -> None:
+        """Point the handle at CuPy's current stream (and give it back its workspace)."""
+        ptr = self.cp.cuda.get_current_stream().ptr
+        if ptr != self.stream:
+            self._check(self.lib.cublasSetStream_v2(self.handle, ctypes.c_void_p(ptr)), "setStream")
+            ws = ctypes.c_void_p(self.workspace.data.ptr)
+            self._check(
+                self.lib.cublasSetWorkspace_v2(self.handle, ws, ctypes.c_size_t(WORKSPACE_BYTES)),
+                "cublasSetWorkspace",
+            )
+            self.stream = ptr
+
+
+def _load_library(cp: Any) -> ctypes.CDLL:
+    """The libcublas CuPy uses (found in this process's mappings once CuPy has loaded it),
+    else the first of the usual names the loader finds."""
+    from cupy_backends.cuda.libs import cublas as cupy_cublas
+
+    cupy_cublas.getVersion(cp.cuda.device.get_cublas_handle())  # makes CuPy load it
+    candidates = []
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split()[-1]
+                if "/libcublas.so" in path and path not in candidates:
+                    candidates.append(path)
+    except OSError:
+        pass
+    found = ctypes.util.find_library("cublas")
+    for name in (*candidates, *_LIBRARY_NAMES, *([found] if found else [])):
+        try:
+            return ctypes.CDLL(name)
+        except OSError:
+            continue
+    raise DeviceError("cannot load the cuBLAS library (libcublas.so) that CuPy uses")
+
+
+_cublas: _Cublas | None = None
+
+
+def _library() -> _Cublas:
+    global _cublas
+    if _cublas is None:
+        import cupy
+
+        _cublas = _Cublas(cupy)
+    return _cublas
+
+
+def gemm(a: Any, b: Any, trans_a: bool = False, trans_b: bool = False) -> Any:
+    """op(a)·op(b) as a new C-contiguous CuPy array; op transposes when asked.
+
+    a and b: 2-D CuPy arrays, both float32 or both float64 (copied first only if not
+    C-contiguous). One cuBLAS call on CuPy's current stream; capturable in a CUDA graph.
+    """
+    cp = _library().cp
+    if a.dtype != b.dtype or np.dtype(a.dtype) not in (np.float32, np.float64):
+        raise TypeError(f"gemm needs two float32 or two float64 arrays, got {a.dtype}, {b.dtype}")
+    a, b = cp.ascontiguousarray(a), cp.ascontiguousarray(b)
+    plan = gemm_plan(a.shape, b.shape, trans_a, trans_b)
+    c = cp.empty((plan.n, plan.m), dtype=a.dtype)
+    if c.size == 0:
+        return c
+    if plan.k == 0:
+        c.fill(0)
+        return c
+    lib = _library()
+    lib.bind_stream()
+    fn, one, zero, _, _ = lib.gemm[np.dtype(a.dtype)]
+    status = fn(
+        lib.handle, plan.op_p, plan.op_q, plan.m, plan.n, plan.k, one,
+        b.data.ptr, plan.ldp, a.data.ptr, plan.ldq, zero, c.data.ptr, plan.ldc,
+    )  # fmt: skip
+    lib._check(status, "cublasGemm")
+    return c
