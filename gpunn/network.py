@@ -16,7 +16,7 @@ import numpy as np
 from gpunn.backend import Device, get_device
 from gpunn.errors import ConfigError, DataError, ShapeError
 from gpunn.functions.costs import get_cost
-from gpunn.functions.dropout import mask_key
+from gpunn.functions.dropout import step_key
 from gpunn.layers import Layer
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -100,11 +100,12 @@ class Network:
 
     # --- forward and backward -------------------------------------------------------
     def feedforward(self, x, train: bool = False, step: int = 0, seed: int | None = None):
-        """The output activations a^L (N, n_outputs); (``seed``, ``step``) key the dropout masks."""
+        """The output activations a^L (N, n_outputs); (``seed``, ``step``) key the dropout masks
+        (``step`` an int, or a 1-element device array read when the masks are drawn)."""
         seed = self.seed if seed is None else seed
         a = x
         for i, layer in enumerate(self.layers):
-            key = mask_key(seed, step, i) if train and layer.p_dropout else 0
+            key = step_key(seed, step, i) if train and layer.p_dropout else 0
             a = layer.forward(a, train, key)
         return a
 

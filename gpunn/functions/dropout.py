@@ -8,10 +8,14 @@ Each mask element i is kept when  fmix32(i·φ ⊕ key) >> 8  ≥  p·2²⁴, wh
 MurmurHash3's finaliser and key mixes (seed, step, layer). A mask is a pure function
 of those numbers, so training is reproducible, a resumed run draws the very masks an
 uninterrupted one would, and the GPU path needs no cuRAND call (which CUDA graph
-capture refuses).
+capture refuses). Inside a CUDA graph the step comes from device memory (``StepKey``)
+and ``gpunn.kernels.dropout`` mixes the key on the device, to the same bits.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
@@ -30,11 +34,41 @@ def _fmix32(h: int) -> int:
     return h ^ (h >> 16)
 
 
+STEP_MIX = 0x85EBCA77
+
+
+def seed_key(seed: int) -> int:
+    """The first third of ``mask_key``: the seed's 32-bit mix."""
+    return _fmix32((seed * _PHI + 0x632BE5AB) & _MASK32)
+
+
+def layer_term(layer: int) -> int:
+    """What ``mask_key`` mixes in for ``layer``, last."""
+    return (layer * 0xC2B2AE3D + 0x27D4EB2F) & _MASK32
+
+
 def mask_key(seed: int, step: int, layer: int) -> int:
     """A 32-bit key for the mask of ``layer`` at training ``step`` of a run seeded ``seed``."""
-    k = _fmix32((seed * _PHI + 0x632BE5AB) & _MASK32)
-    k = _fmix32((k ^ (step * 0x85EBCA77)) & _MASK32)
-    return _fmix32((k ^ (layer * 0xC2B2AE3D + 0x27D4EB2F)) & _MASK32)
+    k = _fmix32((seed_key(seed) ^ (step * STEP_MIX)) & _MASK32)
+    return _fmix32(k ^ layer_term(layer))
+
+
+@dataclass(frozen=True)
+class StepKey:
+    """The key (seed, step, layer) of a mask whose step lives in device memory: ``step``
+    is a 1-element int64 array, read by the kernel when it runs (a replayed CUDA graph
+    draws a new mask each step). The same bits as ``mask_key(seed, step[0], layer)``."""
+
+    seed: int
+    step: Any
+    layer: int
+
+
+def step_key(seed: int, step, layer: int):
+    """``mask_key(seed, step, layer)``, or a ``StepKey`` when ``step`` is an array."""
+    if hasattr(step, "shape"):
+        return StepKey(seed, step, layer)
+    return mask_key(seed, step, layer)
 
 
 def _threshold(p: float) -> int:
@@ -61,20 +95,29 @@ mask = (h >> 8) >= threshold ? (T)1 : (T)0;
 """
 
 
-def dropout_mask(xp, shape, dtype, p: float, key: int):
-    """A {0, 1} array of ``shape``: each element 0 with probability ``p``."""
+def dropout_mask(xp, shape, dtype, p: float, key):
+    """A {0, 1} array of ``shape``: each element 0 with probability ``p``; ``key`` is a
+    ``mask_key`` or a ``StepKey``."""
     out = xp.empty(shape, dtype=dtype)
+    threshold = _threshold(p)
+    if isinstance(key, StepKey) and xp is not np:
+        from gpunn.kernels.dropout import dropout_mask_on_device
+
+        dropout_mask_on_device(out, key, threshold)
+        return out
+    if isinstance(key, StepKey):
+        key = mask_key(key.seed, int(key.step[0]), key.layer)
     if xp is np:
-        _mask_cpu(out, np.uint32(key), np.uint32(_threshold(p)))
+        _mask_cpu(out, np.uint32(key), np.uint32(threshold))
     else:
         kernel = elementwise_kernel(
             "uint32 key, uint32 threshold", "T mask", _GPU_SOURCE, "gpunn_dropout_mask"
         )
-        kernel(np.uint32(key), np.uint32(_threshold(p)), out)
+        kernel(np.uint32(key), np.uint32(threshold), out)
     return out
 
 
-def dropout_forward(x, p: float, key: int):
+def dropout_forward(x, p: float, key):
     """(x ⊙ mask, mask) with each element of x dropped with probability p."""
     xp = get_array_module(x)
     mask = dropout_mask(xp, x.shape, x.dtype, p, key)
