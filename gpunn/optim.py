@@ -26,9 +26,15 @@ if (mu != (T)0) { v = mu * v - eta * gt; w += v; } else { w -= eta * gt; }
 """
 
 
-def _gpu_update():
+def _gpu_update(eta_on_device: bool = False):
+    """The update kernel; with ``eta_on_device`` η is read from a 1-element array when
+    the kernel runs (a replayed CUDA graph then follows the schedule)."""
+    if eta_on_device:
+        params, source, name = "raw T eta_now", "const T eta = eta_now[0];\n" + _GPU_SOURCE, "_at"
+    else:
+        params, source, name = "T eta", _GPU_SOURCE, ""
     return elementwise_kernel(
-        "T g, T inv_m, T eta, T l2, T l1, T mu", "T w, T v", _GPU_SOURCE, "gpunn_sgd_update"
+        f"T g, T inv_m, {params}, T l2, T l1, T mu", "T w, T v", source, f"gpunn_sgd_update{name}"
     )
 
 
@@ -55,25 +61,44 @@ class SGD:
         self.eta, self.lmbda, self.l1, self.momentum, self.n = eta, lmbda, l1, momentum, n
         self.velocities: dict[str, object] = {}
 
-    def step(self, network, m: int) -> None:
-        """Apply one update to every parameter of ``network`` from its summed gradients."""
+    def step(self, network, m: int, eta=None) -> None:
+        """Apply one update to every parameter of ``network`` from its summed gradients.
+
+        ``eta``: None for ``self.eta``; on the GPU, a 1-element device array holding η,
+        read when the update runs (what a CUDA graph of the step needs).
+        """
         xp = network.xp
         gpu = xp is not np
         dtype = network.dtype.type
         l2, l1 = self.lmbda / self.n, self.l1 / self.n
+        if eta is None:
+            eta = dtype(self.eta)
+        elif not gpu:
+            eta = dtype(eta[0])
+        update = _gpu_update(not np.isscalar(eta)) if gpu else _cpu_update
         for i, layer in enumerate(network.layers):
             # only weights are regularised; biases get (0, 0)
             for k, w, g, decay in (
                 ("w", layer.w, layer.gw, (l2, l1)),
                 ("b", layer.b, layer.gb, (0.0, 0.0)),
             ):
-                name = _param_name(i, k)
-                v = self.velocities.get(name)
-                if v is None and (self.momentum or gpu):
-                    v = self.velocities[name] = xp.zeros_like(w)
-                args = (dtype(a) for a in (1.0 / m, self.eta, *decay, self.momentum))
-                update = _gpu_update() if gpu else _cpu_update
-                update(g, *args, w, w if v is None else v)  # v is not read when μ = 0
+                v = self._velocity(_param_name(i, k), w, xp)
+                args = (dtype(a) for a in (*decay, self.momentum))
+                update(g, dtype(1.0 / m), eta, *args, w, w if v is None else v)  # v unread at μ = 0
+
+    def prepare(self, network) -> None:
+        """Make every velocity buffer the updates will use now (before a CUDA graph capture,
+        which must not allocate and zero them)."""
+        for i, layer in enumerate(network.layers):
+            for k, w in (("w", layer.w), ("b", layer.b)):
+                self._velocity(_param_name(i, k), w, network.xp)
+
+    def _velocity(self, name: str, w, xp):
+        """v for parameter ``name`` (zeros when new), or None on the CPU without momentum."""
+        v = self.velocities.get(name)
+        if v is None and (self.momentum or xp is not np):
+            v = self.velocities[name] = xp.zeros_like(w)
+        return v
 
     def state(self) -> dict:
         from gpunn.backend import to_numpy
