@@ -24,6 +24,7 @@ from gpunn.interrupts import StopRequest
 from gpunn.monitor import append_metrics, epoch_line, epoch_record, rewrite_metrics
 from gpunn.optim import SGD
 from gpunn.progress import ProgressBar
+from gpunn.step import TrainStep
 from gpunn.tracker import Tracker, step_eta
 
 
@@ -62,7 +63,8 @@ class Trainer:
     """Trains ``network`` on ``data`` (train / validation / test splits) under ``config``.
 
     The splits are checked first (``Network.check_examples``): a bad one raises ShapeError or
-    DataError before any training.
+    DataError before any training. ``cuda_graphs``: replay each step from a CUDA graph on
+    the GPU (``gpunn.step``); None leaves it to ``GPUNN_CUDA_GRAPHS`` (on by default).
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class Trainer:
         progress=None,
         expand: str | None = None,
         run_info: dict | None = None,
+        cuda_graphs: bool | None = None,
     ) -> None:
         self.net, self.data = network, data
         self.config = config.check(len(data.train.x))
@@ -106,6 +109,11 @@ class Trainer:
                 expand, self.train_x, self.train_y, network.input_shape
             )
         self.optimizer = SGD(c.eta, c.lmbda, c.l1, c.momentum, n=len(self.train_x))
+        # skip-batch reads each batch's gradients on the host: no graph for it
+        graphs = cuda_graphs if c.nan_policy == "stop" else False
+        self.train_step = TrainStep(
+            network, self.optimizer, c.mini_batch_size, c.seed, graphs=graphs, log=self.log
+        )
         self.tracker = Tracker(c.eta, c.eta, c.schedule, c.eta_floor, c.early_stopping)
         self.epoch = self.batch = self.step = 0
         self.history: list[dict] = []
@@ -204,8 +212,7 @@ class Trainer:
         m, net = self.config.mini_batch_size, self.net
         good = (*self._copy_params(), self.batch, self.step)
         perm = net.device.send(np.arange(m))
-        net.backprop(self.train_x[perm], self.train_onehot[perm], step=0)
-        self.optimizer.step(net, m)
+        self.train_step.warm_up(self.train_x[perm], self.train_onehot[perm])
         self._restore(good)
         net.device.synchronize()
 
@@ -227,9 +234,12 @@ class Trainer:
                 self.tracker.eta, self.step, warmup_steps, total_steps, c.anneal
             )
             j = self.batch * m
-            net.backprop(x[j : j + m], y[j : j + m], step=self.step, seed=c.seed)
-            if c.nan_policy == "stop" or self._grads_finite(xp):
-                self.optimizer.step(net, m)
+            if c.nan_policy == "stop":
+                self.train_step(x[j : j + m], y[j : j + m], self.step)
+            else:
+                net.backprop(x[j : j + m], y[j : j + m], step=self.step, seed=c.seed)
+                if self._grads_finite(xp):
+                    self.optimizer.step(net, m)
             self.batch += 1
             self.step += 1
             bar.update()

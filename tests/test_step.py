@@ -1,0 +1,149 @@
+"""TrainStep: the eager step on every device; on a GPU, CUDA graph replays against it."""
+
+import numpy as np
+import pytest
+
+from gpunn import backend
+from gpunn.layers import ConvPool, FullyConnected, Softmax
+from gpunn.network import Network
+from gpunn.optim import SGD
+from gpunn.step import TrainStep, graphs_wanted
+
+M = 10
+
+
+def small_net(device):
+    """A conv net with dropout on both FC layers' inputs: every kind of kernel a step runs."""
+    layers = [
+        ConvPool(4, kernel=5, pool=2, activation="relu"),
+        FullyConnected(20, "relu", p_dropout=0.5),
+        Softmax(10, p_dropout=0.3),
+    ]
+    return Network(layers, "log-likelihood", input_shape=(1, 12, 12), device=device, seed=3)
+
+
+def batches(device, k, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((k, M, 144), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, (k, M))]
+    return [(device.send(a), device.send(b)) for a, b in zip(x, y, strict=True)]
+
+
+def params(net):
+    return {k: backend.to_numpy(v) for k, v in net.named_params()}
+
+
+def test_eager_step_is_backprop_then_update(device):
+    a, b = small_net(device), small_net(device)
+    opt_a, opt_b = (
+        SGD(0.1, lmbda=1.0, momentum=0.5, n=100),
+        SGD(0.1, lmbda=1.0, momentum=0.5, n=100),
+    )
+    step = TrainStep(a, opt_a, M, seed=7, graphs=False)
+    for k, (x, y) in enumerate(batches(device, 3)):
+        step(x, y, k)
+        b.backprop(x, y, step=k, seed=7)
+        opt_b.step(b, M)
+    assert step.mode == "eager"
+    for name, v in params(a).items():
+        np.testing.assert_array_equal(v, params(b)[name], err_msg=name)
+
+
+def test_steps_on_the_cpu_are_eager():
+    net = small_net("cpu")
+    assert TrainStep(net, SGD(0.1), M, graphs=True).mode == "eager"
+
+
+@pytest.mark.parametrize(
+    "value, wanted", [(None, True), ("1", True), ("0", False), ("off", False), (" False ", False)]
+)
+def test_graphs_env(monkeypatch, value, wanted):
+    if value is None:
+        monkeypatch.delenv("GPUNN_CUDA_GRAPHS", raising=False)
+    else:
+        monkeypatch.setenv("GPUNN_CUDA_GRAPHS", value)
+    assert graphs_wanted() is wanted
+
+
+def _replay_against_eager(gpu, steps, etas, between=None):
+    """Train two copies, by graph and eagerly, with η changing per step; compare each step."""
+    g_net, e_net = small_net(gpu), small_net(gpu)
+    g_opt, e_opt = (SGD(0.1, lmbda=1.0, momentum=0.5, n=100) for _ in range(2))
+    g_step = TrainStep(g_net, g_opt, M, seed=5, graphs=True, log=pytest.fail)
+    e_step = TrainStep(e_net, e_opt, M, seed=5, graphs=False)
+    for k, (x, y) in enumerate(batches(gpu, steps)):
+        if between is not None:
+            between(k, g_net, e_net)
+        g_opt.eta = e_opt.eta = etas[k]
+        g_step(x, y, k)
+        e_step(x, y, k)
+        for name, v in params(g_net).items():
+            np.testing.assert_allclose(v, params(e_net)[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    return g_step
+
+
+@pytest.mark.gpu
+def test_graph_replays_match_eager_steps():
+    """The masks change with the step and η with the schedule, as when run eagerly."""
+    gpu = backend.get_device("gpu")
+    g_step = _replay_against_eager(gpu, 6, [0.1, 0.05, 0.2, 0.2, 0.01, 0.1])
+    assert g_step.mode == "graph" and g_step._graph is not None
+
+
+@pytest.mark.gpu
+def test_new_parameter_arrays_mean_a_new_capture():
+    gpu = backend.get_device("gpu")
+
+    def reload(k, g_net, e_net):
+        if k == 3:  # a restore puts new arrays in place: the old graph must not be replayed
+            state = g_net.state()
+            g_net.load_state(state)
+            e_net.load_state(state)
+
+    g_step = _replay_against_eager(gpu, 6, [0.1] * 6, between=reload)
+    assert len(g_step._retired) == 1
+
+
+@pytest.mark.gpu
+def test_a_refused_capture_falls_back_to_eager_steps(monkeypatch):
+    from gpunn import step as step_module
+
+    def refuse(self):
+        raise RuntimeError("capture refused (test)")
+
+    monkeypatch.setattr(step_module._StepGraph, "capture", refuse)
+    gpu = backend.get_device("gpu")
+    said = []
+    net, ref = small_net(gpu), small_net(gpu)
+    opt, ref_opt = SGD(0.1), SGD(0.1)
+    step = TrainStep(net, opt, M, seed=1, graphs=True, log=said.append)
+    ref_step = TrainStep(ref, ref_opt, M, seed=1, graphs=False)
+    for k, (x, y) in enumerate(batches(gpu, 3)):
+        step(x, y, k)
+        ref_step(x, y, k)
+    assert step.mode == "eager" and len(said) == 1 and "capture refused" in said[0]
+    for name, v in params(net).items():  # the step run before the capture counted once
+        np.testing.assert_allclose(v, params(ref)[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.gpu
+def test_the_trainer_with_and_without_graphs_agrees():
+    from gpunn.config import TrainConfig
+    from gpunn.train import Trainer
+    from tests.synthetic import blobs
+
+    gpu = backend.get_device("gpu")
+    data = blobs(n_train=300, n_validation=50, n_test=50)
+    config = TrainConfig(epochs=2, mini_batch_size=M, eta=0.1, momentum=0.5, seed=2)
+    nets = []
+    for graphs in (True, False):
+        net = Network(
+            [FullyConnected(30, "relu", p_dropout=0.5), Softmax(10, p_dropout=0.2)],
+            "log-likelihood", device=gpu, seed=4,
+        )  # fmt: skip
+        trainer = Trainer(net, data, config, cuda_graphs=graphs, log=lambda msg: None)
+        trainer.run()
+        assert trainer.train_step.mode == ("graph" if graphs else "eager")
+        nets.append(params(net))
+    for name, v in nets[0].items():
+        np.testing.assert_allclose(v, nets[1][name], rtol=1e-4, atol=1e-5, err_msg=name)
