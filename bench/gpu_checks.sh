@@ -6,11 +6,15 @@
 # Stages:
 #   env        nvidia-smi, library versions, whether gpunn sees the GPU
 #   tests      the whole test suite on the real device (GPU halves included)
+#   focus      the tests of what changed since the last GPU run: the kernels, cuBLAS, the
+#              training step as a CUDA graph against eager steps (a minute or so)
 #   sanitizer  the kernel tests under compute-sanitizer memcheck (CUDA API errors not
 #              reported: numba-cuda's start-up probes driver symbols the driver lacks)
 #   racecheck  the tests of the kernels with shared memory under compute-sanitizer racecheck
 #   bench      bench/run.py --device gpu: the kernel micro-benchmarks and peak memory, then
 #              fc30, conv2-relu, final at m = 10, 64, 256, 1024 against torch eager (cuDNN)
+#   quick-bench  conv2-relu and final training at m = 10, 64, 256, 1024 against torch eager
+#              and gpunn-eager (gpunn without CUDA graphs: their A/B), no kernel rows
 #   compile    conv2-relu and final training at m = 10, 64, 256 against torch eager and
 #              torch.compile (compiling each shape takes a while: a stage of its own)
 #   probe      bench/launch_probe.py: host µs per launch, the two weight-gradient kernels,
@@ -57,6 +61,10 @@ for stage in "$@"; do
         # warns that xdist disables it, an error under filterwarnings: so -p no:benchmark)
         run tests python -m pytest -q -p no:cacheprovider -rs \
             ${PYTEST_WORKERS:+-n "$PYTEST_WORKERS" -p no:benchmark} ;;
+    focus)
+        run focus python -m pytest -q -p no:cacheprovider -rs \
+            ${PYTEST_WORKERS:+-n "$PYTEST_WORKERS" -p no:benchmark} \
+            tests/kernels tests/test_step.py tests/test_optim.py tests/test_network.py ;;
     sanitizer)
         run sanitizer compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 1 \
             python -m pytest -q -p no:cacheprovider tests/kernels -m "not slow" ;;
@@ -68,6 +76,10 @@ for stage in "$@"; do
         run bench python bench/run.py --device gpu --presets fc30,conv2-relu,final \
             --batch-sizes 10,64,256,1024 --peers torch --repeats 3 --seconds 0.5 --kernels \
             --json "$OUT/bench-gpu-$stamp-$commit.json" ;;
+    quick-bench)
+        run quick-bench python bench/run.py --device gpu --presets conv2-relu,final \
+            --batch-sizes 10,64,256,1024 --modes train --peers torch,gpunn-eager --repeats 3 \
+            --seconds 0.3 --no-kernels --json "$OUT/bench-gpu-quick-$stamp-$commit.json" ;;
     compile)
         run compile python bench/run.py --device gpu --presets conv2-relu,final \
             --batch-sizes 10,64,256 --modes train --peers torch,torch-compile --repeats 3 \
@@ -99,7 +111,7 @@ for stage in "$@"; do
             --metrics "$OUT/$name-gpu.jsonl" --save "$OUT/$name-gpu.npz" \
             --checkpoint-dir "$OUT/$name-ckpt" --keep-checkpoints 1 ;;
     *)
-        echo "unknown stage $stage (env tests sanitizer racecheck bench compile probe conv2-relu final-fast ensemble-fast beyond)" >&2
+        echo "unknown stage $stage (env tests focus sanitizer racecheck bench quick-bench compile probe conv2-relu final-fast ensemble-fast beyond)" >&2
         exit 2 ;;
     esac
 done

@@ -22,7 +22,8 @@ kernel, so the host's work per launch decides the speed. This measures, on the l
   against one.
 - ``step``: for conv2-relu and final at m = 10, the host seconds to enqueue N training
   steps against the seconds until the device has finished them (equal means the step
-  is host-bound), with kept device views and with views made anew at every launch.
+  is host-bound): replayed as a CUDA graph (``gpunn.step``), and launched eagerly with
+  kept device views and with views made anew at every launch.
 - ``graph``: whether stream capture takes a Numba launch, a CuPy elementwise kernel,
   ``cp.matmul``, and a whole gpunn training step (dropout's random numbers included);
   where it does, whether replaying the graph gives the eager result, and its µs per step.
@@ -255,6 +256,8 @@ def _views(kind: str):
 
 
 def probe_steps(cp, n_steps: int) -> dict:
+    """Host and wall µs per training step at m = 10: replayed CUDA graphs (gpunn's default
+    on the GPU), eager launches with kept device views, eager with views made anew."""
     from gpunn.benchmark.subjects import gpunn_runner, load_images, make_pool
     from gpunn.presets import get_preset
 
@@ -264,12 +267,19 @@ def probe_steps(cp, n_steps: int) -> dict:
         try:
             preset = get_preset(name)
             pool = make_pool(images, 10, preset.input_shape)
-            runner = gpunn_runner(preset, "train", pool, "gpu")
-            for i in range(20):
-                runner.step(i)
-            out[name] = {}
-            for views in ("kept", "anew", "kept"):  # A, B, A: a drift shows as A ≠ A
-                with _views(views):
+            runners = {
+                "graph": gpunn_runner(preset, "train", pool, "gpu", graphs=True),
+                "eager": gpunn_runner(preset, "train", pool, "gpu", graphs=False),
+            }
+            for runner in runners.values():
+                for i in range(20):
+                    runner.step(i)
+                runner.prepare()  # notes the step's mode: 'eager' if the capture was refused
+            out[name] = {"graph mode": runners["graph"].info.get("step_mode")}
+            # A, B, C, A, B, C: a drift shows as two different A
+            for variant in ("graph", "eager kept views", "eager views anew") * 2:
+                runner = runners[variant.split()[0]]
+                with _views("anew" if variant.endswith("anew") else "kept"):
                     runner.sync()
                     t0 = time.perf_counter()
                     for i in range(n_steps):
@@ -277,7 +287,7 @@ def probe_steps(cp, n_steps: int) -> dict:
                     host = time.perf_counter() - t0
                     runner.sync()
                     wall = time.perf_counter() - t0
-                out[name].setdefault(f"views {views}", []).append(
+                out[name].setdefault(variant, []).append(
                     {
                         "steps": n_steps,
                         "host_us_per_step": 1e6 * host / n_steps,

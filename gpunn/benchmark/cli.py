@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from gpunn.benchmark.peers import PEERS
+from gpunn.benchmark.subjects import EAGER_PEER
 
 
 def _csv(kind, choices=None):
@@ -30,7 +31,7 @@ def _csv(kind, choices=None):
 
 
 def _peers(text: str) -> tuple[str, ...]:
-    values = _csv(str, PEERS + ("none",))(text)
+    values = _csv(str, PEERS + (EAGER_PEER, "none"))(text)
     return () if "none" in values else values
 
 
@@ -58,7 +59,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=_peers,
         default=None,
         metavar="P,…",
-        help="torch (default threads), torch-1t (one thread), torch-compile, or none "
+        help="torch (default threads), torch-1t (one thread), torch-compile, gpunn-eager "
+        "(gpunn without CUDA graphs), or none "
         "(default: torch,torch-1t on the CPU, torch,torch-compile on the GPU)",
     )
     p.add_argument("--repeats", type=_positive(int), default=5, help="measurements per side")

@@ -14,7 +14,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from gpunn.benchmark.peers import torch_runner
-from gpunn.benchmark.subjects import build_network, gpunn_runner, load_images, make_pool
+from gpunn.benchmark.subjects import (
+    EAGER_PEER,
+    build_network,
+    gpunn_runner,
+    load_images,
+    make_pool,
+)
 from gpunn.benchmark.timing import Unavailable, alternate
 
 MODES = ("train", "infer")
@@ -66,6 +72,9 @@ def measure_row(preset, mode: str, pool, state: dict, config: BenchConfig) -> di
         results["gpunn"] = {"available": False, "reason": f"{type(exc).__name__}: {exc}"}
     for peer in config.peers:
         try:
+            if peer == EAGER_PEER:
+                runners.append(gpunn_runner(preset, mode, pool, config.device, False, peer))
+                continue
             runners.append(torch_runner(preset, mode, pool, state, config.device, peer))
         except Unavailable as exc:
             results[peer] = {"available": False, "reason": str(exc)}

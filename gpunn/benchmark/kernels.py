@@ -199,7 +199,8 @@ def kernel_rows(kind: str, cp, torch, floor, batches=KERNEL_BATCHES) -> list[dic
 
 
 def peak_memory(device, preset_name: str = "final", batch_size: int = 256, steps: int = 3):
-    """Peak GPU memory of a training run: gpunn (CuPy pool, memGetInfo) and torch."""
+    """Peak GPU memory of a training run: gpunn (CuPy pools, the CUDA graph's own included;
+    memGetInfo) and torch."""
     from gpunn.benchmark.peers import import_torch, torch_runner
     from gpunn.benchmark.subjects import (
         BatchPool,
@@ -222,9 +223,14 @@ def peak_memory(device, preset_name: str = "final", batch_size: int = 256, steps
     free0 = cp.cuda.runtime.memGetInfo()[0]
     runner = gpunn_runner(preset, "train", pool, device)
     runner.run(steps)
+    runner.prepare()  # notes the step's mode and its CUDA graph's own pool
+    graph_bytes = runner.info["graph_pool_bytes"]
     out["gpunn"] = {
-        "cupy_pool_total_bytes": int(mp.total_bytes()),
+        "step_mode": runner.info["step_mode"],
+        # the default pool and the graph's own (its buffers live there)
+        "cupy_pool_total_bytes": int(mp.total_bytes()) + graph_bytes,
         "cupy_pool_used_bytes": int(mp.used_bytes()),
+        "graph_pool_total_bytes": graph_bytes,
         "memgetinfo_delta_bytes": int(free0 - cp.cuda.runtime.memGetInfo()[0]),
     }
     del runner

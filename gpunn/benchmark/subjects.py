@@ -4,7 +4,8 @@ The pool is K mini-batches of m images (K·m ≈ 8,192, 4 ≤ K ≤ 64) cut from
 when ``gpunn.data.load`` finds it, else from uniform random pixels in [0, 1) with
 random labels; every library gets the same images, sent to its device once, so no
 host→device copy happens inside a timed loop. gpunn's training step is exactly the
-trainer's: ``net.backprop(x, y_onehot, step)`` then ``SGD.step(net, m)``.
+trainer's: ``gpunn.step.TrainStep`` (backprop then ``SGD.step``; on the GPU replayed from
+a CUDA graph unless ``GPUNN_CUDA_GRAPHS=0``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpunn.benchmark.timing import Runner
+from gpunn.step import TrainStep
 
 POOL_IMAGES = 8192
 TRAIN_SIZE = 50_000  # n in the L2 term λ/n, as for the book's training set
@@ -98,8 +100,14 @@ def device_sync(device):
     return sync
 
 
-def gpunn_runner(preset, mode: str, pool: BatchPool, device="cpu") -> Runner:
-    """A ``Runner`` for gpunn: ``mode`` 'train' (backprop + SGD) or 'infer' (feedforward)."""
+EAGER_PEER = "gpunn-eager"  # gpunn itself with CUDA graphs off: the graphs' A/B in one run
+
+
+def gpunn_runner(
+    preset, mode: str, pool: BatchPool, device="cpu", graphs: bool | None = None, name="gpunn"
+) -> Runner:
+    """A ``Runner`` for gpunn: ``mode`` 'train' (backprop + SGD) or 'infer' (feedforward);
+    ``graphs`` as ``TrainStep``'s (None: ``GPUNN_CUDA_GRAPHS``, on by default)."""
     net, opt = build_network(preset, device)
     dev = net.device
     m = pool.x.shape[1]
@@ -107,12 +115,20 @@ def gpunn_runner(preset, mode: str, pool: BatchPool, device="cpu") -> Runner:
     ys = [dev.send(b, np.float32) for b in pool.onehot]
     k = len(xs)
 
+    train_step = TrainStep(net, opt, m, graphs=graphs)
+
     def train(i: int) -> None:
-        net.backprop(xs[i % k], ys[i % k], step=i)
-        opt.step(net, m)
+        train_step(xs[i % k], ys[i % k], i)
 
     def infer(i: int):
         return net.feedforward(xs[i % k])
 
-    step = {"train": train, "infer": infer}[mode]
-    return Runner("gpunn", step, device_sync(dev), m, {"pool_batches": k})
+    info = {"pool_batches": k}
+
+    def note_mode() -> None:  # 'graph', or 'eager' (CPU, graphs off, or capture refused)
+        info["step_mode"] = train_step.mode
+        info["graph_pool_bytes"] = train_step.pool_bytes()
+
+    if mode == "train":
+        return Runner(name, train, device_sync(dev), m, info, prepare=note_mode)
+    return Runner(name, infer, device_sync(dev), m, info)
