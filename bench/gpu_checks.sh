@@ -31,6 +31,11 @@
 # --metrics NEW --save NEW` after carrying the checkpoint folder back (a resumed run would
 # otherwise write to the old call's $OUT paths).
 #
+# BUDGET=S (seconds, for a whole device call): each stage gets what is left of S, less 20 s
+# kept to pack the results (a stage with under 20 s left is skipped and says so), and at
+# the end the logs and JSON under $OUT are packed into one .tgz (a call brings back at
+# most 8 files). For the 15-minute sessions: BUDGET=570 with timeout_s 600.
+#
 # Data: GPUNN_DATA (default .data/mnist, a copy of ../shared/data/mnist named in `carry`).
 # No network on that machine: gpunn goes on PYTHONPATH, nothing is installed.
 set -uo pipefail
@@ -42,13 +47,28 @@ TRAIN_LIMIT=${TRAIN_LIMIT:-560}
 stamp=$(date -u +%Y-%m-%d)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
+left() {  # seconds this call may still spend on stages (a large number without BUDGET)
+    if [ -n "${BUDGET:-}" ]; then echo $((BUDGET - SECONDS - 20)); else echo 1000000; fi
+}
+
+train_limit() {  # TRAIN_LIMIT, or less when the budget has less left
+    local l
+    l=$(left)
+    echo $((l < TRAIN_LIMIT ? l : TRAIN_LIMIT))
+}
+
 run() {  # run NAME CMD...: CMD's output to $OUT/NAME.log and the terminal; its status
-    local name=$1
+    local name=$1 l
     shift
+    l=$(left)
+    if [ "$l" -lt 20 ]; then
+        echo "== $name: skipped, ${l}s of BUDGET=$BUDGET left" | tee "$OUT/$name.log"
+        return 0
+    fi
     echo "== $name: $*  # commit $commit, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(hostname)" | tee "$OUT/$name.log"
-    "$@" 2>&1 | tee -a "$OUT/$name.log"
+    timeout "$l" "$@" 2>&1 | tee -a "$OUT/$name.log"
     local rc=${PIPESTATUS[0]}
-    echo "== $name: exit $rc" | tee -a "$OUT/$name.log"
+    echo "== $name: exit $rc after $SECONDS s of the call" | tee -a "$OUT/$name.log"
     return "$rc"
 }
 
@@ -87,25 +107,25 @@ for stage in "$@"; do
     probe)
         run probe python bench/launch_probe.py --json "$OUT/launch-probe-$stamp-$commit.json" ;;
     conv2-relu)
-        run train-conv2-relu timeout "$TRAIN_LIMIT" python -m gpunn train --preset conv2-relu \
+        run train-conv2-relu timeout "$(train_limit)" python -m gpunn train --preset conv2-relu \
             --device gpu --no-progress --metrics "$OUT/conv2-relu-gpu.jsonl" \
             --checkpoint-dir "$OUT/conv2-relu-ckpt" --keep-checkpoints 1 ;;
     final-fast)
-        run train-final-fast timeout "$TRAIN_LIMIT" python -m gpunn train \
+        run train-final-fast timeout "$(train_limit)" python -m gpunn train \
             --preset final-fast --device gpu --no-progress \
             --metrics "$OUT/final-fast-gpu.jsonl" --save "$OUT/final-fast-gpu.npz" \
             --checkpoint-dir "$OUT/final-fast-ckpt" --keep-checkpoints 1 ;;
     ensemble-fast)
         # $OUT brings back 8 files of ≤ 16 MiB: the log and metrics (the members' and the
         # ensemble's accuracies), not the 33 MB ensemble or the members' checkpoints
-        run train-ensemble-fast timeout "$TRAIN_LIMIT" python -m gpunn train \
+        run train-ensemble-fast timeout "$(train_limit)" python -m gpunn train \
             --preset ensemble5-fast --device gpu --no-progress \
             --metrics "$OUT/ensemble-fast-gpu.jsonl" \
             --checkpoint-dir /tmp/ensemble-fast-ckpt --keep-checkpoints 1 ;;
     beyond)
         name=beyond-seed${SEED:-0}
         # shellcheck disable=SC2086  # $BEYOND is a list of flags
-        run "train-$name" timeout "$TRAIN_LIMIT" python -m gpunn train --preset final-fast \
+        run "train-$name" timeout "$(train_limit)" python -m gpunn train --preset final-fast \
             ${BEYOND:---expand distort --distort-strength 0.5 --epochs 150 --warmup 2 --anneal cosine} \
             --seed "${SEED:-0}" --device gpu --no-progress \
             --metrics "$OUT/$name-gpu.jsonl" --save "$OUT/$name-gpu.npz" \
@@ -115,3 +135,8 @@ for stage in "$@"; do
         exit 2 ;;
     esac
 done
+if [ -n "${BUDGET:-}" ]; then
+    (cd "$OUT" && find . -maxdepth 1 -type f \( -name '*.log' -o -name '*.json' -o -name '*.jsonl' \) \
+        -printf '%P\n' | sort | tar czf "results-$stamp-$commit.tgz" -T - --remove-files) &&
+        echo "== packed into $OUT/results-$stamp-$commit.tgz"
+fi
