@@ -34,6 +34,7 @@ the same launcher.
 from __future__ import annotations
 
 import functools
+import os
 from types import SimpleNamespace
 from typing import Any
 
@@ -41,6 +42,8 @@ import numpy as np
 from numba import cuda
 
 from gpunn.backend import get_array_module
+from gpunn.errors import ConfigError
+from gpunn.kernels import conv_gemm
 from gpunn.kernels.launch import SIMULATOR, launch, launch_blocks, scalar_type, unravel
 
 WEIGHT_THREADS = 128  # most threads per block of the weight-gradient reduction
@@ -328,24 +331,49 @@ def weight_chunks(n: int, filter_pairs: int, positions: int, threads: int) -> in
     return max(1, min(want, n, n * positions // (4 * threads)))
 
 
+METHODS = ("gemm", "tiled", "direct")
+METHOD_ENV = "GPUNN_CONV_METHOD"
+
+
+def conv_method() -> str:
+    """How the launchers below convolve: ``GPUNN_CONV_METHOD`` if set, else 'gemm'.
+
+    'gemm': im2col / col2im kernels around cuBLAS (``gpunn.kernels.conv_gemm``); 'tiled':
+    the tiled kernel for stride 1, else the direct ones; 'direct': the direct kernels.
+    The weight gradient of 'tiled' and 'direct' is ``weight_kernel``'s.
+    """
+    method = os.environ.get(METHOD_ENV, "gemm").strip().lower() or "gemm"
+    if method not in METHODS:
+        raise ConfigError(f"{METHOD_ENV}={method!r}: choose one of {', '.join(METHODS)}")
+    return method
+
+
 def conv_forward(x: Any, w: Any, stride: int = 1, pad: int = 0) -> Any:
     """z (N, F, OH, OW) = x ⋆ w on the device (shapes already checked by the caller)."""
+    method = conv_method()
+    if method == "gemm":
+        return conv_gemm.conv_forward(x, w, stride, pad)
     xp = get_array_module(x)
     N, _, H, W = x.shape
     F, _, KH, KW = w.shape
     z = xp.empty(
         (N, F, (H + 2 * pad - KH) // stride + 1, (W + 2 * pad - KW) // stride + 1), x.dtype
     )
-    if stride != 1 or not _tiled(x, w, z, pad, pad, transposed=False):
+    if method == "direct" or stride != 1 or not _tiled(x, w, z, pad, pad, transposed=False):
         launch(kernels(x.dtype).conv_forward_kernel, z.size, x, w, stride, pad, z)
     return z
 
 
 def conv_backward_input(gz: Any, w: Any, x_shape: tuple, stride: int = 1, pad: int = 0) -> Any:
-    """gx = ∂C/∂x (x_shape) from gz on the device, one launch."""
+    """gx = ∂C/∂x (x_shape) from gz on the device: one launch ('tiled', 'direct'), or a
+    product and col2im ('gemm')."""
+    method = conv_method()
+    if method == "gemm":
+        return conv_gemm.conv_backward_input(gz, w, x_shape, stride, pad)
     gx = get_array_module(gz).empty(x_shape, gz.dtype)
     KH, KW = w.shape[2:]
-    if stride != 1 or not _tiled(gz, w, gx, KH - 1 - pad, KW - 1 - pad, transposed=True):
+    direct = method == "direct" or stride != 1
+    if direct or not _tiled(gz, w, gx, KH - 1 - pad, KW - 1 - pad, transposed=True):
         launch(kernels(gz.dtype).conv_backward_input_kernel, gx.size, gz, w, stride, pad, gx)
     return gx
 
@@ -369,6 +397,8 @@ def conv_backward(
         weight_threads = 8 if SIMULATOR else WEIGHT_THREADS
     if weight_threads & (weight_threads - 1) or not 0 < weight_threads <= WEIGHT_THREADS:
         raise ValueError(f"weight_threads must be a power of 2 up to {WEIGHT_THREADS}")
+    if conv_method() == "gemm":
+        return conv_gemm.conv_backward(gz, x, w, stride, pad, need_gx)
     xp = get_array_module(x)
     gx = conv_backward_input(gz, w, x.shape, stride, pad) if need_gx else None
     F, C, KH, KW = w.shape

@@ -111,9 +111,11 @@ def pool_forward(a: Any, size: int, kind: str = "max") -> tuple[Any, Any | None]
 
 
 def pool_backward(gy: Any, a: Any, y: Any, argmax: Any, size: int, kind: str = "max") -> Any:
-    """ga = ∂C/∂a (N, C, H, W) on the device, one launch."""
+    """ga = ∂C/∂a (N, C, H, W) on the device, one launch; laid out in memory as a is (the
+    (F, N, …) z of the 'gemm' convolution gives an (F, N, …) ga, which its backward reads
+    as a matrix without a copy)."""
     xp = get_array_module(a)
-    ga = xp.empty(a.shape, a.dtype)
+    ga = xp.empty_like(a)
     if argmax is None:  # the kernel reads it only for "max": any int8 array will do
         argmax = xp.zeros((1, 1, 1, 1), "int8")
     y = gy if y is None else y  # read only for "l2"

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gpunn import backend
+from gpunn.errors import ConfigError
 from gpunn.functions.conv import conv_backward, conv_forward
 from gpunn.kernels import conv as kernels
 
@@ -20,6 +21,12 @@ CASES = [
 TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
 
 
+@pytest.fixture(autouse=True)
+def tiled_or_direct(monkeypatch):
+    """The kernels most tests here are about; a test that means another method says so."""
+    monkeypatch.setenv(kernels.METHOD_ENV, "tiled")
+
+
 def rel_err(a, b):
     return np.abs(backend.to_numpy(a).astype(np.float64) - b).max() / np.abs(b).max()
 
@@ -30,9 +37,11 @@ def arrays(rng, case, dtype):
     return x, rng.standard_normal((f, c, kh, kw)).astype(dtype)
 
 
+@pytest.mark.parametrize("method", kernels.METHODS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", CASES)
-def test_kernels_match_the_numpy_path(rng, kernel_arrays, case, dtype):
+def test_kernels_match_the_numpy_path(rng, kernel_arrays, monkeypatch, case, dtype, method):
+    monkeypatch.setenv(kernels.METHOD_ENV, method)
     x, w = arrays(rng, case, dtype)
     stride, pad = case[7:]
     z_ref = conv_forward(x, w, stride, pad)
@@ -136,7 +145,11 @@ def _spy(factory, calls):
     return spy
 
 
-def test_an_empty_batch_gives_empty_outputs_and_a_zero_weight_gradient(kernel_arrays):
+@pytest.mark.parametrize("method", kernels.METHODS)
+def test_an_empty_batch_gives_empty_outputs_and_a_zero_weight_gradient(
+    kernel_arrays, monkeypatch, method
+):
+    monkeypatch.setenv(kernels.METHOD_ENV, method)
     x, w = np.zeros((0, 1, 6, 6)), np.ones((2, 1, 3, 3))
     z = kernels.conv_forward(kernel_arrays(x), kernel_arrays(w))
     gx, gw = kernels.conv_backward(
@@ -171,10 +184,18 @@ def test_bad_block_size_and_dtype_are_refused(kernel_arrays):
         kernels.kernels(np.int32)
 
 
+def test_an_unknown_method_is_refused(monkeypatch):
+    monkeypatch.setenv(kernels.METHOD_ENV, "fft")
+    with pytest.raises(ConfigError, match="GPUNN_CONV_METHOD='fft': choose one of gemm, tiled"):
+        kernels.conv_method()
+
+
 @pytest.mark.gpu
-def test_runs_on_cupys_current_stream(rng):
+@pytest.mark.parametrize("method", kernels.METHODS)
+def test_runs_on_cupys_current_stream(rng, monkeypatch, method):
     import cupy
 
+    monkeypatch.setenv(kernels.METHOD_ENV, method)
     x, w = arrays(rng, (4, 20, 40, 12, 12, 5, 5), np.float32)
     stream = cupy.cuda.Stream(non_blocking=True)
     with stream:
