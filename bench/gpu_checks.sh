@@ -19,6 +19,7 @@
 #              torch.compile (compiling each shape takes a while: a stage of its own)
 #   probe      bench/launch_probe.py: host µs per launch, the two weight-gradient kernels,
 #              host- or device-bound steps at m = 10, whether a step can be a CUDA graph
+#              (PROBE_ONLY="tiled step ..." for some of them, PROBE_STEPS steps per network)
 #   conv2-relu gpunn train --preset conv2-relu --device gpu (60 epochs)
 #   final-fast the final-fast preset (final at mini-batch 256, η 0.8 = η·m/10, warm-up 1
 #              epoch): the recipe for the 2-minute goal (bench/results/accuracy/README.md)
@@ -105,7 +106,9 @@ for stage in "$@"; do
             --batch-sizes 10,64,256 --modes train --peers torch,torch-compile --repeats 3 \
             --seconds 0.5 --no-kernels --json "$OUT/bench-gpu-compile-$stamp-$commit.json" ;;
     probe)
-        run probe python bench/launch_probe.py --json "$OUT/launch-probe-$stamp-$commit.json" ;;
+        # shellcheck disable=SC2086  # PROBE_ONLY: a list of probe names (default: all)
+        run probe python bench/launch_probe.py --steps "${PROBE_STEPS:-2000}" \
+            ${PROBE_ONLY:+--only $PROBE_ONLY} --json "$OUT/launch-probe-$stamp-$commit.json" ;;
     conv2-relu)
         run train-conv2-relu timeout "$(train_limit)" python -m gpunn train --preset conv2-relu \
             --device gpu --no-progress --metrics "$OUT/conv2-relu-gpu.jsonl" \

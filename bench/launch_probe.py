@@ -15,9 +15,9 @@ kernel, so the host's work per launch decides the speed. This measures, on the l
   kernel with no arguments (the dispatcher's floor), a CuPy elementwise kernel and
   ``cp.matmul`` (10×1000 @ 1000×1000).
   Beside each, the device µs per launch from CUDA events over the same loop.
-- ``tiled``: device µs of convolution forward and backward to the input at conv1 and
-  conv2's shapes, m = 10, 64, 256, with the stride-1 tiled kernel and with the direct
-  one-thread-per-output kernels, and how far apart their results are.
+- ``methods``: device µs of convolution forward, backward to the input and to the
+  weights at conv1 and conv2's shapes, m = 10, 64, 256, by each method of
+  ``gpunn.kernels.conv`` (gemm, tiled, direct), and how far apart their results are.
 - ``weight_gradient``: the same for the weight gradient, several filters a block
   against one.
 - ``step``: for conv2-relu and final at m = 10, the host seconds to enqueue N training
@@ -174,7 +174,7 @@ def _book_shapes(cp):
 
 def _versus(cp, fn, module, setting: str, variants: dict) -> dict:
     """Host and device µs of ``fn()`` with ``module.setting`` at each of ``variants``
-    ({name: value}), and the largest relative difference of their results."""
+    ({name: value}), and the largest relative difference of each result from the first."""
     kept = getattr(module, setting)
     row, results = {}, []
     for name, value in variants.items():
@@ -186,9 +186,26 @@ def _versus(cp, fn, module, setting: str, variants: dict) -> dict:
             row[name] = {"error": _error(exc)}
         finally:
             setattr(module, setting, kept)
-    if len(results) == 2:
-        row["max_rel_diff"] = float(abs(results[0] - results[1]).max() / abs(results[1]).max())
+    if len(results) >= 2:
+        row["max_rel_diff"] = max(
+            float(abs(r - results[0]).max() / abs(results[0]).max()) for r in results[1:]
+        )
     return row
+
+
+@contextlib.contextmanager
+def _conv_method(method: str):
+    from gpunn.kernels.conv import METHOD_ENV
+
+    kept = os.environ.get(METHOD_ENV)
+    os.environ[METHOD_ENV] = method
+    try:
+        yield
+    finally:
+        if kept is None:
+            del os.environ[METHOD_ENV]
+        else:
+            os.environ[METHOD_ENV] = kept
 
 
 def probe_weight_gradient(cp) -> dict:
@@ -199,41 +216,49 @@ def probe_weight_gradient(cp) -> dict:
 
     variants = {f"{conv_kernels.WEIGHT_FILTERS} filters a block": conv_kernels.WEIGHT_FILTERS}
     variants["1 filter a block"] = 1
-    return {
-        f"{layer} m={n}": _versus(
-            cp,
-            lambda gz=gz, x=x, w=w: conv_kernels.conv_backward(gz, x, w, need_gx=False)[1],
-            conv_kernels,
-            "WEIGHT_FILTERS",
-            variants,
-        )
-        for layer, n, x, w, gz in _book_shapes(cp)
-    }
+    with _conv_method("tiled"):  # the method whose weight gradient this kernel is
+        return {
+            f"{layer} m={n}": _versus(
+                cp,
+                lambda gz=gz, x=x, w=w: conv_kernels.conv_backward(gz, x, w, need_gx=False)[1],
+                conv_kernels,
+                "WEIGHT_FILTERS",
+                variants,
+            )
+            for layer, n, x, w, gz in _book_shapes(cp)
+        }
 
 
-def probe_tiled(cp) -> dict:
-    """Device µs of convolution forward and backward to the input at the book's shapes:
-    the stride-1 tiled kernel (filters in shared memory, several channels a thread)
-    against the direct one-thread-per-output kernels (SHARED_BYTES = 0 turns it off)."""
+def probe_methods(cp) -> dict:
+    """Device µs of convolution forward, backward to the input and to the weights at the
+    book's shapes by each method of ``gpunn.kernels.conv``: 'gemm' (im2col / col2im kernels
+    around cuBLAS, the default), 'tiled' (the stride-1 tiled kernel, filters in shared
+    memory) and 'direct' (one thread per output), and how far their results are apart."""
     from gpunn.kernels import conv as conv_kernels
 
-    variants = {"tiled": conv_kernels.SHARED_BYTES, "direct": 0}
+    ops = {
+        "forward": lambda gz, x, w: conv_kernels.conv_forward(x, w),
+        "backward-input": lambda gz, x, w: conv_kernels.conv_backward_input(gz, w, x.shape),
+        "backward-weight": lambda gz, x, w: conv_kernels.conv_backward(gz, x, w, need_gx=False)[1],
+    }
     out = {}
     for layer, n, x, w, gz in _book_shapes(cp):
-        out[f"{layer} forward m={n}"] = _versus(
-            cp,
-            lambda x=x, w=w: conv_kernels.conv_forward(x, w),
-            conv_kernels,
-            "SHARED_BYTES",
-            variants,
-        )
-        out[f"{layer} backward-input m={n}"] = _versus(
-            cp,
-            lambda gz=gz, x=x, w=w: conv_kernels.conv_backward_input(gz, w, x.shape),
-            conv_kernels,
-            "SHARED_BYTES",
-            variants,
-        )
+        for op, fn in ops.items():
+            row, results = {}, []
+            for method in conv_kernels.METHODS:
+                with _conv_method(method):
+                    try:
+                        row[method] = host_and_device_us(
+                            cp, lambda fn=fn, gz=gz, x=x, w=w: fn(gz, x, w), n=200
+                        )
+                        results.append(fn(gz, x, w))
+                    except Exception as exc:
+                        row[method] = {"error": _error(exc)}
+            if len(results) >= 2:
+                row["max_rel_diff"] = max(
+                    float(abs(r - results[0]).max() / abs(results[0]).max()) for r in results[1:]
+                )
+            out[f"{layer} {op} m={n}"] = row
     return out
 
 
@@ -439,7 +464,7 @@ def probe_step_graph(cp, stream) -> dict:
     return out
 
 
-PROBES = ("launch", "tiled", "weight_gradient", "step", "graph")
+PROBES = ("launch", "methods", "weight_gradient", "step", "graph")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -464,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         result["environment"] = {"error": _error(exc)}
     probes = {
         "launch": lambda: probe_launch(cp),
-        "tiled": lambda: probe_tiled(cp),
+        "methods": lambda: probe_methods(cp),
         "weight_gradient": lambda: probe_weight_gradient(cp),
         "step": lambda: probe_steps(cp, args.steps),
         "graph": lambda: probe_graph(cp),

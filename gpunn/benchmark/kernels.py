@@ -141,12 +141,24 @@ def _conv_case(cp, torch, time_cp, time_t, floor, layer: str, n: int) -> list[di
     t_fwd = time_t(lambda: torch.nn.functional.conv2d(tx, tw))
     t_in, t_w = torch_backward([True, False, False]), torch_backward([False, True, False])
     t_both = torch_backward([True, True, False])
-    return [
+    rows = [
         _entry("conv forward", layer, n, sx + sw + sy, flops, floor, fwd, t_fwd),
         _entry("conv backward-input", layer, n, sy + sw + sx, flops, floor, into, t_in),
         _entry("conv backward-weight", layer, n, sy + sx + sw, flops, floor, weight, t_w),
         _entry("conv backward both", layer, n, sy + 2 * (sx + sw), 2 * flops, floor, both, t_both),
     ]
+    method = _method()
+    return [{**row, "method": method} for row in rows]
+
+
+def _method() -> str:
+    """The convolution method the GPU launchers use (gemm, tiled, direct)."""
+    try:
+        from gpunn.kernels.conv import conv_method
+
+        return conv_method()
+    except Exception as exc:  # no numba-cuda: the rows say why, the table goes on
+        return f"unknown ({type(exc).__name__})"
 
 
 def _pool_case(cp, torch, time_cp, time_t, floor, layer: str, n: int) -> list[dict]:
