@@ -166,6 +166,13 @@ def table(rows: list[dict]) -> str:
     return "\n".join([TABLE_HEADER, *lines, *reasons(rows)])
 
 
+def _timing(row: dict) -> str:
+    """'graph, graph; 61 / 12': how each side was timed, and its eager loop's µs."""
+    modes = ", ".join(str(row.get(f"{side}_timing") or "—") for side in ("gpunn", "torch"))
+    eager = " / ".join(_num(row.get(f"{side}_eager_us")) for side in ("gpunn", "torch"))
+    return f"{modes}; {eager}"
+
+
 def kernel_table(kernels: dict) -> str:
     """The GPU micro-benchmarks as lines: µs per call and % of the floor, or why skipped."""
     if "skipped" in kernels:
@@ -175,7 +182,7 @@ def kernel_table(kernels: dict) -> str:
         f"kernels: floor from {f['bandwidth_bytes_per_s'] / 1e9:,.0f} GB/s copy bandwidth and "
         f"{f['peak_flops'] / 1e12:,.1f} TFLOP/s float32 matmul",
         f"{'op':<22} {'layer':<6} {'N':>4} {'floor µs':>9} {'gpunn µs':>9} {'% floor':>8} "
-        f"{'torch µs':>9} {'% floor':>8} {'gpunn/torch':>11}",
+        f"{'torch µs':>9} {'% floor':>8} {'gpunn/torch':>11}  timing (gpunn, torch; eager µs)",
     ]
     for key in ("conv", "pool"):
         part = kernels.get(key, {"skipped": "not run"})
@@ -188,7 +195,7 @@ def kernel_table(kernels: dict) -> str:
                 f"{r['op']:<22} {r['layer']:<6} {r['batch_size']:>4} {_num(r['floor_us']):>9} "
                 f"{_num(r['gpunn_us']):>9} {_num(r.get('gpunn_pct_of_floor')):>8} "
                 f"{_num(r['torch_us']):>9} {_num(r.get('torch_pct_of_floor')):>8} "
-                f"{f'{speed:.2f}×' if speed else '—':>11}"
+                f"{f'{speed:.2f}×' if speed else '—':>11}  {_timing(r)}"
             )
     mem = kernels.get("memory", {})
     if "gpunn" in mem:

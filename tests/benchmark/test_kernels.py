@@ -3,7 +3,7 @@
 import pytest
 
 from gpunn import backend
-from gpunn.benchmark.kernels import _entry, run_kernels
+from gpunn.benchmark.kernels import GRAPH_CALLS, _entry, graph_timer, run_kernels
 
 FLOOR = {"bandwidth_bytes_per_s": 1e12, "peak_flops": 1e15}
 
@@ -83,3 +83,20 @@ def test_kernel_rows_with_cpu_stand_ins(monkeypatch):
             assert r["torch_us"] > 0 and r["floor_us"] > 0, r
             assert r.get("gpunn_error") is None, r
             assert r["gpunn_us"] is not None, r
+            # no CUDA graphs on these stand-ins: the eager loop's times
+            assert r["gpunn_timing"] == r["torch_timing"] == "eager", r
+            assert r["gpunn_eager_us"] == r["gpunn_us"], r
+
+
+def test_graph_timer_takes_a_replay_per_call_else_the_eager_loop():
+    def eager_time(fn):  # stand-in: "times" a function by what it returns
+        return fn()
+
+    t = graph_timer(eager_time, lambda fn, calls: lambda: 40.0)(lambda: 3.0)
+    assert t == pytest.approx(40.0 / GRAPH_CALLS) and t.mode == "graph" and t.eager == 3.0
+
+    def refuse(fn, calls):
+        raise RuntimeError("capture refused")
+
+    t = graph_timer(eager_time, refuse)(lambda: 3.0)
+    assert t == 3.0 and t.mode == "eager" and t.eager == 3.0
