@@ -179,9 +179,10 @@ def cmd_train(args) -> int:
     if s["test_accuracy_at_best_validation"] is not None:
         best = s["best_validation_accuracy"]
         best_text = f" (best validation {best:.2%} at epoch {s['best_epoch']})" if best else ""
+        graphs = " (steps replayed as CUDA graphs)" if s.get("step_mode") == "graph" else ""
         print(
             f"test accuracy {s['test_accuracy_at_best_validation']:.2%}{best_text}, "
-            f"{s['total_seconds']:.1f} s of training"
+            f"{s['total_seconds']:.1f} s of training{graphs}"
         )
     if args.save:
         network.save(args.save, {"train": config.to_dict(), **run_info, "summary": s})

@@ -322,6 +322,7 @@ class Trainer:
             "total_seconds": self.total_seconds,
             "stop_reason": t.stop_reason,
             "device": self.net.device.name,
+            "step_mode": self.train_step.mode,  # 'graph' (CUDA graphs) or 'eager'
             **self.run_info,
         }
 
