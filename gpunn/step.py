@@ -40,7 +40,9 @@ class TrainStep:
 
     x (m,) + input_shape or (m, n_in), y_onehot (m, n_outputs), both on the network's
     device; η is ``optimizer.eta`` at the time of the call. ``mode`` says how steps run:
-    'eager' or 'graph'.
+    'eager' or 'graph'. In graph mode the layers' caches (z, a, gw, gb, …) are the graph's
+    buffers, filled by each replay; right after the call that captured the graph they
+    hold nothing meaningful (the capture runs nothing). Parameters are always current.
     """
 
     def __init__(
@@ -72,13 +74,24 @@ class TrainStep:
     def warm_up(self, x, y_onehot) -> None:
         """Run the step's kernels once (compiling them) without capturing; the caller puts
         the parameters back afterwards."""
-        if self.mode == "eager":
-            self._eager(x, y_onehot, 0)
-            return
-        g = _StepGraph(self)
-        g.feed(x, y_onehot, 0, self.optimizer.eta)
-        g.backprop()
-        g.update()
+        if self.mode == "graph":
+            try:
+                g = _StepGraph(self)
+                g.feed(x, y_onehot, 0, self.optimizer.eta)
+                g.backprop()
+                g.update()
+                return
+            except Exception as exc:  # the graph's own kernels (first use here): not fatal
+                self._give_up(exc)
+        self._eager(x, y_onehot, 0)
+
+    def _give_up(self, exc: Exception) -> None:
+        """Run eagerly from now on, and say why once."""
+        self.mode = "eager"
+        self.log(
+            f"gpunn: this training step cannot run as a CUDA graph ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); running it eagerly"
+        )
 
     def _eager(self, x, y_onehot, step: int) -> None:
         self.net.backprop(x, y_onehot, step=step, seed=self.seed)
@@ -102,12 +115,9 @@ class TrainStep:
         except Exception as exc:
             if stage == "update":
                 raise  # some parameters may have moved: not safe to redo the step
-            self.mode = "eager"
-            self.log(
-                f"gpunn: this training step cannot run as a CUDA graph ({type(exc).__name__}: "
-                f"{str(exc)[:200]}); running it eagerly"
-            )
+            self._give_up(exc)
             if stage == "backprop":
+                g.stream.synchronize()  # what the side stream queued is done before the retry
                 self._eager(x, y_onehot, step)
             return
         finally:

@@ -12,10 +12,10 @@ from gpunn.step import TrainStep, graphs_wanted
 M = 10
 
 
-def small_net(device):
+def small_net(device, pooling="max"):
     """A conv net with dropout on both FC layers' inputs: every kind of kernel a step runs."""
     layers = [
-        ConvPool(4, kernel=5, pool=2, activation="relu"),
+        ConvPool(4, kernel=5, pool=2, activation="relu", pooling=pooling),
         FullyConnected(20, "relu", p_dropout=0.5),
         Softmax(10, p_dropout=0.3),
     ]
@@ -65,10 +65,10 @@ def test_graphs_env(monkeypatch, value, wanted):
     assert graphs_wanted() is wanted
 
 
-def _replay_against_eager(gpu, steps, etas, between=None):
+def _replay_against_eager(gpu, steps, etas, between=None, pooling="max", momentum=0.5):
     """Train two copies, by graph and eagerly, with η changing per step; compare each step."""
-    g_net, e_net = small_net(gpu), small_net(gpu)
-    g_opt, e_opt = (SGD(0.1, lmbda=1.0, momentum=0.5, n=100) for _ in range(2))
+    g_net, e_net = small_net(gpu, pooling), small_net(gpu, pooling)
+    g_opt, e_opt = (SGD(0.1, lmbda=1.0, momentum=momentum, n=100) for _ in range(2))
     g_step = TrainStep(g_net, g_opt, M, seed=5, graphs=True, log=pytest.fail)
     e_step = TrainStep(e_net, e_opt, M, seed=5, graphs=False)
     for k, (x, y) in enumerate(batches(gpu, steps)):
@@ -83,10 +83,23 @@ def _replay_against_eager(gpu, steps, etas, between=None):
 
 
 @pytest.mark.gpu
-def test_graph_replays_match_eager_steps():
-    """The masks change with the step and η with the schedule, as when run eagerly."""
+@pytest.mark.parametrize("pooling, momentum", [("max", 0.5), ("mean", 0.0), ("l2", 0.9)])
+def test_graph_replays_match_eager_steps(pooling, momentum):
+    """The masks change with the step and η with the schedule, as when run eagerly; an
+    evaluation between steps (as the trainer's between epochs) disturbs nothing."""
     gpu = backend.get_device("gpu")
-    g_step = _replay_against_eager(gpu, 6, [0.1, 0.05, 0.2, 0.2, 0.01, 0.1])
+    x_eval = batches(gpu, 1, seed=9)[0][0]
+
+    def evaluate(k, g_net, e_net):
+        np.testing.assert_allclose(
+            backend.to_numpy(g_net.feedforward(x_eval)),
+            backend.to_numpy(e_net.feedforward(x_eval)),
+            rtol=1e-5,
+            atol=1e-6,
+        )
+
+    etas = [0.1, 0.05, 0.2, 0.2, 0.01, 0.1]
+    g_step = _replay_against_eager(gpu, 6, etas, evaluate, pooling, momentum)
     assert g_step.mode == "graph" and g_step._graph is not None
 
 
@@ -105,24 +118,34 @@ def test_new_parameter_arrays_mean_a_new_capture():
 
 
 @pytest.mark.gpu
-def test_a_refused_capture_falls_back_to_eager_steps(monkeypatch):
+@pytest.mark.parametrize(
+    "broken, in_warm_up",
+    [("capture", False), ("backprop", False), ("backprop", True)],
+)
+def test_a_graph_that_cannot_be_made_means_eager_steps(monkeypatch, broken, in_warm_up):
+    """A refused capture (the step already ran eagerly before it: counted once), or the
+    graph's own kernels failing before any parameter moved (the step runs eagerly
+    instead): later steps run eagerly, the reason is said once, and training is unchanged."""
     from gpunn import step as step_module
 
-    def refuse(self):
-        raise RuntimeError("capture refused (test)")
+    def fail(self):
+        raise RuntimeError(f"{broken} failed (test)")
 
-    monkeypatch.setattr(step_module._StepGraph, "capture", refuse)
+    monkeypatch.setattr(step_module._StepGraph, broken, fail)
     gpu = backend.get_device("gpu")
     said = []
     net, ref = small_net(gpu), small_net(gpu)
-    opt, ref_opt = SGD(0.1), SGD(0.1)
-    step = TrainStep(net, opt, M, seed=1, graphs=True, log=said.append)
-    ref_step = TrainStep(ref, ref_opt, M, seed=1, graphs=False)
-    for k, (x, y) in enumerate(batches(gpu, 3)):
+    step = TrainStep(net, SGD(0.1), M, seed=1, graphs=True, log=said.append)
+    ref_step = TrainStep(ref, SGD(0.1), M, seed=1, graphs=False)
+    (x, y), *rest = batches(gpu, 3)
+    if in_warm_up:
+        step.warm_up(x, y)
+        ref_step.warm_up(x, y)
+    for k, (x, y) in enumerate(rest):
         step(x, y, k)
         ref_step(x, y, k)
-    assert step.mode == "eager" and len(said) == 1 and "capture refused" in said[0]
-    for name, v in params(net).items():  # the step run before the capture counted once
+    assert step.mode == "eager" and len(said) == 1 and f"{broken} failed" in said[0]
+    for name, v in params(net).items():
         np.testing.assert_allclose(v, params(ref)[name], rtol=1e-5, atol=1e-6, err_msg=name)
 
 

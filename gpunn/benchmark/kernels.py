@@ -320,13 +320,18 @@ def peak_memory(device, preset_name: str = "final", batch_size: int = 256, steps
     runner = gpunn_runner(preset, "train", pool, device)
     runner.run(steps)
     runner.prepare()  # notes the step's mode and its CUDA graph's own pool
+    from gpunn.kernels import blas
+
     graph_bytes = runner.info["graph_pool_bytes"]
+    pools = int(mp.total_bytes()) + graph_bytes  # the default pool and the graph's own
+    workspace = blas.WORKSPACE_BYTES if blas._cublas is not None else 0  # its own cudaMalloc
     out["gpunn"] = {
         "step_mode": runner.info["step_mode"],
-        # the default pool and the graph's own (its buffers live there)
-        "cupy_pool_total_bytes": int(mp.total_bytes()) + graph_bytes,
+        "total_bytes": pools + workspace,
+        "cupy_pool_total_bytes": pools,
         "cupy_pool_used_bytes": int(mp.used_bytes()),
         "graph_pool_total_bytes": graph_bytes,
+        "cublas_workspace_bytes": workspace,
         "memgetinfo_delta_bytes": int(free0 - cp.cuda.runtime.memGetInfo()[0]),
     }
     del runner

@@ -201,8 +201,9 @@ def kernel_table(kernels: dict) -> str:
     if "gpunn" in mem:
         g, t = mem["gpunn"], mem["torch"]
         lines.append(
-            f"peak memory, {mem['preset']} training at m = {mem['batch_size']}: gpunn CuPy pools "
-            f"{g['cupy_pool_total_bytes'] / 2**20:,.1f} MiB (memGetInfo Δ "
+            f"peak memory, {mem['preset']} training at m = {mem['batch_size']}: gpunn "
+            f"{g.get('total_bytes', g['cupy_pool_total_bytes']) / 2**20:,.1f} MiB (CuPy pools "
+            f"and cuBLAS workspace; memGetInfo Δ "
             f"{g['memgetinfo_delta_bytes'] / 2**20:,.1f} MiB), torch max allocated "
             f"{t['max_memory_allocated_bytes'] / 2**20:,.1f} MiB"
         )

@@ -66,9 +66,9 @@ class StepKey:
 
 def step_key(seed: int, step, layer: int):
     """``mask_key(seed, step, layer)``, or a ``StepKey`` when ``step`` is an array."""
-    if hasattr(step, "shape"):
-        return StepKey(seed, step, layer)
-    return mask_key(seed, step, layer)
+    if isinstance(step, (int, np.integer)):
+        return mask_key(seed, int(step), layer)
+    return StepKey(seed, step, layer)
 
 
 def _threshold(p: float) -> int:

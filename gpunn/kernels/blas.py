@@ -15,7 +15,6 @@ column-major Cᵀ = op(B)ᵀ·op(A)ᵀ (``gemm_plan``), with no copy of either o
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -24,7 +23,6 @@ from gpunn.errors import DeviceError
 
 OP_N, OP_T = 0, 1  # cublasOperation_t
 WORKSPACE_BYTES = 32 << 20  # NVIDIA's recommendation for Hopper
-_LIBRARY_NAMES = ("libcublas.so.13", "libcublas.so.12", "libcublas.so")
 
 
 class GemmPlan(NamedTuple):
@@ -72,7 +70,8 @@ class _Cublas:
         self.lib = _load_library(cp)
         self.handle = ctypes.c_void_p()
         self._check(self.lib.cublasCreate_v2(ctypes.byref(self.handle)), "cublasCreate")
-        self.workspace = cp.empty(WORKSPACE_BYTES, dtype=np.uint8)  # kept for the handle's life
+        # plain cudaMalloc, outside any pool (a graph's own pool included), for the handle's life
+        self.workspace = cp.cuda.memory.Memory(WORKSPACE_BYTES)
         self.stream = None
         self.gemm = {}
         for dtype, name, ctype in ((np.float32, "Sgemm", ctypes.c_float),
@@ -96,7 +95,7 @@ class _Cublas:
         ptr = self.cp.cuda.get_current_stream().ptr
         if ptr != self.stream:
             self._check(self.lib.cublasSetStream_v2(self.handle, ctypes.c_void_p(ptr)), "setStream")
-            ws = ctypes.c_void_p(self.workspace.data.ptr)
+            ws = ctypes.c_void_p(self.workspace.ptr)
             self._check(
                 self.lib.cublasSetWorkspace_v2(self.handle, ws, ctypes.c_size_t(WORKSPACE_BYTES)),
                 "cublasSetWorkspace",
@@ -105,27 +104,48 @@ class _Cublas:
 
 
 def _load_library(cp: Any) -> ctypes.CDLL:
-    """The libcublas CuPy uses (found in this process's mappings once CuPy has loaded it),
-    else the first of the usual names the loader finds."""
+    """The libcublas CuPy uses: of the copies this process has mapped once CuPy has loaded
+    its own (torch may have mapped another), one of CuPy's major version, else the first
+    the loader finds by that version's name."""
     from cupy_backends.cuda.libs import cublas as cupy_cublas
 
-    cupy_cublas.getVersion(cp.cuda.device.get_cublas_handle())  # makes CuPy load it
-    candidates = []
+    version = cupy_cublas.getVersion(cp.cuda.device.get_cublas_handle())  # CuPy loads it
+    major = version // 10000  # cuBLAS versions are major·10000 + minor·100 + patch
+    mapped = []
     try:
         with open("/proc/self/maps") as maps:
             for line in maps:
                 path = line.split()[-1]
-                if "/libcublas.so" in path and path not in candidates:
-                    candidates.append(path)
+                if "/libcublas.so" in path and path not in mapped:
+                    mapped.append(path)
     except OSError:
         pass
-    found = ctypes.util.find_library("cublas")
-    for name in (*candidates, *_LIBRARY_NAMES, *([found] if found else [])):
+    ours = [path for path in mapped if f"libcublas.so.{major}" in path]
+    loaded = []
+    for name in (*ours, f"libcublas.so.{major}"):
         try:
-            return ctypes.CDLL(name)
+            loaded.append(ctypes.CDLL(name))
         except OSError:
             continue
-    raise DeviceError("cannot load the cuBLAS library (libcublas.so) that CuPy uses")
+        if _library_version(loaded[-1]) == version:
+            return loaded[-1]
+    if loaded:  # CuPy's major version, though its version did not read back as CuPy's
+        return loaded[0]
+    raise DeviceError(
+        f"cannot load the cuBLAS library CuPy uses (libcublas.so.{major}, version {version}); "
+        f"mapped here: {', '.join(mapped) or 'none'}"
+    )
+
+
+def _library_version(lib: ctypes.CDLL) -> int | None:
+    """cublasGetProperty's version of ``lib`` (major·10000 + minor·100 + patch), or None."""
+    parts = []
+    for kind in (0, 1, 2):  # MAJOR_VERSION, MINOR_VERSION, PATCH_LEVEL
+        value = ctypes.c_int()
+        if lib.cublasGetProperty(kind, ctypes.byref(value)) != 0:
+            return None
+        parts.append(value.value)
+    return parts[0] * 10000 + parts[1] * 100 + parts[2]
 
 
 _cublas: _Cublas | None = None

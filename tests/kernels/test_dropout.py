@@ -45,3 +45,10 @@ def test_a_step_key_on_the_cpu_reads_the_step_on_the_host():
     np.testing.assert_array_equal(
         got, dropout_mask(np, (5, 4), np.float32, 0.3, mask_key(3, 11, 1))
     )
+
+
+def test_numpy_integer_steps_are_host_steps():
+    from gpunn.functions.dropout import step_key
+
+    assert step_key(3, np.int64(11), 1) == mask_key(3, 11, 1)
+    assert isinstance(step_key(3, np.array([11]), 1), StepKey)
