@@ -15,10 +15,21 @@ import numpy as np
 from gpunn.backend import get_array_module
 
 
-def matmul(a: Any, b: Any, trans_a: bool = False, trans_b: bool = False) -> Any:
-    """op(a) (M, K) · op(b) (K, N) → (M, N), for 2-D a and b on one device."""
+def matmul(
+    a: Any, b: Any, trans_a: bool = False, trans_b: bool = False, out: Any = None,
+    accumulate: bool = False,
+) -> Any:  # fmt: skip
+    """op(a) (M, K) · op(b) (K, N) → (M, N), for 2-D a and b on one device; into ``out``
+    when given (a view whose rows are contiguous, e.g. a column slice), or added to it
+    (``accumulate``)."""
     if get_array_module(a, b) is np:
-        return np.matmul(a.T if trans_a else a, b.T if trans_b else b)
+        a, b = (a.T if trans_a else a), (b.T if trans_b else b)
+        if out is None:
+            return np.matmul(a, b)
+        if accumulate:
+            out += np.matmul(a, b)
+            return out
+        return np.matmul(a, b, out=out)
     from gpunn.kernels import blas
 
-    return blas.gemm(a, b, trans_a, trans_b)
+    return blas.gemm(a, b, trans_a, trans_b, out, accumulate)

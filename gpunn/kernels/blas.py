@@ -39,26 +39,32 @@ class GemmPlan(NamedTuple):
 
 
 def gemm_plan(
-    a_shape: tuple[int, int], b_shape: tuple[int, int], trans_a: bool, trans_b: bool
+    a_shape: tuple[int, int],
+    b_shape: tuple[int, int],
+    trans_a: bool,
+    trans_b: bool,
+    lds: tuple[int, int, int] | None = None,
 ) -> GemmPlan:
-    """The cuBLAS call for the row-major (M, N) C = op(a)·op(b) of C-contiguous a and b.
+    """The cuBLAS call for the row-major (M, N) C = op(a)·op(b).
 
-    Raises ValueError when the inner dimensions differ.
+    ``lds``: the row strides, in elements, of a, b and C (each ≥ its number of columns;
+    None: all three C-contiguous). Raises ValueError when the inner dimensions differ.
     """
     (ra, ca), (rb, cb) = a_shape, b_shape
     M, K = (ca, ra) if trans_a else (ra, ca)
     Kb, N = (cb, rb) if trans_b else (rb, cb)
     if K != Kb:
         raise ValueError(f"matmul: op(a) is {M}×{K} but op(b) is {Kb}×{N}")
+    lda, ldb, ldc = lds if lds is not None else (ca, cb, N)
     return GemmPlan(
         op_p=OP_T if trans_b else OP_N,
         op_q=OP_T if trans_a else OP_N,
         m=N,
         n=M,
         k=K,
-        ldp=max(1, cb),
-        ldq=max(1, ca),
-        ldc=max(1, N),
+        ldp=max(1, ldb),
+        ldq=max(1, lda),
+        ldc=max(1, ldc),
     )
 
 
@@ -160,29 +166,58 @@ def _library() -> _Cublas:
     return _cublas
 
 
-def gemm(a: Any, b: Any, trans_a: bool = False, trans_b: bool = False) -> Any:
-    """op(a)·op(b) as a new C-contiguous CuPy array; op transposes when asked.
+def _row_stride(x: Any) -> int | None:
+    """The row stride of 2-D x in elements when its rows are contiguous, else None."""
+    item = x.dtype.itemsize
+    if x.shape[1] > 1 and x.strides[1] != item:
+        return None
+    if x.shape[0] > 1 and (x.strides[0] % item or x.strides[0] < x.shape[1] * item):
+        return None
+    return x.strides[0] // item if x.shape[0] > 1 else x.shape[1]
 
-    a and b: 2-D CuPy arrays, both float32 or both float64 (copied first only if not
-    C-contiguous). One cuBLAS call on CuPy's current stream; capturable in a CUDA graph.
+
+def gemm(
+    a: Any, b: Any, trans_a: bool = False, trans_b: bool = False, out: Any = None,
+    accumulate: bool = False,
+) -> Any:  # fmt: skip
+    """op(a)·op(b) into ``out`` (else a new C-contiguous CuPy array), or added to ``out``
+    (``accumulate``); op transposes when asked.
+
+    a, b and out: 2-D CuPy arrays of one dtype, float32 or float64, whose rows are each
+    contiguous (a column slice of a C-contiguous array is; others are copied first, out
+    must be). One cuBLAS call on CuPy's current stream; capturable in a CUDA graph.
     """
     cp = _library().cp
     if a.dtype != b.dtype or np.dtype(a.dtype) not in (np.float32, np.float64):
         raise TypeError(f"gemm needs two float32 or two float64 arrays, got {a.dtype}, {b.dtype}")
-    a, b = cp.ascontiguousarray(a), cp.ascontiguousarray(b)
+    if _row_stride(a) is None:
+        a = cp.ascontiguousarray(a)
+    if _row_stride(b) is None:
+        b = cp.ascontiguousarray(b)
     plan = gemm_plan(a.shape, b.shape, trans_a, trans_b)
-    c = cp.empty((plan.n, plan.m), dtype=a.dtype)
-    if c.size == 0:
-        return c
+    if out is None:
+        out = cp.empty((plan.n, plan.m), dtype=a.dtype)
+    if out.shape != (plan.n, plan.m) or out.dtype != a.dtype or _row_stride(out) is None:
+        raise ValueError(
+            f"gemm: out must be a ({plan.n}, {plan.m}) {a.dtype} array with contiguous rows, "
+            f"got {out.shape} {out.dtype} with strides {out.strides}"
+        )
+    if out.size == 0:
+        return out
     if plan.k == 0:
-        c.fill(0)
-        return c
+        if not accumulate:
+            out.fill(0)
+        return out
+    plan = gemm_plan(
+        a.shape, b.shape, trans_a, trans_b, (_row_stride(a), _row_stride(b), _row_stride(out))
+    )
     lib = _library()
     lib.bind_stream()
     fn, one, zero, _, _ = lib.gemm[np.dtype(a.dtype)]
     status = fn(
         lib.handle, plan.op_p, plan.op_q, plan.m, plan.n, plan.k, one,
-        b.data.ptr, plan.ldp, a.data.ptr, plan.ldq, zero, c.data.ptr, plan.ldc,
+        b.data.ptr, plan.ldp, a.data.ptr, plan.ldq, one if accumulate else zero,
+        out.data.ptr, plan.ldc,
     )  # fmt: skip
     lib._check(status, "cublasGemm")
-    return c
+    return out

@@ -10,8 +10,11 @@ With cols[(c, k, l), (n, i, j)] = x[n, c, i·s + k − p, j·s + l − p] (0 out
                                 whose window covers (h, v): no atomics, deterministic
 
 The products go to ``gpunn.functions.linear.matmul`` (cuBLAS on the GPU; NumPy under the
-simulator, where the kernels run on NumPy arrays). cols is made again in backward rather
-than kept from forward (less memory; one more memory-bound pass). Both kernels are built
+simulator, where the kernels run on NumPy arrays). Examples go in chunks whose cols stay
+under CHUNK_BYTES (conv2 at m = 256: 4 chunks of 64), so the temporaries stay small at
+any batch size; each chunk's product writes its columns of z, adds to gw (β = 1) or gives
+those examples' gx. cols is made again in backward rather than kept from forward (less
+memory; one more memory-bound pass). Both kernels are built
 per (dtype, layer shape, stride, padding), so every size is a compile-time constant and
 the index arithmetic is multiplications and shifts; cols has one block row per
 (c, k, l) and the threads of a block run along (n, i, j), so reads and writes coalesce.
@@ -30,6 +33,7 @@ from gpunn.functions.linear import matmul
 from gpunn.kernels.launch import SIMULATOR, launch, launch_blocks, scalar_type
 
 COLUMN_THREADS = 32 if SIMULATOR else 128  # threads a block of im2col, along (n, i, j)
+CHUNK_BYTES = 8 << 20  # the most bytes of cols at once: memory stays bounded at any batch
 
 
 @functools.cache
@@ -85,6 +89,13 @@ def col2im_kernel(dtype: np.dtype, C: int, H: int, W: int, KH: int, KW: int, s: 
     return conv_col2im_kernel
 
 
+def chunks(n: int, per_example: int, itemsize: int) -> list[tuple[int, int]]:
+    """[(n0, n1)]: examples 0..n in runs whose cols (``per_example`` values each) stay
+    under CHUNK_BYTES; at least one example a run, none empty."""
+    size = max(1, min(n, CHUNK_BYTES // max(1, per_example * itemsize)))
+    return [(n0, min(n, n0 + size)) for n0 in range(0, n, size)]
+
+
 def _im2col(x: Any, KH: int, KW: int, stride: int, pad: int, OH: int, OW: int) -> Any:
     N, C, H, W = x.shape
     cols = get_array_module(x).empty((C * KH * KW, N * OH * OW), x.dtype)
@@ -95,12 +106,17 @@ def _im2col(x: Any, KH: int, KW: int, stride: int, pad: int, OH: int, OW: int) -
 
 
 def conv_forward(x: Any, w: Any, stride: int = 1, pad: int = 0) -> Any:
-    """z (N, F, OH, OW), a view of (F, N, OH, OW) memory: im2col, then one product."""
-    N, _, H, W = x.shape
+    """z (N, F, OH, OW), a view of (F, N, OH, OW) memory: per chunk of examples, im2col,
+    then one product into z's columns of those examples."""
+    N, C, H, W = x.shape
     F, _, KH, KW = w.shape
     OH, OW = (H + 2 * pad - KH) // stride + 1, (W + 2 * pad - KW) // stride + 1
-    cols = _im2col(x, KH, KW, stride, pad, OH, OW)
-    z = matmul(w.reshape(F, -1), cols)  # (F, N·OH·OW)
+    P = OH * OW
+    z = get_array_module(x).empty((F, N * P), x.dtype)
+    w2 = w.reshape(F, -1)
+    for n0, n1 in chunks(N, w2.shape[1] * P, x.dtype.itemsize):
+        cols = _im2col(x[n0:n1], KH, KW, stride, pad, OH, OW)
+        matmul(w2, cols, out=z[:, n0 * P : n1 * P])
     return z.reshape(F, N, OH, OW).transpose(1, 0, 2, 3)
 
 
@@ -111,30 +127,41 @@ def _gz_matrix(gz: Any) -> Any:
     return xp.ascontiguousarray(gz.transpose(1, 0, 2, 3)).reshape(F, N * OH * OW)
 
 
-def _col2im(gz2: Any, w: Any, x_shape: tuple, stride: int, pad: int) -> Any:
-    """gx (x_shape) = col2im(w2ᵀ · gz2)."""
-    C, H, W = x_shape[1:]
+def _col2im(g: Any, w: Any, gx: Any, stride: int, pad: int) -> None:
+    """gx (n, C, H, W) = col2im(w2ᵀ · g) for g the (F, n·OH·OW) error of those examples."""
+    C, H, W = gx.shape[1:]
     F, _, KH, KW = w.shape
-    gcols = matmul(w.reshape(F, -1), gz2, trans_a=True)  # (C·KH·KW, N·OH·OW)
-    gx = get_array_module(gz2).empty(x_shape, gz2.dtype)
-    kernel = col2im_kernel(np.dtype(gz2.dtype), C, H, W, KH, KW, stride, pad)
+    gcols = matmul(w.reshape(F, -1), g, trans_a=True)  # (C·KH·KW, n·OH·OW)
+    kernel = col2im_kernel(np.dtype(g.dtype), C, H, W, KH, KW, stride, pad)
     launch(kernel, gx.size, gcols, gx)
-    return gx
 
 
 def conv_backward_input(gz: Any, w: Any, x_shape: tuple, stride: int = 1, pad: int = 0) -> Any:
-    """gx = ∂C/∂x (x_shape) alone: one product and col2im."""
-    return _col2im(_gz_matrix(gz), w, tuple(x_shape), stride, pad)
+    """gx = ∂C/∂x (x_shape) alone: per chunk of examples, one product and col2im."""
+    return conv_backward(gz, None, w, stride, pad, need_gx=True, x_shape=x_shape)[0]
 
 
 def conv_backward(
-    gz: Any, x: Any, w: Any, stride: int = 1, pad: int = 0, need_gx: bool = True
-) -> tuple[Any | None, Any]:
-    """(gx or None, gw): im2col, gw = gz·colsᵀ, and gx = col2im(w2ᵀ·gz) when asked."""
-    KH, KW = w.shape[2:]
+    gz: Any, x: Any, w: Any, stride: int = 1, pad: int = 0, need_gx: bool = True,
+    x_shape: tuple | None = None,
+) -> tuple[Any | None, Any]:  # fmt: skip
+    """(gx or None, gw), per chunk of examples: im2col, gw += gz·colsᵀ, and gx =
+    col2im(w2ᵀ·gz) when asked. x None (with ``x_shape``): gx alone, gw None."""
+    xp = get_array_module(gz)
+    N, C, H, W = x.shape if x is not None else tuple(x_shape)
+    F, _, KH, KW = w.shape
     OH, OW = gz.shape[2:]
+    P = OH * OW
     gz2 = _gz_matrix(gz)
-    cols = _im2col(x, KH, KW, stride, pad, OH, OW)
-    gw = matmul(gz2, cols, trans_b=True).reshape(w.shape)
-    gx = _col2im(gz2, w, x.shape, stride, pad) if need_gx else None
-    return gx, gw
+    gw = xp.zeros((F, C * KH * KW), gz.dtype) if x is not None and N == 0 else None
+    gx = xp.empty((N, C, H, W), gz.dtype) if need_gx else None
+    for i, (n0, n1) in enumerate(chunks(N, C * KH * KW * P, gz.dtype.itemsize)):
+        g = gz2[:, n0 * P : n1 * P]
+        if x is not None:
+            cols = _im2col(x[n0:n1], KH, KW, stride, pad, OH, OW)
+            if gw is None:
+                gw = xp.empty((F, C * KH * KW), gz.dtype)
+            matmul(g, cols, trans_b=True, out=gw, accumulate=i > 0)
+        if need_gx:
+            _col2im(g, w, gx[n0:n1], stride, pad)
+    return gx, None if gw is None else gw.reshape(w.shape)

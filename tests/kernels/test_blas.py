@@ -41,6 +41,22 @@ def test_plan_computes_the_row_major_product(rng, M, K, N, trans_a, trans_b):
     np.testing.assert_allclose(c, expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_plan_with_row_strides_reads_and_writes_column_slices(rng, trans_a, trans_b):
+    """a, b and C as column slices of wider arrays (rows contiguous, row stride larger)."""
+    M, K, N, pad = 5, 3, 4, 6
+    a_full = rng.standard_normal((K, M + pad) if trans_a else (M, K + pad))
+    b_full = rng.standard_normal((N, K + pad) if trans_b else (K, N + pad))
+    a = a_full[:, :M] if trans_a else a_full[:, :K]
+    b = b_full[:, :K] if trans_b else b_full[:, :N]
+    lds = (a_full.shape[1], b_full.shape[1], N + pad)
+    plan = gemm_plan(a.shape, b.shape, trans_a, trans_b, lds)
+    c = reference_gemm(plan, b_full.ravel(), a_full.ravel()).reshape(M, N + pad)[:, :N]
+    expected = (a.T if trans_a else a) @ (b.T if trans_b else b)
+    np.testing.assert_allclose(c, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_plan_of_the_layers_products():
     """z = x wᵀ, gw = δᵀ x, gx = δ w at the book's FC 1000 layer, m = 10."""
     assert gemm_plan((10, 640), (1000, 640), False, True) == (
@@ -97,6 +113,16 @@ def test_gemm_on_the_gpu_matches_numpy(rng, M, K, N, trans_a, trans_b, dtype):
     tol = 1e-4 if dtype == np.float32 else 1e-10
     assert c.shape == (M, N) and c.dtype == dtype and c.flags.c_contiguous
     np.testing.assert_allclose(cp.asnumpy(c), expected, rtol=tol, atol=tol * max(K, 1))
+    # into a column slice of a wider array, then added to it; operands as column slices
+    wide = cp.zeros((M, N + 3), dtype)
+    a_wide = cp.zeros((a.shape[0], a.shape[1] + 2), dtype)
+    a_wide[:, : a.shape[1]] = cp.asarray(a)
+    gemm(a_wide[:, : a.shape[1]], cp.asarray(b), trans_a, trans_b, out=wide[:, :N])
+    gemm(cp.asarray(a), cp.asarray(b), trans_a, trans_b, out=wide[:, :N], accumulate=True)
+    np.testing.assert_allclose(
+        cp.asnumpy(wide[:, :N]), 2 * expected, rtol=tol, atol=tol * max(K, 1)
+    )
+    assert not cp.asnumpy(wide[:, N:]).any()
 
 
 @pytest.mark.gpu

@@ -16,8 +16,10 @@ def rel_err(a, b):
     return np.abs(backend.to_numpy(a) - b).max() / np.abs(b).max()
 
 
+@pytest.mark.parametrize("chunk_bytes", [conv_gemm.CHUNK_BYTES, 1])  # 1: an example a chunk
 @pytest.mark.parametrize("case", CASES)
-def test_forward_and_both_gradients(rng, kernel_arrays, case):
+def test_forward_and_both_gradients(rng, kernel_arrays, monkeypatch, case, chunk_bytes):
+    monkeypatch.setattr(conv_gemm, "CHUNK_BYTES", chunk_bytes)
     n, c, f, h, w, kh, kw, stride, pad = case
     x = rng.standard_normal((n, c, h, w))
     wt = rng.standard_normal((f, c, kh, kw))
@@ -36,6 +38,13 @@ def test_forward_and_both_gradients(rng, kernel_arrays, case):
     )
     for got, ref in ((z, z_ref), (gx, gx_ref), (gw, gw_ref), (only_gx, gx_ref), (gw_alone, gw_ref)):
         assert got.shape == ref.shape and rel_err(got, ref) < 1e-12
+
+
+def test_chunks_bound_the_columns_and_cover_every_example():
+    assert conv_gemm.chunks(256, 500 * 64, 4) == [(0, 65), (65, 130), (130, 195), (195, 256)]
+    assert conv_gemm.chunks(10, 500 * 64, 4) == [(0, 10)]
+    assert conv_gemm.chunks(3, 10**9, 4) == [(0, 1), (1, 2), (2, 3)]  # one even if too big
+    assert conv_gemm.chunks(0, 25, 4) == []
 
 
 def test_z_is_a_view_of_filter_major_memory_read_back_without_a_copy(rng, kernel_arrays):
