@@ -139,7 +139,7 @@ for stage in "$@"; do
     esac
 done
 if [ -n "${BUDGET:-}" ]; then
-    (cd "$OUT" && find . -maxdepth 1 -type f \( -name '*.log' -o -name '*.json' -o -name '*.jsonl' \) \
+    (cd "$OUT" && find . -maxdepth 1 -type f \( -name '*.log' -o -name '*.json' -o -name '*.jsonl*' \) \
         -printf '%P\n' | sort | tar czf "results-$stamp-$commit.tgz" -T - --remove-files) &&
         echo "== packed into $OUT/results-$stamp-$commit.tgz"
 fi
