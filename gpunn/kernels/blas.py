@@ -9,12 +9,15 @@ set after every stream change (``cublasSetStream`` resets it).
 
 cuBLAS is column-major; a row-major (r, c) array is the column-major (c, r) matrix
 with leading dimension c. So the row-major C = op(A)·op(B) is computed as the
-column-major Cᵀ = op(B)ᵀ·op(A)ᵀ (``gemm_plan``), with no copy of either operand.
+column-major Cᵀ = op(B)ᵀ·op(A)ᵀ (``gemm_plan``), with no copy of either operand. If the
+library cannot be loaded this way, products fall back to ``cupy.matmul`` (said once):
+training works, CUDA graphs of the step are then refused and steps run eagerly.
 """
 
 from __future__ import annotations
 
 import ctypes
+import sys
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -155,15 +158,37 @@ def _library_version(lib: ctypes.CDLL) -> int | None:
 
 
 _cublas: _Cublas | None = None
+_unusable: str | None = None  # why gpunn's own handle could not be made (then cupy.matmul)
 
 
-def _library() -> _Cublas:
-    global _cublas
-    if _cublas is None:
+def _library() -> _Cublas | None:
+    """gpunn's cuBLAS, made on first use; None (said once on stderr) when it cannot be."""
+    global _cublas, _unusable
+    if _cublas is None and _unusable is None:
         import cupy
 
-        _cublas = _Cublas(cupy)
+        try:
+            _cublas = _Cublas(cupy)
+        except Exception as exc:  # a library or symbol not found: CuPy's matmul still works
+            _unusable = f"{type(exc).__name__}: {str(exc)[:200]}"
+            print(
+                f"gpunn: cannot call cuBLAS directly ({_unusable}); using cupy.matmul, "
+                "which a CUDA graph cannot capture",
+                file=sys.stderr,
+            )
     return _cublas
+
+
+def _cupy_matmul(a: Any, b: Any, trans_a: bool, trans_b: bool, out: Any, accumulate: bool):
+    """The same product by cupy.matmul (no capture), for when cuBLAS cannot be called."""
+    c = (a.T if trans_a else a) @ (b.T if trans_b else b)
+    if out is None:
+        return c
+    if accumulate:
+        out += c
+    else:
+        out[...] = c
+    return out
 
 
 def _row_stride(x: Any) -> int | None:
@@ -187,9 +212,12 @@ def gemm(
     contiguous (a column slice of a C-contiguous array is; others are copied first, out
     must be). One cuBLAS call on CuPy's current stream; capturable in a CUDA graph.
     """
-    cp = _library().cp
     if a.dtype != b.dtype or np.dtype(a.dtype) not in (np.float32, np.float64):
         raise TypeError(f"gemm needs two float32 or two float64 arrays, got {a.dtype}, {b.dtype}")
+    lib = _library()
+    if lib is None:
+        return _cupy_matmul(a, b, trans_a, trans_b, out, accumulate)
+    cp = lib.cp
     if _row_stride(a) is None:
         a = cp.ascontiguousarray(a)
     if _row_stride(b) is None:
@@ -211,7 +239,6 @@ def gemm(
     plan = gemm_plan(
         a.shape, b.shape, trans_a, trans_b, (_row_stride(a), _row_stride(b), _row_stride(out))
     )
-    lib = _library()
     lib.bind_stream()
     fn, one, zero, _, _ = lib.gemm[np.dtype(a.dtype)]
     status = fn(

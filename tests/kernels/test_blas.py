@@ -147,3 +147,30 @@ def test_gemm_is_captured_by_a_cuda_graph(rng):
         graph.launch(stream)
         stream.synchronize()
     np.testing.assert_allclose(cp.asnumpy(c), cp.asnumpy(a @ b.T), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_the_cupy_matmul_fallback_writes_and_adds_like_gemm(rng, accumulate):
+    """What gemm does when cuBLAS cannot be called directly (NumPy stands in for CuPy)."""
+    from gpunn.kernels.blas import _cupy_matmul
+
+    a, b = rng.standard_normal((4, 3)), rng.standard_normal((5, 3))
+    out = np.ones((6, 5))
+    got = _cupy_matmul(a, b, False, True, out[1:5], accumulate)
+    assert got is not None and np.shares_memory(got, out)
+    np.testing.assert_allclose(out[1:5], a @ b.T + (1 if accumulate else 0))
+    assert (out[[0, 5]] == 1).all()
+    np.testing.assert_allclose(_cupy_matmul(a, b, False, True, None, False), a @ b.T)
+
+
+@pytest.mark.gpu
+def test_gemm_falls_back_to_cupy_matmul_when_cublas_cannot_be_loaded(rng, monkeypatch):
+    import cupy as cp
+
+    from gpunn.kernels import blas
+
+    monkeypatch.setattr(blas, "_cublas", None)
+    monkeypatch.setattr(blas, "_unusable", "not loadable (test)")
+    a, b = rng.standard_normal((10, 64)).astype(np.float32), rng.standard_normal((32, 64))
+    c = blas.gemm(cp.asarray(a), cp.asarray(b.astype(np.float32)), trans_b=True)
+    np.testing.assert_allclose(cp.asnumpy(c), a @ b.T, rtol=1e-4, atol=1e-4)
