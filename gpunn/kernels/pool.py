@@ -1,97 +1,96 @@
 """Numba CUDA kernels for pooling (see ``gpunn.functions.pool`` for the maths) and launchers.
 
-- ``maxpool_forward_kernel``: one thread per y[n, c, i, j]: the window's maximum and
-  the row-major index of its first maximum (the argmax).
-- ``pool_forward_kernel``: one thread per y[n, c, i, j] for "mean" and "l2".
+- ``pool_forward_kernel``: one thread per y[n, c, i, j]: for "max" the window's maximum
+  and the row-major index of its first maximum (the argmax); for "mean" Σ window / p²;
+  for "l2" sqrt(Σ window²).
 - ``pool_backward_kernel``: one thread per ga[n, c, h, v], a gather from the one
   window covering (h, v) (0 on the ignored border): no atomics, deterministic.
 
-Built once per dtype by ``kernels(dtype)``; float32 arithmetic stays float32.
+Built by ``pool_kernels`` once per (dtype, channels, height, width, window, kind): the
+sizes and the kind are compile-time constants, so the index arithmetic has no division
+at run time and each kernel holds only its kind's branch; the batch size stays a run-time
+value. Arrays are read through their strides: the 'gemm' convolution's z is an (N, C, …)
+view of (C, N, …) memory, and ga is laid out as a is. float32 arithmetic stays float32.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 from numba import cuda
 
 from gpunn.backend import get_array_module
-from gpunn.kernels.launch import launch, scalar_type, unravel
+from gpunn.kernels.launch import launch, scalar_type
 
 MAX, MEAN, L2 = 0, 1, 2
 KINDS = {"max": MAX, "mean": MEAN, "l2": L2}
 
 
-def kernels(dtype: Any) -> SimpleNamespace:
-    """The pooling kernels for float32 or float64 arrays."""
-    return _build(np.dtype(dtype))  # np.float32 and dtype("float32"): one build
-
-
 @functools.cache
-def _build(dtype: np.dtype) -> SimpleNamespace:
+def pool_kernels(dtype: np.dtype, C: int, H: int, W: int, p: int, kind: int):
+    """(forward, backward) for a (N, C, H, W) input, p×p windows, pooling ``kind``."""
     real = scalar_type(dtype)
+    PH, PW = H // p, W // p
+    area = real(p * p)
 
     @cuda.jit
-    def maxpool_forward_kernel(a, p, y, argmax):
-        """y = max of the p×p window at (i·p, j·p); argmax = u·p + v of its first maximum."""
+    def pool_forward_kernel(a, y, argmax):
+        """y[n, c, i, j] (and argmax for MAX) from the window at (i·p, j·p)."""
         t = cuda.grid(1)
         if t >= y.size:
             return
-        n, c, i, j = unravel(t, y.shape)
-        m = a[n, c, i * p, j * p]
-        best = 0
-        for u in range(p):
-            for v in range(p):
-                e = a[n, c, i * p + u, j * p + v]
-                if e > m:
-                    m = e
-                    best = u * p + v
-        y[n, c, i, j] = m
-        argmax[n, c, i, j] = best
+        n, r = t // (C * PH * PW), t % (C * PH * PW)
+        c, ij = r // (PH * PW), r % (PH * PW)
+        i, j = ij // PW, ij % PW
+        if kind == MAX:
+            m = a[n, c, i * p, j * p]
+            best = 0
+            for u in range(p):
+                for v in range(p):
+                    e = a[n, c, i * p + u, j * p + v]
+                    if e > m:
+                        m = e
+                        best = u * p + v
+            y[n, c, i, j] = m
+            argmax[n, c, i, j] = best
+        else:
+            acc = real(0)
+            for u in range(p):
+                for v in range(p):
+                    e = a[n, c, i * p + u, j * p + v]
+                    acc += e * e if kind == L2 else e
+            y[n, c, i, j] = math.sqrt(acc) if kind == L2 else acc / area
 
     @cuda.jit
-    def pool_forward_kernel(a, p, kind, y):
-        """y = Σ window / p² (MEAN) or sqrt(Σ window²) (L2)."""
-        t = cuda.grid(1)
-        if t >= y.size:
-            return
-        n, c, i, j = unravel(t, y.shape)
-        acc = real(0)
-        for u in range(p):
-            for v in range(p):
-                e = a[n, c, i * p + u, j * p + v]
-                acc += e * e if kind == L2 else e
-        y[n, c, i, j] = math.sqrt(acc) if kind == L2 else acc / real(p * p)
-
-    @cuda.jit
-    def pool_backward_kernel(gy, a, y, argmax, p, kind, ga):
+    def pool_backward_kernel(gy, a, y, argmax, ga):
         """ga[n, c, h, v] from the window (i, j) = (h // p, v // p) covering it, else 0."""
         t = cuda.grid(1)
         if t >= ga.size:
             return
-        n, c, h, v = unravel(t, ga.shape)
-        i = h // p
-        j = v // p
+        n, r = t // (C * H * W), t % (C * H * W)
+        c, hv = r // (H * W), r % (H * W)
+        h, v = hv // W, hv % W
+        i, j = h // p, v // p
         g = real(0)
-        if i < gy.shape[2] and j < gy.shape[3]:
+        if i < PH and j < PW:
             if kind == MAX:
                 if argmax[n, c, i, j] == (h - i * p) * p + (v - j * p):
                     g = gy[n, c, i, j]
             elif kind == MEAN:
-                g = gy[n, c, i, j] / real(p * p)
+                g = gy[n, c, i, j] / area
             elif y[n, c, i, j] != 0:
                 g = gy[n, c, i, j] / y[n, c, i, j] * a[n, c, h, v]
         ga[n, c, h, v] = g
 
-    return SimpleNamespace(
-        maxpool_forward_kernel=maxpool_forward_kernel,
-        pool_forward_kernel=pool_forward_kernel,
-        pool_backward_kernel=pool_backward_kernel,
-    )
+    return pool_forward_kernel, pool_backward_kernel
+
+
+def _kernels(a: Any, size: int, kind: str):
+    N, C, H, W = a.shape
+    return pool_kernels(np.dtype(a.dtype), C, H, W, int(size), KINDS[kind])
 
 
 def pool_forward(a: Any, size: int, kind: str = "max") -> tuple[Any, Any | None]:
@@ -101,13 +100,10 @@ def pool_forward(a: Any, size: int, kind: str = "max") -> tuple[Any, Any | None]
     xp = get_array_module(a)
     N, C, H, W = a.shape
     y = xp.empty((N, C, H // size, W // size), a.dtype)
-    k = kernels(a.dtype)
-    if kind == "max":
-        argmax = xp.empty(y.shape, argmax_dtype(size))
-        launch(k.maxpool_forward_kernel, y.size, a, size, y, argmax)
-        return y, argmax
-    launch(k.pool_forward_kernel, y.size, a, size, KINDS[kind], y)
-    return y, None
+    argmax = xp.empty(y.shape, argmax_dtype(size)) if kind == "max" else None
+    dummy = argmax if argmax is not None else xp.zeros((1, 1, 1, 1), "int8")  # unread
+    launch(_kernels(a, size, kind)[0], y.size, a, y, dummy)
+    return y, argmax
 
 
 def pool_backward(gy: Any, a: Any, y: Any, argmax: Any, size: int, kind: str = "max") -> Any:
@@ -119,5 +115,5 @@ def pool_backward(gy: Any, a: Any, y: Any, argmax: Any, size: int, kind: str = "
     if argmax is None:  # the kernel reads it only for "max": any int8 array will do
         argmax = xp.zeros((1, 1, 1, 1), "int8")
     y = gy if y is None else y  # read only for "l2"
-    launch(kernels(a.dtype).pool_backward_kernel, ga.size, gy, a, y, argmax, size, KINDS[kind], ga)
+    launch(_kernels(a, size, kind)[1], ga.size, gy, a, y, argmax, ga)
     return ga
