@@ -33,9 +33,10 @@
 # otherwise write to the old call's $OUT paths).
 #
 # BUDGET=S (seconds, for a whole device call): each stage gets what is left of S, less 20 s
-# kept to pack the results (a stage with under 20 s left is skipped and says so), and at
-# the end the logs and JSON under $OUT are packed into one .tgz (a call brings back at
-# most 8 files). For the 15-minute sessions: BUDGET=570 with timeout_s 600.
+# (a stage with under 20 s left is skipped and says so; one that outstays its time gets
+# SIGTERM, then SIGKILL 15 s later; training stages stop 30 s earlier, with a checkpoint),
+# and after each stage its logs and JSON under $OUT are moved into one .tar there (a call
+# brings back at most 8 files). For the 15-minute sessions: BUDGET=570 with timeout_s 600.
 #
 # Data: GPUNN_DATA (default .data/mnist, a copy of ../shared/data/mnist named in `carry`).
 # No network on that machine: gpunn goes on PYTHONPATH, nothing is installed.
@@ -52,10 +53,17 @@ left() {  # seconds this call may still spend on stages (a large number without 
     if [ -n "${BUDGET:-}" ]; then echo $((BUDGET - SECONDS - 20)); else echo 1000000; fi
 }
 
-train_limit() {  # TRAIN_LIMIT, or less when the budget has less left
+train_limit() {  # TRAIN_LIMIT, or less when the budget has less left (30 s to checkpoint)
     local l
-    l=$(left)
+    l=$(($(left) - 30))
     echo $((l < TRAIN_LIMIT ? l : TRAIN_LIMIT))
+}
+
+pack() {  # with BUDGET: move the logs and JSON so far into one tar under $OUT, appending
+    [ -n "${BUDGET:-}" ] || return 0
+    (cd "$OUT" && find . -maxdepth 1 -type f \( -name '*.log' -o -name '*.json' -o -name '*.jsonl*' \) \
+        -printf '%P\n' | sort | tar rf "results-$stamp-$commit.tar" -T - --remove-files) 2>/dev/null
+    return 0
 }
 
 run() {  # run NAME CMD...: CMD's output to $OUT/NAME.log and the terminal; its status
@@ -67,11 +75,21 @@ run() {  # run NAME CMD...: CMD's output to $OUT/NAME.log and the terminal; its 
         return 0
     fi
     echo "== $name: $*  # commit $commit, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(hostname)" | tee "$OUT/$name.log"
-    timeout "$l" "$@" 2>&1 | tee -a "$OUT/$name.log"
+    timeout -k 15 "$l" "$@" 2>&1 | tee -a "$OUT/$name.log"
     local rc=${PIPESTATUS[0]}
     echo "== $name: exit $rc after $SECONDS s of the call" | tee -a "$OUT/$name.log"
     return "$rc"
 }
+
+STAGES="env tests focus sanitizer racecheck bench quick-bench compile probe conv2-relu final-fast ensemble-fast beyond"
+for stage in "$@"; do  # every name checked before any stage runs
+    case " $STAGES " in
+    *" $stage "*) ;;
+    *)
+        echo "unknown stage $stage ($STAGES)" >&2
+        exit 2 ;;
+    esac
+done
 
 for stage in "$@"; do
     case $stage in
@@ -133,13 +151,7 @@ for stage in "$@"; do
             --seed "${SEED:-0}" --device gpu --no-progress \
             --metrics "$OUT/$name-gpu.jsonl" --save "$OUT/$name-gpu.npz" \
             --checkpoint-dir "$OUT/$name-ckpt" --keep-checkpoints 1 ;;
-    *)
-        echo "unknown stage $stage (env tests focus sanitizer racecheck bench quick-bench compile probe conv2-relu final-fast ensemble-fast beyond)" >&2
-        exit 2 ;;
     esac
+    pack  # after every stage: what is done comes back even if the call is cut short
 done
-if [ -n "${BUDGET:-}" ]; then
-    (cd "$OUT" && find . -maxdepth 1 -type f \( -name '*.log' -o -name '*.json' -o -name '*.jsonl*' \) \
-        -printf '%P\n' | sort | tar czf "results-$stamp-$commit.tgz" -T - --remove-files) &&
-        echo "== packed into $OUT/results-$stamp-$commit.tgz"
-fi
+[ -z "${BUDGET:-}" ] || echo "== logs and JSON in $OUT/results-$stamp-$commit.tar"

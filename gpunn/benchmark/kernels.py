@@ -64,6 +64,7 @@ class Timed(float):
 
     mode = "eager"
     eager: float | None = None
+    graph_error: str | None = None  # why the calls could not be captured
 
 
 def graph_timer(eager_time, capture):
@@ -77,10 +78,12 @@ def graph_timer(eager_time, capture):
         eager = eager_time(fn)
         try:
             replay = capture(fn, GRAPH_CALLS)
+        except Exception as exc:  # capture refused: the eager loop is all there is
+            t = Timed(eager)
+            t.graph_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+        else:  # an error while replaying is a real one: not caught
             t = Timed(eager_time(replay) / GRAPH_CALLS)
             t.mode = "graph"
-        except Exception:  # capture refused: the eager loop is all there is
-            t = Timed(eager)
         t.eager = eager
         return t
 
@@ -175,6 +178,8 @@ def _entry(op, layer, n, nbytes, flops, floor, ours, theirs) -> dict:
         row[f"{side}_timing"] = getattr(t, "mode", None)
         eager = getattr(t, "eager", None)
         row[f"{side}_eager_us"] = None if eager is None else eager * 1e6
+        if getattr(t, "graph_error", None):
+            row[f"{side}_graph_error"] = t.graph_error
     g, p = row["gpunn_us"], row["torch_us"]
     row["gpunn_over_torch_speed"] = p / g if g and p else None
     return row
@@ -209,6 +214,9 @@ def _conv_case(cp, torch, time_cp, time_t, floor, layer: str, n: int) -> list[di
     wh = (0.1 * rng.standard_normal((f, c, k, k))).astype(np.float32)
     gh = rng.standard_normal((n, f, oh, ow)).astype(np.float32)
     x, w, gy = cp.asarray(xh), cp.asarray(wh), cp.asarray(gh)
+    method = _method()
+    if method == "gemm":  # gz as training hands it over: laid out (F, N, …) by pool backward
+        gy = cp.ascontiguousarray(gy.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
     tx, tw, tg = (torch.from_numpy(a).cuda() for a in (xh, wh, gh))
     flops = 2 * n * f * oh * ow * c * k * k
     sx, sw, sy = 4 * xh.size, 4 * wh.size, 4 * gh.size
@@ -230,8 +238,8 @@ def _conv_case(cp, torch, time_cp, time_t, floor, layer: str, n: int) -> list[di
         _entry("conv backward-weight", layer, n, sy + sx + sw, flops, floor, weight, t_w),
         _entry("conv backward both", layer, n, sy + 2 * (sx + sw), 2 * flops, floor, both, t_both),
     ]
-    method = _method()
-    return [{**row, "method": method} for row in rows]
+    layout = "(F, N, OH, OW) memory" if method == "gemm" else "(N, F, OH, OW) memory"
+    return [{**row, "method": method, "gz_layout": layout} for row in rows]
 
 
 def _method() -> str:

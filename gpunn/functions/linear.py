@@ -22,6 +22,8 @@ def matmul(
     """op(a) (M, K) · op(b) (K, N) → (M, N), for 2-D a and b on one device; into ``out``
     when given (a view whose rows are contiguous, e.g. a column slice), or added to it
     (``accumulate``)."""
+    if accumulate and out is None:
+        raise ValueError("matmul: accumulate needs out, the array to add to")
     if get_array_module(a, b) is np:
         a, b = (a.T if trans_a else a), (b.T if trans_b else b)
         if out is None:

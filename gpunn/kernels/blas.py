@@ -194,6 +194,8 @@ def _cupy_matmul(a: Any, b: Any, trans_a: bool, trans_b: bool, out: Any, accumul
 def _row_stride(x: Any) -> int | None:
     """The row stride of 2-D x in elements when its rows are contiguous, else None."""
     item = x.dtype.itemsize
+    if x.size == 0:  # CuPy and NumPy give empty arrays zero strides
+        return max(1, x.shape[1])
     if x.shape[1] > 1 and x.strides[1] != item:
         return None
     if x.shape[0] > 1 and (x.strides[0] % item or x.strides[0] < x.shape[1] * item):
@@ -214,6 +216,8 @@ def gemm(
     """
     if a.dtype != b.dtype or np.dtype(a.dtype) not in (np.float32, np.float64):
         raise TypeError(f"gemm needs two float32 or two float64 arrays, got {a.dtype}, {b.dtype}")
+    if accumulate and out is None:
+        raise ValueError("gemm: accumulate needs out, the array to add to")
     lib = _library()
     if lib is None:
         return _cupy_matmul(a, b, trans_a, trans_b, out, accumulate)

@@ -33,22 +33,23 @@ from gpunn.functions.linear import matmul
 from gpunn.kernels.launch import SIMULATOR, launch, launch_blocks, scalar_type
 
 COLUMN_THREADS = 32 if SIMULATOR else 128  # threads a block of im2col, along (n, i, j)
+GRID_Y = 65535  # the most blocks along a grid's y (im2col's rows (c, k, l) beyond: more launches)
 CHUNK_BYTES = 8 << 20  # the most bytes of cols at once: memory stays bounded at any batch
 
 
 @functools.cache
 def im2col_kernel(dtype: np.dtype, C: int, H: int, W: int, KH: int, KW: int, s: int, p: int):
-    """cols (C·KH·KW, N·OH·OW) from x (N, C, H, W); grid (⌈N·OH·OW / COLUMN_THREADS⌉,
-    C·KH·KW)."""
+    """cols (C·KH·KW, N·OH·OW) from x (N, C, H, W); rows r0 … r0 + grid y − 1 by a grid of
+    (⌈N·OH·OW / COLUMN_THREADS⌉, up to GRID_Y) blocks."""
     real = scalar_type(dtype)
     OH, OW = (H + 2 * p - KH) // s + 1, (W + 2 * p - KW) // s + 1
 
     @cuda.jit
-    def conv_im2col_kernel(x, cols):
+    def conv_im2col_kernel(x, r0, cols):
         q = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
         if q >= cols.shape[1]:
             return
-        r = cuda.blockIdx.y
+        r = r0 + cuda.blockIdx.y
         c, kl = r // (KH * KW), r % (KH * KW)
         n, ij = q // (OH * OW), q % (OH * OW)
         h = (ij // OW) * s + kl // KW - p
@@ -100,8 +101,9 @@ def _im2col(x: Any, KH: int, KW: int, stride: int, pad: int, OH: int, OW: int) -
     N, C, H, W = x.shape
     cols = get_array_module(x).empty((C * KH * KW, N * OH * OW), x.dtype)
     kernel = im2col_kernel(np.dtype(x.dtype), C, H, W, KH, KW, stride, pad)
-    blocks = (-(-cols.shape[1] // COLUMN_THREADS), cols.shape[0])
-    launch_blocks(kernel, blocks, COLUMN_THREADS, x, cols)
+    for r0 in range(0, cols.shape[0], GRID_Y):  # one launch unless C·KH·KW > GRID_Y
+        blocks = (-(-cols.shape[1] // COLUMN_THREADS), min(GRID_Y, cols.shape[0] - r0))
+        launch_blocks(kernel, blocks, COLUMN_THREADS, x, r0, cols)
     return cols
 
 

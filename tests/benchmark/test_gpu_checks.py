@@ -22,7 +22,7 @@ def stages_documented() -> list[str]:
 def test_every_documented_stage_has_a_branch_and_is_listed():
     text = SCRIPT.read_text()
     branches = re.findall(r"^    ([a-z0-9-]+)\)", text, flags=re.MULTILINE)
-    listed = re.search(r"unknown stage \$stage \(([^)]*)\)", text).group(1).split()
+    listed = re.search(r'^STAGES="([^"]*)"', text, flags=re.MULTILINE).group(1).split()
     documented = stages_documented()
     assert "probe" in documented and "final-fast" in documented
     assert sorted(documented) == sorted(branches) == sorted(listed)
@@ -31,7 +31,7 @@ def test_every_documented_stage_has_a_branch_and_is_listed():
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_an_unknown_stage_is_refused_with_the_list(tmp_path):
     done = subprocess.run(
-        ["bash", str(SCRIPT), "no-such-stage"],
+        ["bash", str(SCRIPT), "env", "no-such-stage"],
         capture_output=True,
         text=True,
         env={"OUT": str(tmp_path / "out"), "PATH": "/usr/bin:/bin"},
@@ -39,3 +39,4 @@ def test_an_unknown_stage_is_refused_with_the_list(tmp_path):
     )
     assert done.returncode == 2
     assert "unknown stage no-such-stage (env tests" in done.stderr
+    assert not (tmp_path / "out" / "env.log").exists()  # checked before any stage ran

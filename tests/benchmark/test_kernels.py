@@ -72,6 +72,7 @@ def test_kernel_rows_with_cpu_stand_ins(monkeypatch):
 
     cp = types.SimpleNamespace(
         asarray=np.asarray,
+        ascontiguousarray=np.ascontiguousarray,
         cuda=types.SimpleNamespace(Event=_Event, get_elapsed_time=lambda s, e: s.elapsed_time(e)),
     )
     monkeypatch.setattr(torch.Tensor, "cuda", lambda self: self, raising=False)
@@ -100,3 +101,6 @@ def test_graph_timer_takes_a_replay_per_call_else_the_eager_loop():
 
     t = graph_timer(eager_time, refuse)(lambda: 3.0)
     assert t == 3.0 and t.mode == "eager" and t.eager == 3.0
+    assert t.graph_error == "RuntimeError: capture refused"
+    row = _entry("pool forward", "pool1", 10, 1e6, 0, FLOOR, t, 2e-6)
+    assert row["gpunn_graph_error"] == "RuntimeError: capture refused"

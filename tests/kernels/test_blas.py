@@ -91,6 +91,24 @@ def test_plan_of_the_layers_products():
     )
 
 
+def test_empty_arrays_have_their_width_as_row_stride():
+    """Empty arrays have zero strides in CuPy and NumPy: they must not be refused."""
+    from gpunn.kernels.blas import _row_stride
+
+    for shape, stride in (((0, 5), 5), ((3, 0), 1), ((0, 0), 1)):
+        assert _row_stride(np.empty(shape, np.float32)) == stride
+    assert _row_stride(np.broadcast_to(np.ones(3, np.float32), (4, 3))) is None
+    assert _row_stride(np.ones((4, 6), np.float32)[:, ::2]) is None
+    assert _row_stride(np.ones((4, 6), np.float32)[:, 1:4]) == 6
+
+
+def test_accumulate_needs_an_output():
+    from gpunn.functions.linear import matmul
+
+    with pytest.raises(ValueError, match="accumulate needs out"):
+        matmul(np.ones((2, 3)), np.ones((3, 4)), accumulate=True)
+
+
 def test_plan_refuses_mismatched_inner_dimensions():
     with pytest.raises(ValueError, match="3×4 but op\\(b\\) is 5×2"):
         gemm_plan((3, 4), (5, 2), False, False)

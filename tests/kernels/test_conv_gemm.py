@@ -40,6 +40,14 @@ def test_forward_and_both_gradients(rng, kernel_arrays, monkeypatch, case, chunk
         assert got.shape == ref.shape and rel_err(got, ref) < 1e-12
 
 
+def test_im2col_rows_beyond_one_grid_take_more_launches(rng, kernel_arrays, monkeypatch):
+    """C·KH·KW rows over the grid's y limit (65,535; 4 here) are filled by several launches."""
+    monkeypatch.setattr(conv_gemm, "GRID_Y", 4)
+    x, wt = rng.standard_normal((2, 2, 5, 4)), rng.standard_normal((3, 2, 2, 3))  # 12 rows
+    z = conv_gemm.conv_forward(kernel_arrays(x), kernel_arrays(wt), 1, 1)
+    assert rel_err(z, conv_forward(x, wt, 1, 1)) < 1e-12
+
+
 def test_chunks_bound_the_columns_and_cover_every_example():
     assert conv_gemm.chunks(256, 500 * 64, 4) == [(0, 65), (65, 130), (130, 195), (195, 256)]
     assert conv_gemm.chunks(10, 500 * 64, 4) == [(0, 10)]
