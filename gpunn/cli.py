@@ -197,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
         "are evaluated as one ensemble, each member and the vote and average",
     )
     e.add_argument("--split", choices=["test", "validation", "train"], default="test")
+    e.add_argument(
+        "--test-shifts",
+        action="store_true",
+        help="also average each network's output over the image and its four one-pixel "
+        "shifts (the book's expansion, at evaluation; five times the work)",
+    )
     _add_device_arg(e)
     _add_data_args(e, dataset=None, help="default: the one the model was trained on, else mnist")
 

@@ -279,12 +279,19 @@ def cmd_evaluate(args) -> int:
         raise ShapeError(
             f"{name}: has {model.n_outputs} outputs, but {data.name} has {data.n_classes} classes"
         )
+    shifts = " with test-time shifts" if args.test_shifts else ""
     if isinstance(model, Ensemble):
-        print(f"{args.split} accuracy of {len(model.networks)} networks")
+        model.test_shifts = args.test_shifts
+        print(f"{args.split} accuracy of {len(model.networks)} networks{shifts}")
         print(accuracy_table(model.evaluate(x, y)))
         return 0
     correct, _ = model.evaluate(x, y)
     print(f"{args.split} accuracy {int(correct) / len(x):.2%} ({int(correct)}/{len(x)})")
+    if args.test_shifts:
+        from gpunn.tta import shifted_probabilities
+
+        correct = int((shifted_probabilities(model, x).argmax(axis=1) == y).sum())
+        print(f"{args.split} accuracy{shifts} {correct / len(x):.2%} ({correct}/{len(x)})")
     return 0
 
 

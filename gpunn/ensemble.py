@@ -31,10 +31,18 @@ class Ensemble:
         self.n_outputs, self.input_shape = first.n_outputs, first.input_shape
         self.check_input = first.check_input
         self.metadata: dict = {}
+        self.test_shifts = False  # each member averaged over x and its one-pixel shifts
 
     def member_probabilities(self, x, batch_size: int = 1000):
-        """(k, N, classes) output activations of every member."""
-        return self.xp.stack([net.predict_proba(x, batch_size) for net in self.networks])
+        """(k, N, classes) output activations of every member (with ``test_shifts``, each
+        averaged over the image and its four one-pixel shifts: ``gpunn.tta``)."""
+        if self.test_shifts:
+            from gpunn.tta import shifted_probabilities
+
+            probs = [shifted_probabilities(net, x, batch_size) for net in self.networks]
+        else:
+            probs = [net.predict_proba(x, batch_size) for net in self.networks]
+        return self.xp.stack(probs)
 
     def predict_proba(self, x, batch_size: int = 1000):
         """(N, classes) members' output activations averaged."""

@@ -357,6 +357,21 @@ def test_evaluate_reports_accuracy(trained, data_dir, capsys):
     assert capsys.readouterr().out.startswith("test accuracy ")
 
 
+def test_evaluate_with_test_time_shifts(trained, data_dir, tmp_path, capsys):
+    argv = ["evaluate", trained / "net.npz", "--data-dir", data_dir, "--device", "cpu"]
+    assert main([str(a) for a in [*argv, "--test-shifts"]]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("test accuracy ") and len(lines) == 2
+    assert re.fullmatch(r"test accuracy with test-time shifts \d+\.\d\d% \(\d+/\d+\)", lines[1])
+    nets = [Network([FullyConnected(10, n_in=784)], input_shape=(784,), seed=s) for s in (0, 1)]
+    Ensemble(nets).save(tmp_path / "ensemble.npz")
+    argv[1] = tmp_path / "ensemble.npz"
+    assert main([str(a) for a in [*argv, "--test-shifts"]]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "test accuracy of 2 networks with test-time shifts"
+    assert [line.split(":")[0] for line in lines[1:]] == ["member 0", "member 1", "vote", "average"]
+
+
 def test_evaluate_takes_a_checkpoint_too(trained, data_dir, capsys):
     last = sorted((trained / "ckpt").glob("ckpt-*.npz"))[-1]
     argv = ["evaluate", last, "--data-dir", data_dir, "--device", "cpu"]

@@ -28,24 +28,29 @@ def _as_images(x: Any, image_shape: tuple[int, int, int]) -> Any:
     return x.reshape(len(x), c, h, w)
 
 
-def expand_shifts(
-    x: Any, y: Any, image_shape: tuple[int, int, int] = IMAGE_SHAPE
-) -> tuple[Any, Any]:
-    """The book's expansion: x (N, D), y (N,) -> (5N, D), (5N,).
-
-    Block after block: the originals, then each image shifted one pixel up, down,
-    left and right, the vacated row or column filled with zeros.
-    """
-    xp = get_array_module(x, y)
-    if len(y) != len(x):
-        raise ShapeError(f"{len(x)} images but {len(y)} labels")
+def shifted_images(x: Any, image_shape: tuple[int, int, int] = IMAGE_SHAPE) -> Any:
+    """(5, N, C, H, W): x's images (N, D), then each shifted one pixel up, down, left and
+    right, the vacated row or column filled with zeros."""
+    xp = get_array_module(x)
     images = _as_images(x, image_shape)  # (N, C, H, W)
-    out = xp.zeros((5,) + images.shape, dtype=x.dtype)  # (5, N, C, H, W)
+    out = xp.zeros((5,) + images.shape, dtype=x.dtype)
     out[0] = images
     out[1, ..., :-1, :] = images[..., 1:, :]  # up
     out[2, ..., 1:, :] = images[..., :-1, :]  # down
     out[3, ..., :-1] = images[..., 1:]  # left
     out[4, ..., 1:] = images[..., :-1]  # right
+    return out
+
+
+def expand_shifts(
+    x: Any, y: Any, image_shape: tuple[int, int, int] = IMAGE_SHAPE
+) -> tuple[Any, Any]:
+    """The book's expansion: x (N, D), y (N,) -> (5N, D), (5N,), block after block: the
+    originals, then the images shifted up, down, left and right (``shifted_images``)."""
+    xp = get_array_module(x, y)
+    if len(y) != len(x):
+        raise ShapeError(f"{len(x)} images but {len(y)} labels")
+    out = shifted_images(x, image_shape)
     return out.reshape((5 * len(x),) + x.shape[1:]), xp.tile(y, 5)
 
 
