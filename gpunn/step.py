@@ -130,7 +130,7 @@ class _StepGraph:
 
     def __init__(self, owner: TrainStep) -> None:
         net, opt = owner.net, owner.optimizer
-        cp = self.cp = net.xp
+        cp = self.cp = array_module(net)
         self.owner = owner
         opt.prepare(net)
         shape = (owner.m, *net.input_shape)
@@ -190,6 +190,11 @@ class _StepGraph:
         return len(now) == len(self.kept) and all(
             a is b for a, b in zip(now, self.kept, strict=True)
         )
+
+
+def array_module(net) -> Any:
+    """CuPy, for the graph's buffers and streams (a seam: the CPU tests put a stand-in here)."""
+    return net.xp
 
 
 def _state_arrays(net, opt) -> list:

@@ -65,13 +65,34 @@ def test_graphs_env(monkeypatch, value, wanted):
     assert graphs_wanted() is wanted
 
 
-def _replay_against_eager(gpu, steps, etas, between=None, pooling="max", momentum=0.5):
+@pytest.fixture(params=["cpu", pytest.param("gpu", marks=pytest.mark.gpu)])
+def graph_device(request, monkeypatch):
+    """Where the graph path runs: on a GPU for real; on the CPU with NumPy stand-ins for
+    CuPy's calls and a recorder for the capture (``tests/fakecupy.py``), which checks the
+    path's logic — buffers, device step and η, recapture, fallbacks — but not CUDA's."""
+    if request.param == "cpu":
+        from gpunn import step as step_module
+        from tests import fakecupy
+
+        monkeypatch.setattr(step_module, "array_module", lambda net: fakecupy.module())
+        monkeypatch.setattr(step_module._StepGraph, "capture", fakecupy.record_instead_of_capture)
+    return backend.get_device(request.param)
+
+
+def graph_step(net, opt, **kwargs) -> TrainStep:
+    """A TrainStep in graph mode, on the CPU too (where it would choose eager steps)."""
+    step = TrainStep(net, opt, M, graphs=True, **kwargs)
+    step.mode = "graph"
+    return step
+
+
+def _replay_against_eager(device, steps, etas, between=None, pooling="max", momentum=0.5):
     """Train two copies, by graph and eagerly, with η changing per step; compare each step."""
-    g_net, e_net = small_net(gpu, pooling), small_net(gpu, pooling)
+    g_net, e_net = small_net(device, pooling), small_net(device, pooling)
     g_opt, e_opt = (SGD(0.1, lmbda=1.0, momentum=momentum, n=100) for _ in range(2))
-    g_step = TrainStep(g_net, g_opt, M, seed=5, graphs=True, log=pytest.fail)
+    g_step = graph_step(g_net, g_opt, seed=5, log=pytest.fail)
     e_step = TrainStep(e_net, e_opt, M, seed=5, graphs=False)
-    for k, (x, y) in enumerate(batches(gpu, steps)):
+    for k, (x, y) in enumerate(batches(device, steps)):
         if between is not None:
             between(k, g_net, e_net)
         g_opt.eta = e_opt.eta = etas[k]
@@ -82,13 +103,11 @@ def _replay_against_eager(gpu, steps, etas, between=None, pooling="max", momentu
     return g_step
 
 
-@pytest.mark.gpu
 @pytest.mark.parametrize("pooling, momentum", [("max", 0.5), ("mean", 0.0), ("l2", 0.9)])
-def test_graph_replays_match_eager_steps(pooling, momentum):
+def test_graph_replays_match_eager_steps(graph_device, pooling, momentum):
     """The masks change with the step and η with the schedule, as when run eagerly; an
     evaluation between steps (as the trainer's between epochs) disturbs nothing."""
-    gpu = backend.get_device("gpu")
-    x_eval = batches(gpu, 1, seed=9)[0][0]
+    x_eval = batches(graph_device, 1, seed=9)[0][0]
 
     def evaluate(k, g_net, e_net):
         np.testing.assert_allclose(
@@ -99,30 +118,28 @@ def test_graph_replays_match_eager_steps(pooling, momentum):
         )
 
     etas = [0.1, 0.05, 0.2, 0.2, 0.01, 0.1]
-    g_step = _replay_against_eager(gpu, 6, etas, evaluate, pooling, momentum)
-    assert g_step.mode == "graph" and g_step._graph is not None
+    g_step = _replay_against_eager(graph_device, 6, etas, evaluate, pooling, momentum)
+    assert g_step.mode == "graph" and g_step._graph is not None and not g_step._retired
 
 
-@pytest.mark.gpu
-def test_new_parameter_arrays_mean_a_new_capture():
-    gpu = backend.get_device("gpu")
-
+def test_new_parameter_arrays_mean_a_new_capture(graph_device):
     def reload(k, g_net, e_net):
         if k == 3:  # a restore puts new arrays in place: the old graph must not be replayed
             state = g_net.state()
             g_net.load_state(state)
             e_net.load_state(state)
 
-    g_step = _replay_against_eager(gpu, 6, [0.1] * 6, between=reload)
+    g_step = _replay_against_eager(graph_device, 6, [0.1] * 6, between=reload)
     assert len(g_step._retired) == 1
 
 
-@pytest.mark.gpu
 @pytest.mark.parametrize(
     "broken, in_warm_up",
     [("capture", False), ("backprop", False), ("backprop", True)],
 )
-def test_a_graph_that_cannot_be_made_means_eager_steps(monkeypatch, broken, in_warm_up):
+def test_a_graph_that_cannot_be_made_means_eager_steps(
+    graph_device, monkeypatch, broken, in_warm_up
+):
     """A refused capture (the step already ran eagerly before it: counted once), or the
     graph's own kernels failing before any parameter moved (the step runs eagerly
     instead): later steps run eagerly, the reason is said once, and training is unchanged."""
@@ -132,12 +149,11 @@ def test_a_graph_that_cannot_be_made_means_eager_steps(monkeypatch, broken, in_w
         raise RuntimeError(f"{broken} failed (test)")
 
     monkeypatch.setattr(step_module._StepGraph, broken, fail)
-    gpu = backend.get_device("gpu")
     said = []
-    net, ref = small_net(gpu), small_net(gpu)
-    step = TrainStep(net, SGD(0.1), M, seed=1, graphs=True, log=said.append)
+    net, ref = small_net(graph_device), small_net(graph_device)
+    step = graph_step(net, SGD(0.1), seed=1, log=said.append)
     ref_step = TrainStep(ref, SGD(0.1), M, seed=1, graphs=False)
-    (x, y), *rest = batches(gpu, 3)
+    (x, y), *rest = batches(graph_device, 3)
     if in_warm_up:
         step.warm_up(x, y)
         ref_step.warm_up(x, y)
@@ -149,24 +165,30 @@ def test_a_graph_that_cannot_be_made_means_eager_steps(monkeypatch, broken, in_w
         np.testing.assert_allclose(v, params(ref)[name], rtol=1e-5, atol=1e-6, err_msg=name)
 
 
-@pytest.mark.gpu
-def test_the_trainer_with_and_without_graphs_agrees():
+def no_fallback(message: str) -> None:
+    """A trainer's log that fails the test if the step gave up its graph."""
+    assert "CUDA graph" not in message, message
+
+
+def test_the_trainer_with_and_without_graphs_agrees(graph_device):
     from gpunn.config import TrainConfig
     from gpunn.train import Trainer
     from tests.synthetic import blobs
 
-    gpu = backend.get_device("gpu")
     data = blobs(n_train=300, n_validation=50, n_test=50)
     config = TrainConfig(epochs=2, mini_batch_size=M, eta=0.1, momentum=0.5, seed=2)
     nets = []
     for graphs in (True, False):
         net = Network(
             [FullyConnected(30, "relu", p_dropout=0.5), Softmax(10, p_dropout=0.2)],
-            "log-likelihood", device=gpu, seed=4,
+            "log-likelihood", device=graph_device, seed=4,
         )  # fmt: skip
-        trainer = Trainer(net, data, config, cuda_graphs=graphs, log=lambda msg: None)
+        trainer = Trainer(net, data, config, cuda_graphs=graphs, log=no_fallback)
+        if graphs:
+            trainer.train_step.mode = "graph"  # on the CPU too, with the stand-ins
         trainer.run()
         assert trainer.train_step.mode == ("graph" if graphs else "eager")
+        assert (trainer.train_step._graph is not None) == graphs
         nets.append(params(net))
     for name, v in nets[0].items():
         np.testing.assert_allclose(v, nets[1][name], rtol=1e-4, atol=1e-5, err_msg=name)
