@@ -24,9 +24,9 @@ kernel, so the host's work per launch decides the speed. This measures, on the l
   steps against the seconds until the device has finished them (equal means the step
   is host-bound): replayed as a CUDA graph (``gpunn.step``), and launched eagerly with
   kept device views and with views made anew at every launch.
-- ``graph``: whether stream capture takes a Numba launch, a CuPy elementwise kernel,
-  ``cp.matmul``, and a whole gpunn training step (dropout's random numbers included);
-  where it does, whether replaying the graph gives the eager result, and its µs per step.
+- ``graph``: whether stream capture takes a Numba launch, a CuPy elementwise kernel and
+  ``cp.matmul``, and whether ``TrainStep``'s graph trains conv2-relu and final as its
+  eager steps do (20 steps from one start; dropout and η included).
 
 Every probe records its error instead of stopping the others. Nothing here is a test:
 it tells the next change what to aim at (bench/NOTES.md, plan for the first GPU session).
@@ -350,7 +350,7 @@ def probe_graph(cp) -> dict:
         out = _single_captures(cp, stream)
     except Exception as exc:
         out = {"single operations": {"error": _error(exc), "traceback": traceback.format_exc()}}
-    out["training step"] = probe_step_graph(cp, stream)
+    out["training step"] = probe_step_graph(cp)
     return out
 
 
@@ -409,56 +409,36 @@ def _single_captures(cp, stream) -> dict:
     return out
 
 
-def probe_step_graph(cp, stream) -> dict:
-    """Capture one conv2-relu and one final training step; replay it against the eager step.
-
-    Dropout masks are a function of (seed, step, layer), so the eager step with the same
-    step number must give the same parameters as the replay, dropout included.
-    """
+def probe_step_graph(cp) -> dict:
+    """conv2-relu and final at m = 10, trained 20 steps by ``TrainStep`` as a CUDA graph and
+    eagerly from the same start (dropout masks and η alike): the mode the graph step ended
+    in, what it said if it gave up, and how far the parameters are apart."""
     from gpunn.benchmark.subjects import build_network
     from gpunn.presets import get_preset
+    from gpunn.step import TrainStep
 
     out = {}
     rng = np.random.default_rng(2)
     for name in ("conv2-relu", "final"):
         try:
-            with stream:
-                preset = get_preset(name)
+            preset = get_preset(name)
+            said: list[str] = []
+            nets, steps = [], []
+            for graphs in (True, False):
                 net, opt = build_network(preset, "gpu")
+                nets.append(net)
+                steps.append(TrainStep(net, opt, 10, graphs=graphs, log=said.append))
+            for k in range(20):
                 x = cp.asarray(rng.random((10, *preset.input_shape), dtype=np.float32))
                 y = cp.asarray(np.eye(10, dtype=np.float32)[rng.integers(0, 10, 10)])
-
-                def step(net=net, opt=opt, x=x, y=y):
-                    net.backprop(x, y, step=5)
-                    opt.step(net, 10)
-
-                for _ in range(3):
-                    step()
-                start = [{k: v.copy() for k, v in layer.params().items()} for layer in net.layers]
-            stream.synchronize()
-            graph, err = _capture(cp, stream, step)
-            row = {"captured": graph is not None, "error": err}
-            if graph is not None:
-                with stream:
-                    graph.launch(stream=stream)
-                    replayed = [
-                        {k: v.copy() for k, v in lay.params().items()} for lay in net.layers
-                    ]
-                    for layer, params in zip(net.layers, start, strict=True):
-                        for k, v in layer.params().items():
-                            v[...] = params[k]
-                    step()
-                    diff = max(
-                        float(cp.abs(v - r[k]).max())
-                        for layer, r in zip(net.layers, replayed, strict=True)
-                        for k, v in layer.params().items()
-                    )
-                row["replay_vs_eager_max_abs_diff"] = diff
-                with stream:  # the events go on the stream the graph runs on
-                    row["replay"] = host_and_device_us(
-                        cp, lambda graph=graph: graph.launch(stream=stream), n=500
-                    )
-            out[name] = row
+                for step in steps:
+                    step(x, y, k)
+            diff = max(
+                float(cp.abs(a - b).max())
+                for la, lb in zip(nets[0].layers, nets[1].layers, strict=True)
+                for a, b in ((la.w, lb.w), (la.b, lb.b))
+            )
+            out[name] = {"mode": steps[0].mode, "said": said, "max_abs_param_diff": diff}
         except Exception as exc:
             out[name] = {"error": _error(exc), "traceback": traceback.format_exc()[-2000:]}
     return out
