@@ -19,7 +19,8 @@
 #              torch.compile (compiling each shape takes a while: a stage of its own)
 #   probe      bench/launch_probe.py: host µs per launch, the two weight-gradient kernels,
 #              host- or device-bound steps at m = 10, whether a step can be a CUDA graph
-#              (PROBE_ONLY="tiled step ..." for some of them, PROBE_STEPS steps per network)
+#              (PROBE_ONLY="methods step ..." for some of them: launch methods
+#              weight_gradient step graph; PROBE_STEPS steps per network)
 #   conv2-relu gpunn train --preset conv2-relu --device gpu (60 epochs)
 #   final-fast the final-fast preset (final at mini-batch 256, η 0.8 = η·m/10, warm-up 1
 #              epoch): the recipe for the 2-minute goal (bench/results/accuracy/README.md)
@@ -53,10 +54,11 @@ left() {  # seconds this call may still spend on stages (a large number without 
     if [ -n "${BUDGET:-}" ]; then echo $((BUDGET - SECONDS - 20)); else echo 1000000; fi
 }
 
-train_limit() {  # TRAIN_LIMIT, or less when the budget has less left (30 s to checkpoint)
-    local l
+train_limit() {  # TRAIN_LIMIT, or less when the budget has less left (30 s to checkpoint);
+    local l      # at least 5 (0 would mean no limit to timeout)
     l=$(($(left) - 30))
-    echo $((l < TRAIN_LIMIT ? l : TRAIN_LIMIT))
+    l=$((l < TRAIN_LIMIT ? l : TRAIN_LIMIT))
+    echo $((l < 5 ? 5 : l))
 }
 
 pack() {  # with BUDGET: move the logs and JSON so far into one tar under $OUT, appending

@@ -29,7 +29,7 @@ kernel, so the host's work per launch decides the speed. This measures, on the l
   eager steps do (20 steps from one start; dropout and η included).
 
 Every probe records its error instead of stopping the others. Nothing here is a test:
-it tells the next change what to aim at (bench/NOTES.md, plan for the first GPU session).
+it tells the next change what to aim at (bench/NOTES.md, the plan for the next GPU session).
 """
 
 from __future__ import annotations
@@ -104,6 +104,7 @@ def probe_launch(cp) -> dict:
     from numba import cuda
 
     from gpunn.kernels import conv as conv_kernels
+    from gpunn.kernels.blas import gemm
     from gpunn.kernels.launch import THREADS, current_stream, launch
 
     rng = np.random.default_rng(0)
@@ -126,7 +127,9 @@ def probe_launch(cp) -> dict:
     axpy = cp.ElementwiseKernel("T x, T y", "T z", "z = 2 * x + y", "gpunn_probe_axpy")
 
     cases = {
-        "gpunn conv_forward (alloc + kept views + launch)": lambda: conv_kernels.conv_forward(x, w),
+        "gpunn conv_forward, direct method (alloc + kept views + launch)": lambda: _direct(
+            conv_kernels.conv_forward, x, w
+        ),
         "gpunn launch() into a kept z (kept views)": lambda: launch(kernel, z.size, x, w, 1, 0, z),
         "kernel[...] wrapping per call (as_cuda_array)": lambda: kernel[blocks, THREADS, stream](
             *(cuda.as_cuda_array(v, sync=False) for v in (x, w)),
@@ -140,6 +143,7 @@ def probe_launch(cp) -> dict:
         "numba kernel without arguments": lambda: nothing[1, 1, stream](),
         "cupy elementwise (2 in, 1 out)": lambda: axpy(a, a),
         "cp.matmul 10x1000 @ 1000x1000": lambda: cp.matmul(a, b),
+        "gpunn gemm (cuBLAS by ctypes) 10x1000 @ 1000x1000": lambda: gemm(a, b),
     }
     out = {}
     for name, fn in cases.items():
@@ -187,10 +191,20 @@ def _versus(cp, fn, module, setting: str, variants: dict) -> dict:
         finally:
             setattr(module, setting, kept)
     if len(results) >= 2:
-        row["max_rel_diff"] = max(
-            float(abs(r - results[0]).max() / abs(results[0]).max()) for r in results[1:]
-        )
+        row["max_rel_diff"] = _max_rel_diff(results)
     return row
+
+
+def _direct(fn, *args):
+    """``fn(*args)`` with the direct convolution kernels: one launch, as measured before
+    'gemm' became the default method (2026-11-24), so the numbers stay comparable."""
+    with _conv_method("direct"):
+        return fn(*args)
+
+
+def _max_rel_diff(results: list) -> float:
+    """The largest relative difference of each result from the first."""
+    return max(float(abs(r - results[0]).max() / abs(results[0]).max()) for r in results[1:])
 
 
 @contextlib.contextmanager
@@ -243,21 +257,22 @@ def probe_methods(cp) -> dict:
     }
     out = {}
     for layer, n, x, w, gz in _book_shapes(cp):
+        # gz as training hands it to each method: 'gemm''s pool backward lays it out (F, N, …)
+        filter_major = cp.ascontiguousarray(gz.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
         for op, fn in ops.items():
             row, results = {}, []
             for method in conv_kernels.METHODS:
+                g = filter_major if method == "gemm" else gz
                 with _conv_method(method):
                     try:
                         row[method] = host_and_device_us(
-                            cp, lambda fn=fn, gz=gz, x=x, w=w: fn(gz, x, w), n=200
+                            cp, lambda fn=fn, g=g, x=x, w=w: fn(g, x, w), n=200
                         )
-                        results.append(fn(gz, x, w))
+                        results.append(fn(g, x, w))
                     except Exception as exc:
                         row[method] = {"error": _error(exc)}
             if len(results) >= 2:
-                row["max_rel_diff"] = max(
-                    float(abs(r - results[0]).max() / abs(results[0]).max()) for r in results[1:]
-                )
+                row["max_rel_diff"] = _max_rel_diff(results)
             out[f"{layer} {op} m={n}"] = row
     return out
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from gpunn.errors import ConfigError, ShapeError
 from gpunn.functions.activations import get_activation
-from gpunn.functions.dropout import dropout_forward
+from gpunn.functions.dropout import StepKey, dropout_forward
 from gpunn.functions.linear import matmul
 from gpunn.init import check_init, init_params
 
@@ -62,7 +62,7 @@ class Layer:
         drop = f", dropout {self.p_dropout:g}" if self.p_dropout else ""
         return f"{self.kind}{self.in_shape}→{self.out_shape} {self.activation}{drop}"
 
-    def _drop(self, x, train: bool, key: int):
+    def _drop(self, x, train: bool, key: int | StepKey):
         """x with its inputs dropped (training, p > 0), and the mask (or None)."""
         if train and self.p_dropout > 0.0:
             return dropout_forward(x, self.p_dropout, key)
@@ -108,7 +108,7 @@ class FullyConnected(Layer):
             "init": self.init,
         }
 
-    def forward(self, x, train: bool = False, key: int = 0):
+    def forward(self, x, train: bool = False, key: int | StepKey = 0):
         x = x.reshape(x.shape[0], self.n_in)
         x, self.mask = self._drop(x, train, key)
         z = matmul(x, self.w, trans_b=True)
@@ -214,7 +214,7 @@ class ConvPool(Layer):
             "init": self.init,
         }
 
-    def forward(self, x, train: bool = False, key: int = 0):
+    def forward(self, x, train: bool = False, key: int | StepKey = 0):
         from gpunn.functions.conv import conv_forward
         from gpunn.functions.pool import pool_forward
 

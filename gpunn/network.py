@@ -11,6 +11,8 @@ gradients summed over the batch (the optimiser divides by the batch size).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from gpunn.backend import Device, get_device
@@ -99,7 +101,7 @@ class Network:
             )
 
     # --- forward and backward -------------------------------------------------------
-    def feedforward(self, x, train: bool = False, step: int = 0, seed: int | None = None):
+    def feedforward(self, x, train: bool = False, step: int | Any = 0, seed: int | None = None):
         """The output activations a^L (N, n_outputs); (``seed``, ``step``) key the dropout masks
         (``step`` an int, or a 1-element device array read when the masks are drawn)."""
         seed = self.seed if seed is None else seed
@@ -109,7 +111,7 @@ class Network:
             a = layer.forward(a, train, key)
         return a
 
-    def backprop(self, x, y_onehot, step: int = 0, seed: int | None = None) -> None:
+    def backprop(self, x, y_onehot, step: int | Any = 0, seed: int | None = None) -> None:
         """Forward in training mode, then fill each layer's ``gw``, ``gb`` (sums over the batch)."""
         self.feedforward(x, train=True, step=step, seed=seed)
         out = self.layers[-1]

@@ -12,12 +12,16 @@ of one array is one pass: a CuPy elementwise kernel on the GPU, a Numba loop on 
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numba import njit
 
 from gpunn.backend import elementwise_kernel
 from gpunn.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gpunn.network import Network
 
 _GPU_SOURCE = """
 T gt = g * inv_m + l2 * w;
@@ -61,7 +65,7 @@ class SGD:
         self.eta, self.lmbda, self.l1, self.momentum, self.n = eta, lmbda, l1, momentum, n
         self.velocities: dict[str, object] = {}
 
-    def step(self, network, m: int, eta=None) -> None:
+    def step(self, network: Network, m: int, eta: Any = None) -> None:
         """Apply one update to every parameter of ``network`` from its summed gradients.
 
         ``eta``: None for ``self.eta``; on the GPU, a 1-element device array holding η,
@@ -86,7 +90,7 @@ class SGD:
                 args = (dtype(a) for a in (*decay, self.momentum))
                 update(g, dtype(1.0 / m), eta, *args, w, w if v is None else v)  # v unread at μ = 0
 
-    def prepare(self, network) -> None:
+    def prepare(self, network: Network) -> None:
         """Make every velocity buffer the updates will use now (before a CUDA graph capture,
         which must not allocate and zero them)."""
         for i, layer in enumerate(network.layers):

@@ -18,6 +18,9 @@ captured with; new ones (a restore) mean a new capture.
 
 If capture fails (an operation that refuses it), the step says why once and runs
 eagerly from then on. ``GPUNN_CUDA_GRAPHS=0`` (or ``graphs=False``) turns graphs off.
+
+Written 2026-12-01; its logic is tested on the CPU with stand-ins for CuPy's calls
+(tests/fakecupy.py), CUDA's capture itself only by the GPU tests, not yet run on a GPU.
 """
 
 from __future__ import annotations
@@ -25,7 +28,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from gpunn.errors import DeviceError
+
+if TYPE_CHECKING:
+    from gpunn.network import Network
+    from gpunn.optim import SGD
 
 GRAPHS_ENV = "GPUNN_CUDA_GRAPHS"
 
@@ -46,8 +56,8 @@ class TrainStep:
     """
 
     def __init__(
-        self, network, optimizer, m: int, seed: int | None = None, graphs: bool | None = None,
-        log=None,
+        self, network: Network, optimizer: SGD, m: int, seed: int | None = None,
+        graphs: bool | None = None, log: Callable[[str], None] | None = None,
     ) -> None:  # fmt: skip
         self.net, self.optimizer, self.m = network, optimizer, int(m)
         self.seed = network.seed if seed is None else int(seed)
@@ -57,7 +67,7 @@ class TrainStep:
         self._graph: _StepGraph | None = None
         self._retired: list[_StepGraph] = []  # their memory may still back layer caches
 
-    def __call__(self, x, y_onehot, step: int) -> None:
+    def __call__(self, x: Any, y_onehot: Any, step: int) -> None:
         if self.mode == "eager":
             self._eager(x, y_onehot, step)
         elif self._graph is not None and self._graph.matches(self.net, self.optimizer):
@@ -71,12 +81,12 @@ class TrainStep:
         graphs = self._retired + ([self._graph] if self._graph is not None else [])
         return sum(int(g.pool.total_bytes()) for g in graphs)
 
-    def warm_up(self, x, y_onehot) -> None:
+    def warm_up(self, x: Any, y_onehot: Any) -> None:
         """Run the step's kernels once (compiling them) without capturing; the caller puts
         the parameters back afterwards."""
         if self.mode == "graph":
             try:
-                g = _StepGraph(self)
+                g = _StepGraph(self)  # its buffers; its stream and pool stay unused here
                 g.feed(x, y_onehot, 0, self.optimizer.eta)
                 g.backprop()
                 g.update()
@@ -113,8 +123,12 @@ class TrainStep:
                 stage = "capture"
                 g.capture()
         except Exception as exc:
-            if stage == "update":
-                raise  # some parameters may have moved: not safe to redo the step
+            if stage == "update":  # some parameters may have moved: not safe to redo the step
+                raise DeviceError(
+                    f"the training step failed while updating the parameters on the graph's "
+                    f"stream ({type(exc).__name__}: {str(exc)[:200]}); run again with "
+                    f"{GRAPHS_ENV}=0 to train without CUDA graphs"
+                ) from exc
             self._give_up(exc)
             if stage == "backprop":
                 g.stream.synchronize()  # what the side stream queued is done before the retry
@@ -130,7 +144,7 @@ class _StepGraph:
 
     def __init__(self, owner: TrainStep) -> None:
         net, opt = owner.net, owner.optimizer
-        cp = self.cp = array_module(net)
+        cp = self.cp = _graph_xp(net)
         self.owner = owner
         opt.prepare(net)
         shape = (owner.m, *net.input_shape)
@@ -192,7 +206,7 @@ class _StepGraph:
         )
 
 
-def array_module(net) -> Any:
+def _graph_xp(net) -> Any:
     """CuPy, for the graph's buffers and streams (a seam: the CPU tests put a stand-in here)."""
     return net.xp
 

@@ -8,19 +8,22 @@ five times the cost of one evaluation; the weights and the network's size are un
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gpunn.data.expand import image_shape, shifted_images
+from gpunn.data.expand import SHIFT_VIEWS, image_shape, shifted_images
 
-VIEWS = 5  # the image, then shifted up, down, left, right
+if TYPE_CHECKING:
+    from gpunn.network import Network
+
+VIEWS = SHIFT_VIEWS  # the image, then shifted up, down, left, right
 
 
-def shifted_views(x: Any, input_shape) -> Any:
+def shifted_views(x: Any, input_shape: tuple[int, ...]) -> Any:
     """(VIEWS, N) + x.shape[1:]: x (N, …) and its four one-pixel shifts, zeros shifted in."""
     return shifted_images(x, image_shape(input_shape)).reshape((VIEWS, *x.shape))
 
 
-def shifted_probabilities(net, x: Any, batch_size: int = 1000) -> Any:
+def shifted_probabilities(net: Network, x: Any, batch_size: int = 1000) -> Any:
     """(N, classes): ``net``'s output activations averaged over the five views of x."""
     views = shifted_views(x, net.input_shape)
     return sum(net.predict_proba(v, batch_size) for v in views) / VIEWS

@@ -3,7 +3,9 @@
 With it (and ``_StepGraph.capture`` replaced by a recorder whose launch re-runs the
 captured step), the graph path's logic runs on the CPU: buffers fed per step, the step
 number and η read from them, recapture on new arrays, fallbacks. What it cannot test is
-CUDA's capture itself; the GPU tests in tests/test_step.py do.
+CUDA's capture itself, nor that nothing in the step is read on the host (a replay here
+runs the Python again, so a value read on the host is read afresh, where a real graph
+would keep the one read at capture); the GPU tests in tests/test_step.py do.
 """
 
 import contextlib

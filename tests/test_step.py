@@ -74,7 +74,7 @@ def graph_device(request, monkeypatch):
         from gpunn import step as step_module
         from tests import fakecupy
 
-        monkeypatch.setattr(step_module, "array_module", lambda net: fakecupy.module())
+        monkeypatch.setattr(step_module, "_graph_xp", lambda net: fakecupy.module())
         monkeypatch.setattr(step_module._StepGraph, "capture", fakecupy.record_instead_of_capture)
     return backend.get_device(request.param)
 

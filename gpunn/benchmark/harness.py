@@ -73,7 +73,9 @@ def measure_row(preset, mode: str, pool, state: dict, config: BenchConfig) -> di
     for peer in config.peers:
         try:
             if peer == EAGER_PEER:
-                runners.append(gpunn_runner(preset, mode, pool, config.device, False, peer))
+                runners.append(
+                    gpunn_runner(preset, mode, pool, config.device, graphs=False, name=peer)
+                )
                 continue
             runners.append(torch_runner(preset, mode, pool, state, config.device, peer))
         except Unavailable as exc:

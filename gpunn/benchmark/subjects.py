@@ -11,11 +11,16 @@ a CUDA graph unless ``GPUNN_CUDA_GRAPHS=0``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gpunn.benchmark.timing import Runner
 from gpunn.step import TrainStep
+
+if TYPE_CHECKING:
+    from gpunn.backend import Device
+    from gpunn.presets import Preset
 
 POOL_IMAGES = 8192
 TRAIN_SIZE = 50_000  # n in the L2 term λ/n, as for the book's training set
@@ -104,7 +109,12 @@ EAGER_PEER = "gpunn-eager"  # gpunn itself with CUDA graphs off: the graphs' A/B
 
 
 def gpunn_runner(
-    preset, mode: str, pool: BatchPool, device="cpu", graphs: bool | None = None, name="gpunn"
+    preset: Preset,
+    mode: str,
+    pool: BatchPool,
+    device: str | Device = "cpu",
+    graphs: bool | None = None,
+    name: str = "gpunn",
 ) -> Runner:
     """A ``Runner`` for gpunn: ``mode`` 'train' (backprop + SGD) or 'infer' (feedforward);
     ``graphs`` as ``TrainStep``'s (None: ``GPUNN_CUDA_GRAPHS``, on by default)."""

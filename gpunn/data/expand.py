@@ -17,6 +17,7 @@ from gpunn.backend import get_array_module
 from gpunn.errors import ConfigError, ShapeError
 
 IMAGE_SHAPE = (1, 28, 28)
+SHIFT_VIEWS = 5  # an image and its one-pixel shifts up, down, left and right
 _CHUNK = 8192  # images distorted at a time, to bound the temporaries' memory
 
 
@@ -29,11 +30,11 @@ def _as_images(x: Any, image_shape: tuple[int, int, int]) -> Any:
 
 
 def shifted_images(x: Any, image_shape: tuple[int, int, int] = IMAGE_SHAPE) -> Any:
-    """(5, N, C, H, W): x's images (N, D), then each shifted one pixel up, down, left and
-    right, the vacated row or column filled with zeros."""
+    """(SHIFT_VIEWS = 5, N, C, H, W): x's images (N, D), then each shifted one pixel up,
+    down, left and right, the vacated row or column filled with zeros."""
     xp = get_array_module(x)
     images = _as_images(x, image_shape)  # (N, C, H, W)
-    out = xp.zeros((5,) + images.shape, dtype=x.dtype)
+    out = xp.zeros((SHIFT_VIEWS,) + images.shape, dtype=x.dtype)
     out[0] = images
     out[1, ..., :-1, :] = images[..., 1:, :]  # up
     out[2, ..., 1:, :] = images[..., :-1, :]  # down
@@ -51,7 +52,7 @@ def expand_shifts(
     if len(y) != len(x):
         raise ShapeError(f"{len(x)} images but {len(y)} labels")
     out = shifted_images(x, image_shape)
-    return out.reshape((5 * len(x),) + x.shape[1:]), xp.tile(y, 5)
+    return out.reshape((SHIFT_VIEWS * len(x),) + x.shape[1:]), xp.tile(y, SHIFT_VIEWS)
 
 
 def _gaussian_matrix(size: int, sigma: float, xp: Any, dtype: Any) -> Any:

@@ -19,8 +19,9 @@ NumPy arrays take the CPU path, which is also the reference: im2col (a Numba
 loop) and one BLAS product per chunk of examples, the chunk sized so that its
 column matrix stays in cache. Its z is laid out (F, N, OH, OW) in memory, the
 product's natural order, and returned as an (N, F, OH, OW) view; ``pool_*`` and
-``conv_backward`` take that layout without copying. CuPy arrays go to the Numba
-CUDA kernels of ``gpunn.kernels.conv``, imported only then.
+``conv_backward`` take that layout without copying. CuPy arrays go to
+``gpunn.kernels.conv`` (imported only then), which runs them by its method: im2col /
+col2im kernels around cuBLAS by default, or single Numba kernels.
 """
 
 from __future__ import annotations

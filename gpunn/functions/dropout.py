@@ -64,7 +64,7 @@ class StepKey:
     layer: int
 
 
-def step_key(seed: int, step, layer: int):
+def step_key(seed: int, step: int | Any, layer: int) -> int | StepKey:
     """``mask_key(seed, step, layer)``, or a ``StepKey`` when ``step`` is an array."""
     if isinstance(step, (int, np.integer)):
         return mask_key(seed, int(step), layer)

@@ -25,13 +25,22 @@ def matmul(
     if accumulate and out is None:
         raise ValueError("matmul: accumulate needs out, the array to add to")
     if get_array_module(a, b) is np:
-        a, b = (a.T if trans_a else a), (b.T if trans_b else b)
-        if out is None:
-            return np.matmul(a, b)
-        if accumulate:
-            out += np.matmul(a, b)
-            return out
-        return np.matmul(a, b, out=out)
+        return array_product(a, b, trans_a, trans_b, out, accumulate)
     from gpunn.kernels import blas
 
     return blas.gemm(a, b, trans_a, trans_b, out, accumulate)
+
+
+def array_product(
+    a: Any, b: Any, trans_a: bool, trans_b: bool, out: Any = None, accumulate: bool = False
+) -> Any:
+    """``matmul`` by the arrays' own ``@`` (NumPy's; CuPy's when cuBLAS cannot be called
+    directly, which a CUDA graph cannot capture)."""
+    c = (a.T if trans_a else a) @ (b.T if trans_b else b)
+    if out is None:
+        return c
+    if accumulate:
+        out += c
+    else:
+        out[...] = c
+    return out

@@ -3,7 +3,8 @@
 Why not ``cupy.matmul``: it cannot be captured into a CUDA graph (CuPy 14's cuBLAS
 binding raises NotImplementedError whenever the stream is capturing, cupy/cupy#6290),
 and it costs ≈ 57 µs of host time a call on the lent H100 (bench/NOTES.md). cuBLAS
-itself supports capture once it has a workspace it does not have to allocate, so this
+itself supports capture once it has a workspace it does not have to allocate (NVIDIA's
+documentation; not yet checked here on a GPU: tests/kernels/test_blas.py will), so this
 module keeps one handle of its own, bound to CuPy's current stream, with a workspace
 set after every stream change (``cublasSetStream`` resets it).
 
@@ -23,9 +24,16 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gpunn.errors import DeviceError
+from gpunn.functions.linear import array_product
 
 OP_N, OP_T = 0, 1  # cublasOperation_t
 WORKSPACE_BYTES = 32 << 20  # NVIDIA's recommendation for Hopper
+STATUS_NAMES = {
+    1: "CUBLAS_STATUS_NOT_INITIALIZED", 3: "CUBLAS_STATUS_ALLOC_FAILED",
+    7: "CUBLAS_STATUS_INVALID_VALUE", 8: "CUBLAS_STATUS_ARCH_MISMATCH",
+    11: "CUBLAS_STATUS_MAPPING_ERROR", 13: "CUBLAS_STATUS_EXECUTION_FAILED",
+    14: "CUBLAS_STATUS_INTERNAL_ERROR", 15: "CUBLAS_STATUS_NOT_SUPPORTED",
+}  # fmt: skip
 
 
 class GemmPlan(NamedTuple):
@@ -97,7 +105,11 @@ class _Cublas:
 
     def _check(self, status: int, what: str) -> None:
         if status != 0:
-            raise DeviceError(f"{what} failed with cuBLAS status {status}")
+            name = STATUS_NAMES.get(status, "an unknown status")
+            raise DeviceError(
+                f"{what} failed with cuBLAS status {status} ({name}); with GPUNN_CUDA_GRAPHS=0 "
+                "and the products still failing, the GPU or its driver is the place to look"
+            )
 
     def bind_stream(self) -> None:
         """Point the handle at CuPy's current stream (and give it back its workspace)."""
@@ -179,18 +191,6 @@ def _library() -> _Cublas | None:
     return _cublas
 
 
-def _cupy_matmul(a: Any, b: Any, trans_a: bool, trans_b: bool, out: Any, accumulate: bool):
-    """The same product by cupy.matmul (no capture), for when cuBLAS cannot be called."""
-    c = (a.T if trans_a else a) @ (b.T if trans_b else b)
-    if out is None:
-        return c
-    if accumulate:
-        out += c
-    else:
-        out[...] = c
-    return out
-
-
 def _row_stride(x: Any) -> int | None:
     """The row stride of 2-D x in elements when its rows are contiguous, else None."""
     item = x.dtype.itemsize
@@ -220,29 +220,28 @@ def gemm(
         raise ValueError("gemm: accumulate needs out, the array to add to")
     lib = _library()
     if lib is None:
-        return _cupy_matmul(a, b, trans_a, trans_b, out, accumulate)
+        return array_product(a, b, trans_a, trans_b, out, accumulate)
     cp = lib.cp
     if _row_stride(a) is None:
         a = cp.ascontiguousarray(a)
     if _row_stride(b) is None:
         b = cp.ascontiguousarray(b)
-    plan = gemm_plan(a.shape, b.shape, trans_a, trans_b)
+    rows, cols = a.shape[1 if trans_a else 0], b.shape[0 if trans_b else 1]
     if out is None:
-        out = cp.empty((plan.n, plan.m), dtype=a.dtype)
-    if out.shape != (plan.n, plan.m) or out.dtype != a.dtype or _row_stride(out) is None:
+        out = cp.empty((rows, cols), dtype=a.dtype)
+    if out.shape != (rows, cols) or out.dtype != a.dtype or _row_stride(out) is None:
         raise ValueError(
-            f"gemm: out must be a ({plan.n}, {plan.m}) {a.dtype} array with contiguous rows, "
+            f"gemm: out must be a ({rows}, {cols}) {a.dtype} array with contiguous rows, "
             f"got {out.shape} {out.dtype} with strides {out.strides}"
         )
+    lds = (_row_stride(a), _row_stride(b), _row_stride(out))
+    plan = gemm_plan(a.shape, b.shape, trans_a, trans_b, lds)  # ValueError: inner sizes differ
     if out.size == 0:
         return out
     if plan.k == 0:
         if not accumulate:
             out.fill(0)
         return out
-    plan = gemm_plan(
-        a.shape, b.shape, trans_a, trans_b, (_row_stride(a), _row_stride(b), _row_stride(out))
-    )
     lib.bind_stream()
     fn, one, zero, _, _ = lib.gemm[np.dtype(a.dtype)]
     status = fn(

@@ -1,5 +1,9 @@
 """Numba CUDA kernels for convolution (see ``gpunn.functions.conv`` for the maths) and launchers.
 
+The launchers run one of three methods (``conv_method``, ``GPUNN_CONV_METHOD``): 'gemm',
+the default, hands everything to ``gpunn.kernels.conv_gemm`` (im2col / col2im kernels
+around cuBLAS); 'tiled' and 'direct' use the kernels of this file:
+
 - ``tiled_kernel(...)``, stride 1 (the book's case), both directions: one thread per
   output position and per TC output channels (compile-time, as are the channel count
   and the filter's size and padding), the block's TC filters in shared memory. Each input
@@ -387,11 +391,13 @@ def conv_backward(
     need_gx: bool = True,
     weight_threads: int | None = None,
 ) -> tuple[Any | None, Any]:
-    """(gx or None, gw) on the device: one launch for gx (unless ``need_gx`` is False),
-    one for gw, and one CuPy sum when the gw kernel splits the batch into chunks.
+    """(gx or None, gw) on the device. 'gemm': ``conv_gemm.conv_backward``. 'tiled' and
+    'direct': one launch for gx (unless ``need_gx`` is False), one for gw, and one CuPy
+    sum when the gw kernel splits the batch into chunks.
 
-    ``weight_threads``: threads per block of the gw reduction, a power of 2 up to
-    WEIGHT_THREADS (the default; 8 in the simulator, where each thread costs ~1 ms).
+    ``weight_threads`` (those two methods only): threads per block of the gw reduction, a
+    power of 2 up to WEIGHT_THREADS (the default; 8 in the simulator, where each thread
+    costs ~1 ms).
     """
     if weight_threads is None:
         weight_threads = 8 if SIMULATOR else WEIGHT_THREADS

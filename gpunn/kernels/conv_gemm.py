@@ -1,5 +1,7 @@
 """Convolution as matrix products: Numba CUDA im2col / col2im kernels around cuBLAS.
 
+Written 2026-12-01 and tested under Numba's simulator; not yet run on a GPU.
+
 With cols[(c, k, l), (n, i, j)] = x[n, c, i·s + k − p, j·s + l − p] (0 outside x), a
 (C·KH·KW, N·OH·OW) matrix, and w2 = w as (F, C·KH·KW):
 
@@ -11,10 +13,10 @@ With cols[(c, k, l), (n, i, j)] = x[n, c, i·s + k − p, j·s + l − p] (0 out
 
 The products go to ``gpunn.functions.linear.matmul`` (cuBLAS on the GPU; NumPy under the
 simulator, where the kernels run on NumPy arrays). Examples go in chunks whose cols stay
-under CHUNK_BYTES (conv2 at m = 256: 4 chunks of 64), so the temporaries stay small at
-any batch size; each chunk's product writes its columns of z, adds to gw (β = 1) or gives
-those examples' gx. cols is made again in backward rather than kept from forward (less
-memory; one more memory-bound pass). Both kernels are built
+under CHUNK_BYTES (conv2 at m = 256: four chunks, of 65 examples and the last of 61), so
+the temporaries stay small at any batch size; each chunk's product writes its columns of
+z, adds to gw (β = 1) or gives those examples' gx. cols is made again in backward rather
+than kept from forward (less memory; one more memory-bound pass). Both kernels are built
 per (dtype, layer shape, stride, padding), so every size is a compile-time constant and
 the index arithmetic is multiplications and shifts; cols has one block row per
 (c, k, l) and the threads of a block run along (n, i, j), so reads and writes coalesce.
@@ -37,12 +39,17 @@ GRID_Y = 65535  # the most blocks along a grid's y (im2col's rows (c, k, l) beyo
 CHUNK_BYTES = 8 << 20  # the most bytes of cols at once: memory stays bounded at any batch
 
 
+def out_size(size: int, k: int, stride: int, pad: int) -> int:
+    """Output rows (or columns) of a convolution: (size + 2·pad − k) // stride + 1."""
+    return (size + 2 * pad - k) // stride + 1
+
+
 @functools.cache
 def im2col_kernel(dtype: np.dtype, C: int, H: int, W: int, KH: int, KW: int, s: int, p: int):
     """cols (C·KH·KW, N·OH·OW) from x (N, C, H, W); rows r0 … r0 + grid y − 1 by a grid of
     (⌈N·OH·OW / COLUMN_THREADS⌉, up to GRID_Y) blocks."""
     real = scalar_type(dtype)
-    OH, OW = (H + 2 * p - KH) // s + 1, (W + 2 * p - KW) // s + 1
+    OH, OW = out_size(H, KH, s, p), out_size(W, KW, s, p)
 
     @cuda.jit
     def conv_im2col_kernel(x, r0, cols):
@@ -66,7 +73,7 @@ def im2col_kernel(dtype: np.dtype, C: int, H: int, W: int, KH: int, KW: int, s: 
 def col2im_kernel(dtype: np.dtype, C: int, H: int, W: int, KH: int, KW: int, s: int, p: int):
     """gx (N, C, H, W) from gcols (C·KH·KW, N·OH·OW), one thread per gx element."""
     real = scalar_type(dtype)
-    OH, OW = (H + 2 * p - KH) // s + 1, (W + 2 * p - KW) // s + 1
+    OH, OW = out_size(H, KH, s, p), out_size(W, KW, s, p)
 
     @cuda.jit
     def conv_col2im_kernel(gcols, gx):
@@ -112,7 +119,7 @@ def conv_forward(x: Any, w: Any, stride: int = 1, pad: int = 0) -> Any:
     then one product into z's columns of those examples."""
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
-    OH, OW = (H + 2 * pad - KH) // stride + 1, (W + 2 * pad - KW) // stride + 1
+    OH, OW = out_size(H, KH, stride, pad), out_size(W, KW, stride, pad)
     P = OH * OW
     z = get_array_module(x).empty((F, N * P), x.dtype)
     w2 = w.reshape(F, -1)

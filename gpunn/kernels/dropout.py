@@ -6,7 +6,8 @@ the step from a 1-element int64 array and mixes the key on the device the way
 ``gpunn.functions.dropout.mask_key`` does on the host (the seed's and the layer's parts
 come in precomputed), then draws element i as the host loop does: kept when
 fmix32(i·φ ⊕ key) >> 8 ≥ threshold. Arithmetic is in uint64 masked to 32 bits, which
-is exact and never overflows (every product is of two numbers < 2³²).
+is exact and never overflows (every product is of two numbers < 2³²). Tested against the
+host masks under Numba's simulator; not yet run on a GPU.
 """
 
 from __future__ import annotations

@@ -88,6 +88,11 @@ def pool_kernels(dtype: np.dtype, C: int, H: int, W: int, p: int, kind: int):
     return pool_forward_kernel, pool_backward_kernel
 
 
+def _or_unread(argmax: Any, xp: Any) -> Any:
+    """argmax, or, where there is none (mean, l2: the kernels do not read it), an int8 one."""
+    return argmax if argmax is not None else xp.zeros((1, 1, 1, 1), "int8")
+
+
 def _kernels(a: Any, size: int, kind: str):
     N, C, H, W = a.shape
     return pool_kernels(np.dtype(a.dtype), C, H, W, int(size), KINDS[kind])
@@ -101,8 +106,7 @@ def pool_forward(a: Any, size: int, kind: str = "max") -> tuple[Any, Any | None]
     N, C, H, W = a.shape
     y = xp.empty((N, C, H // size, W // size), a.dtype)
     argmax = xp.empty(y.shape, argmax_dtype(size)) if kind == "max" else None
-    dummy = argmax if argmax is not None else xp.zeros((1, 1, 1, 1), "int8")  # unread
-    launch(_kernels(a, size, kind)[0], y.size, a, y, dummy)
+    launch(_kernels(a, size, kind)[0], y.size, a, y, _or_unread(argmax, xp))
     return y, argmax
 
 
@@ -112,8 +116,6 @@ def pool_backward(gy: Any, a: Any, y: Any, argmax: Any, size: int, kind: str = "
     as a matrix without a copy)."""
     xp = get_array_module(a)
     ga = xp.empty_like(a)
-    if argmax is None:  # the kernel reads it only for "max": any int8 array will do
-        argmax = xp.zeros((1, 1, 1, 1), "int8")
     y = gy if y is None else y  # read only for "l2"
-    launch(_kernels(a, size, kind)[1], ga.size, gy, a, y, argmax, ga)
+    launch(_kernels(a, size, kind)[1], ga.size, gy, a, y, _or_unread(argmax, xp), ga)
     return ga

@@ -3,7 +3,8 @@
 import pytest
 
 from gpunn import backend
-from gpunn.benchmark.kernels import GRAPH_CALLS, _entry, graph_timer, run_kernels
+from gpunn.benchmark.events import GRAPH_CALLS, graph_timer
+from gpunn.benchmark.kernels import _entry, run_kernels
 
 FLOOR = {"bandwidth_bytes_per_s": 1e12, "peak_flops": 1e15}
 

@@ -22,8 +22,9 @@ TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
 
 
 @pytest.fixture(autouse=True)
-def tiled_or_direct(monkeypatch):
-    """The kernels most tests here are about; a test that means another method says so."""
+def tiled_method(monkeypatch):
+    """The kernels most tests here are about ('tiled', and 'direct' where it cannot tile);
+    a test that means another method says so."""
     monkeypatch.setenv(kernels.METHOD_ENV, "tiled")
 
 
