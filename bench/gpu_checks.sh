@@ -105,7 +105,7 @@ for stage in "$@"; do
     focus)
         run focus python -m pytest -q -p no:cacheprovider -rs \
             ${PYTEST_WORKERS:+-n "$PYTEST_WORKERS" -p no:benchmark} \
-            tests/kernels tests/test_step.py tests/test_optim.py tests/test_network.py ;;
+            tests/kernels tests/functions tests/test_step.py tests/test_optim.py tests/test_network.py ;;
     sanitizer)
         run sanitizer compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 1 \
             python -m pytest -q -p no:cacheprovider tests/kernels -m "not slow" ;;
