@@ -32,7 +32,7 @@ from numba import cuda
 
 from gpunn.backend import get_array_module
 from gpunn.functions.linear import matmul
-from gpunn.kernels.launch import SIMULATOR, launch, launch_blocks, scalar_type
+from gpunn.kernels.launch import SIMULATOR, launch, launch_blocks, scalar_type, unravel
 
 COLUMN_THREADS = 32 if SIMULATOR else 128  # threads a block of im2col, along (n, i, j)
 GRID_Y = 65535  # the most blocks along a grid's y (im2col's rows (c, k, l) beyond: more launches)
@@ -74,15 +74,14 @@ def col2im_kernel(dtype: np.dtype, C: int, H: int, W: int, KH: int, KW: int, s: 
     """gx (N, C, H, W) from gcols (C·KH·KW, N·OH·OW), one thread per gx element."""
     real = scalar_type(dtype)
     OH, OW = out_size(H, KH, s, p), out_size(W, KW, s, p)
+    shape = (0, C, H, W)  # compile-time, for unravel (N unused)
 
     @cuda.jit
     def conv_col2im_kernel(gcols, gx):
         t = cuda.grid(1)
         if t >= gx.size:
             return
-        n, chv = t // (C * H * W), t % (C * H * W)
-        c, hv = chv // (H * W), chv % (H * W)
-        h, v = hv // W, hv % W
+        n, c, h, v = unravel(t, shape)
         total = real(0)
         for k in range(KH):
             hk = h + p - k  # = i·s for the output row i whose window row k is h

@@ -23,7 +23,7 @@ import numpy as np
 from numba import cuda
 
 from gpunn.backend import get_array_module
-from gpunn.kernels.launch import launch, scalar_type
+from gpunn.kernels.launch import launch, scalar_type, unravel
 
 MAX, MEAN, L2 = 0, 1, 2
 KINDS = {"max": MAX, "mean": MEAN, "l2": L2}
@@ -35,6 +35,7 @@ def pool_kernels(dtype: np.dtype, C: int, H: int, W: int, p: int, kind: int):
     real = scalar_type(dtype)
     PH, PW = H // p, W // p
     area = real(p * p)
+    pooled, full = (0, C, PH, PW), (0, C, H, W)  # compile-time shapes for unravel (N unused)
 
     @cuda.jit
     def pool_forward_kernel(a, y, argmax):
@@ -42,9 +43,7 @@ def pool_kernels(dtype: np.dtype, C: int, H: int, W: int, p: int, kind: int):
         t = cuda.grid(1)
         if t >= y.size:
             return
-        n, r = t // (C * PH * PW), t % (C * PH * PW)
-        c, ij = r // (PH * PW), r % (PH * PW)
-        i, j = ij // PW, ij % PW
+        n, c, i, j = unravel(t, pooled)
         if kind == MAX:
             m = a[n, c, i * p, j * p]
             best = 0
@@ -70,9 +69,7 @@ def pool_kernels(dtype: np.dtype, C: int, H: int, W: int, p: int, kind: int):
         t = cuda.grid(1)
         if t >= ga.size:
             return
-        n, r = t // (C * H * W), t % (C * H * W)
-        c, hv = r // (H * W), r % (H * W)
-        h, v = hv // W, hv % W
+        n, c, h, v = unravel(t, full)
         i, j = h // p, v // p
         g = real(0)
         if i < PH and j < PW:
