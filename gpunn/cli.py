@@ -123,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--train-size", type=_positive_int, metavar="N", help="train on the first N training images"
     )
     t.add_argument(
+        "--validation-size",
+        type=_nonneg_int,
+        metavar="N",
+        help="hold the last N of the 60,000 training images out for validation (default "
+        "10000, as the book; 0: train on all 60,000 and report the last epoch's test accuracy)",
+    )
+    t.add_argument(
         "--expand",
         choices=["none", "shifts", "distort"],
         help="shifts: the book's 5× one-pixel shifts; distort: fresh random shifts, "

@@ -16,10 +16,12 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _load_data(name: str, data_dir, train_size=None):
+def _load_data(name: str, data_dir, train_size=None, validation_size=None):
+    """The dataset split as in the book; ``validation_size`` None keeps the book's 10,000."""
     from gpunn import data
 
-    return data.load(name, data_dir, train_size=train_size)
+    held_out = data.VALIDATION_SIZE if validation_size is None else validation_size
+    return data.load(name, data_dir, train_size=train_size, validation_size=held_out)
 
 
 # ``gpunn train`` options that override a preset's TrainConfig field of the same name
@@ -69,6 +71,7 @@ def _build_run(args):
         "preset": preset.name,
         "dataset": args.dataset,
         "train_size": args.train_size,
+        "validation_size": args.validation_size,
         "expand": expand,
         "init": args.init,
         "ensemble": args.ensemble or (preset.ensemble if preset.ensemble > 1 else None),
@@ -118,6 +121,11 @@ def _check_resume_options(args, config, run_info: dict, network) -> None:
     theirs = {k: getattr(config, k) for k in CONFIG_OPTIONS}
     theirs["schedule"] = theirs["schedule"] or 0  # as --schedule gives "none"
     theirs.update({k: run_info.get(k) for k in ("preset", "dataset", "train_size")})
+    theirs["validation_size"] = run_info.get("validation_size")
+    if theirs["validation_size"] is None:  # the default, or a run from before the option
+        from gpunn.data import VALIDATION_SIZE
+
+        theirs["validation_size"] = VALIDATION_SIZE
     schemes = {layer.init for layer in network.layers}  # the preset's, when --init was not given
     theirs["init"] = run_info.get("init") or (schemes.pop() if len(schemes) == 1 else None)
     theirs.update(dtype=network.dtype.name, expand=run_info.get("expand") or "none")
@@ -144,8 +152,14 @@ def cmd_train(args) -> int:
         network, config, run_info = _build_run(args)
         checkpoint, checkpoint_dir = None, args.checkpoint_dir
     config.check()
+    _check_validation(config, run_info.get("validation_size"))
     _check_outputs(args, checkpoint_dir)
-    data = _load_data(run_info.get("dataset", "mnist"), args.data_dir, run_info.get("train_size"))
+    data = _load_data(
+        run_info.get("dataset", "mnist"),
+        args.data_dir,
+        run_info.get("train_size"),
+        run_info.get("validation_size"),
+    )
     images = {
         "shifts": f"{5 * len(data.train.x)} training images (5× by one-pixel shifts)",
         "distort": f"{len(data.train.x)} training images, freshly distorted each epoch"
@@ -178,7 +192,11 @@ def cmd_train(args) -> int:
     s = result.summary
     if s["test_accuracy_at_best_validation"] is not None:
         best = s["best_validation_accuracy"]
-        best_text = f" (best validation {best:.2%} at epoch {s['best_epoch']})" if best else ""
+        best_text = (
+            f" (best validation {best:.2%} at epoch {s['best_epoch']})"
+            if best
+            else " (last epoch; no validation images)"
+        )
         graphs = " (steps replayed as CUDA graphs)" if s.get("step_mode") == "graph" else ""
         print(
             f"test accuracy {s['test_accuracy_at_best_validation']:.2%}{best_text}, "
@@ -188,6 +206,26 @@ def cmd_train(args) -> int:
         network.save(args.save, {"train": config.to_dict(), **run_info, "summary": s})
         _say(f"saved the network to {args.save}")
     return 0
+
+
+def _check_validation(config, validation_size) -> None:
+    """ConfigError when a setting steered by validation accuracy has no validation images."""
+    if validation_size != 0:
+        return
+    steered = [
+        f"{flag} {value}"
+        for flag, value in (
+            ("--schedule", config.schedule),
+            ("--early-stopping", config.early_stopping),
+        )
+        if value
+    ]
+    if steered:
+        raise ConfigError(
+            f"--validation-size 0 leaves no validation images, but {' and '.join(steered)} "
+            f"{'follow' if len(steered) > 1 else 'follows'} validation accuracy "
+            f"(--schedule 0 turns a preset's schedule off)"
+        )
 
 
 def _check_outputs(args, checkpoint_dir) -> None:
@@ -269,6 +307,12 @@ def cmd_evaluate(args) -> int:
             raise ConfigError(f"{nested[0]}: is an ensemble; give networks or checkpoints")
         model = Ensemble(models)
         model.metadata = models[0].metadata
+    trained_on_it = [p for p, m in zip(args.model, models, strict=True) if _saw_validation(m)]
+    if args.split == "validation" and trained_on_it:
+        raise ConfigError(
+            f"{trained_on_it[0]}: was trained on the validation images (--validation-size 0), "
+            f"so its validation accuracy measures nothing; evaluate on --split test"
+        )
     # the dataset the model was trained on, unless told otherwise
     data = _load_data(args.dataset or model.metadata.get("dataset") or "mnist", args.data_dir)
     split = getattr(data, args.split)
@@ -293,6 +337,11 @@ def cmd_evaluate(args) -> int:
         correct = int((shifted_probabilities(model, x).argmax(axis=1) == y).sum())
         print(f"{args.split} accuracy{shifts} {correct / len(x):.2%} ({correct}/{len(x)})")
     return 0
+
+
+def _saw_validation(model) -> bool:
+    """Whether a saved network (or ensemble) was trained with --validation-size 0."""
+    return model.metadata.get("validation_size") == 0
 
 
 def read_image(path: str, side: int = 28) -> np.ndarray:

@@ -86,6 +86,7 @@ USAGE_ERRORS = [
     ("--epochs", "1.5"),
     ("--batch-size", "0"),
     ("--train-size", "0"),
+    ("--validation-size", "-1"),
     ("--seed", "-1"),
     ("--keep-checkpoints", "0"),
     ("--schedule", "-1"),
@@ -136,6 +137,14 @@ CONFIG_ERRORS = [
     (["--resume", "TRAIN_RUN", "--ensemble", "2"], "--ensemble cannot be combined with --resume"),
     (["--checkpoint-dir", "TRAIN_RUN"], "already holds checkpoints of another run"),
     (["--distort-strength", "0.5"], r"--distort-strength 0.5 needs --expand distort \(this run's"),
+    (
+        ["--validation-size", "0", "--early-stopping", "2"],
+        "--validation-size 0 leaves no validation images, but --early-stopping 2 follows",
+    ),
+    (
+        ["--validation-size", "0", "--preset", "fc100-ce-l2"],
+        r"but --schedule 5 follows validation accuracy \(--schedule 0 turns a preset's",
+    ),
 ]
 
 
@@ -163,6 +172,10 @@ def test_asking_for_a_missing_gpu_is_one_error(capsys, no_data, cwd):
         (
             ["--train-size", "10000"],
             "a training size of 10000 is more than the 500 training images",
+        ),
+        (
+            ["--validation-size", "9000", "--train-size", "1501"],
+            "more than the 1500 training images left after the last 9000",
         ),
     ],
 )
@@ -195,6 +208,7 @@ def test_resume_refuses_options_that_differ_from_the_run(trained, data_dir, caps
         ["--warmup", "1"],
         ["--anneal", "cosine"],
         ["--distort-strength", "0.5"],
+        ["--validation-size", "0"],
     ):
         line = fails([*argv, *extra], capsys)
         assert f"{extra[0]} {extra[1]}" in line and "(the run has" in line
@@ -370,6 +384,25 @@ def test_evaluate_with_test_time_shifts(trained, data_dir, tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "test accuracy of 2 networks with test-time shifts"
     assert [line.split(":")[0] for line in lines[1:]] == ["member 0", "member 1", "vote", "average"]
+
+
+def test_validation_size_zero_trains_on_all_and_reports_the_last_epoch(data_dir, tmp_path, capsys):
+    # data_dir holds 500 training and 10,000 validation images: all 10,500 are trained on
+    argv = ["train", "--preset", "fc30", "--epochs", "2", "--device", "cpu"]
+    argv += ["--data-dir", data_dir, "--validation-size", "0", "--train-size", "10500"]
+    argv += ["--save", tmp_path / "net.npz", "--metrics", tmp_path / "m.jsonl"]
+    assert main([str(a) for a in argv]) == 0
+    out = capsys.readouterr().out
+    records = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert [r.get("validation_accuracy") for r in records[:-1]] == [None, None]
+    last_test = records[-2]["test_accuracy"]
+    assert records[-1]["test_accuracy_at_best_validation"] == last_test
+    assert out.startswith(f"test accuracy {last_test:.2%} (last epoch; no validation images)")
+    evaluate = ["evaluate", tmp_path / "net.npz", "--data-dir", data_dir, "--device", "cpu"]
+    line = fails([*evaluate, "--split", "validation"], capsys)
+    assert "was trained on the validation images (--validation-size 0)" in line
+    assert main([str(a) for a in evaluate]) == 0
+    assert capsys.readouterr().out.startswith(f"test accuracy {last_test:.2%}")
 
 
 def test_evaluate_takes_a_checkpoint_too(trained, data_dir, capsys):

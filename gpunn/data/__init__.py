@@ -7,6 +7,7 @@ checked, ``gpunn.data.expand`` for growing the training set.
 """
 
 from gpunn.data.datasets import (
+    VALIDATION_SIZE,
     Dataset,
     Split,
     cache_dir,
@@ -18,6 +19,7 @@ from gpunn.data.expand import expand_shifts, random_distort
 from gpunn.data.idx import content_sha256, idx_sha256, read_idx
 
 __all__ = [
+    "VALIDATION_SIZE",
     "Dataset",
     "Split",
     "cache_dir",
