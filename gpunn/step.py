@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from gpunn.errors import DeviceError
+from gpunn.graphs import capture_graph
 
 if TYPE_CHECKING:
     from gpunn.network import Network
@@ -183,17 +184,11 @@ class _StepGraph:
 
     def capture(self) -> None:
         """Capture backprop + update into ``self.graph`` (nothing runs now)."""
-        self.stream.begin_capture()
-        try:
-            self.backprop()
-            self.update()
-        except BaseException:
-            try:
-                self.stream.end_capture()
-            except Exception:  # the capture is invalid already: the first error tells why
-                pass
-            raise
-        self.graph = self.stream.end_capture()
+        self.graph = capture_graph(self.stream, self._backprop_and_update)
+
+    def _backprop_and_update(self) -> None:
+        self.backprop()
+        self.update()
 
     def launch(self) -> None:
         self.graph.launch()  # on the current stream

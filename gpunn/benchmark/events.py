@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from gpunn.graphs import capture_graph
+
 Op = Callable[[], Any]  # one call of the operation timed
 Capture = Callable[[Op, int], Op]  # (op, calls) → a replay of those calls as one graph
 
@@ -87,15 +89,15 @@ def cupy_capture(cp: Any) -> Capture:
 
     def capture(fn, calls):
         pool, stream = cp.cuda.MemoryPool(), cp.cuda.Stream(non_blocking=True)
+
+        def calls_of_fn() -> None:
+            for _ in range(calls):
+                fn()
+
         with cp.cuda.using_allocator(pool.malloc), stream:
             fn()  # warm on this stream and pool
             stream.synchronize()
-            stream.begin_capture()
-            try:
-                for _ in range(calls):
-                    fn()
-            finally:
-                graph = stream.end_capture()
+            graph = capture_graph(stream, calls_of_fn)
 
         def replay() -> None:
             graph.launch(stream=cp.cuda.get_current_stream())

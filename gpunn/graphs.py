@@ -1,0 +1,30 @@
+"""Capturing the work queued on a CuPy stream into a CUDA graph.
+
+Used by the trainer's step (``gpunn.step``) and the kernel micro-benchmarks
+(``gpunn.benchmark.events``). During capture nothing runs: each launch on the stream
+is recorded, and the graph replays them all with one launch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+
+def capture_graph(stream: Any, work: Callable[[], None]) -> Any:
+    """The CUDA graph of what ``work()`` queues on ``stream`` (a CuPy stream, current
+    during ``work``).
+
+    If ``work`` raises, the capture is still ended, so that the stream can be used again,
+    and ``work``'s error is the one raised (ending a capture that an operation already
+    invalidated raises too; that second error says less and is dropped).
+    """
+    stream.begin_capture()
+    try:
+        work()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            stream.end_capture()
+        raise
+    return stream.end_capture()
