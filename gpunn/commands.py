@@ -20,8 +20,9 @@ def _load_data(name: str, data_dir, train_size=None, validation_size=None):
     """The dataset split as in the book; ``validation_size`` None keeps the book's 10,000."""
     from gpunn import data
 
-    held_out = data.VALIDATION_SIZE if validation_size is None else validation_size
-    return data.load(name, data_dir, train_size=train_size, validation_size=held_out)
+    return data.load(
+        name, data_dir, train_size=train_size, validation_size=_held_out(validation_size)
+    )
 
 
 # ``gpunn train`` options that override a preset's TrainConfig field of the same name
@@ -71,7 +72,7 @@ def _build_run(args):
         "preset": preset.name,
         "dataset": args.dataset,
         "train_size": args.train_size,
-        "validation_size": args.validation_size,
+        "validation_size": _held_out(args.validation_size),
         "expand": expand,
         "init": args.init,
         "ensemble": args.ensemble or (preset.ensemble if preset.ensemble > 1 else None),
@@ -82,6 +83,13 @@ def _build_run(args):
         },
     }
     return network, config, run_info
+
+
+def _held_out(validation_size: int | None) -> int:
+    """The number of validation images: the book's 10,000 unless told otherwise."""
+    from gpunn.data import VALIDATION_SIZE
+
+    return VALIDATION_SIZE if validation_size is None else validation_size
 
 
 def _resume_run(args):
@@ -121,11 +129,8 @@ def _check_resume_options(args, config, run_info: dict, network) -> None:
     theirs = {k: getattr(config, k) for k in CONFIG_OPTIONS}
     theirs["schedule"] = theirs["schedule"] or 0  # as --schedule gives "none"
     theirs.update({k: run_info.get(k) for k in ("preset", "dataset", "train_size")})
-    theirs["validation_size"] = run_info.get("validation_size")
-    if theirs["validation_size"] is None:  # the default, or a run from before the option
-        from gpunn.data import VALIDATION_SIZE
-
-        theirs["validation_size"] = VALIDATION_SIZE
+    # (a run from before the option has none: it held out the default)
+    theirs["validation_size"] = _held_out(run_info.get("validation_size"))
     schemes = {layer.init for layer in network.layers}  # the preset's, when --init was not given
     theirs["init"] = run_info.get("init") or (schemes.pop() if len(schemes) == 1 else None)
     theirs.update(dtype=network.dtype.name, expand=run_info.get("expand") or "none")
@@ -194,8 +199,8 @@ def cmd_train(args) -> int:
         best = s["best_validation_accuracy"]
         best_text = (
             f" (best validation {best:.2%} at epoch {s['best_epoch']})"
-            if best
-            else " (last epoch; no validation images)"
+            if best is not None
+            else " (last epoch; no validation accuracy)"
         )
         graphs = " (steps replayed as CUDA graphs)" if s.get("step_mode") == "graph" else ""
         print(
@@ -210,17 +215,8 @@ def cmd_train(args) -> int:
 
 def _check_validation(config, validation_size) -> None:
     """ConfigError when a setting steered by validation accuracy has no validation images."""
-    if validation_size != 0:
-        return
-    steered = [
-        f"{flag} {value}"
-        for flag, value in (
-            ("--schedule", config.schedule),
-            ("--early-stopping", config.early_stopping),
-        )
-        if value
-    ]
-    if steered:
+    steered = [f"--{name.replace('_', '-')} {v}" for name, v in config.validation_steered()]
+    if validation_size == 0 and steered:
         raise ConfigError(
             f"--validation-size 0 leaves no validation images, but {' and '.join(steered)} "
             f"{'follow' if len(steered) > 1 else 'follows'} validation accuracy "
@@ -307,14 +303,11 @@ def cmd_evaluate(args) -> int:
             raise ConfigError(f"{nested[0]}: is an ensemble; give networks or checkpoints")
         model = Ensemble(models)
         model.metadata = models[0].metadata
-    trained_on_it = [p for p, m in zip(args.model, models, strict=True) if _saw_validation(m)]
-    if args.split == "validation" and trained_on_it:
-        raise ConfigError(
-            f"{trained_on_it[0]}: was trained on the validation images (--validation-size 0), "
-            f"so its validation accuracy measures nothing; evaluate on --split test"
-        )
+    held_out = _split_of(args.model, models, args.split)
     # the dataset the model was trained on, unless told otherwise
-    data = _load_data(args.dataset or model.metadata.get("dataset") or "mnist", args.data_dir)
+    data = _load_data(
+        args.dataset or model.metadata.get("dataset") or "mnist", args.data_dir, None, held_out
+    )
     split = getattr(data, args.split)
     x = model.device.send(split.x, model.dtype)
     y = model.device.send(split.y, np.int64)
@@ -339,9 +332,27 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def _saw_validation(model) -> bool:
-    """Whether a saved network (or ensemble) was trained with --validation-size 0."""
-    return model.metadata.get("validation_size") == 0
+def _split_of(paths, models, split: str) -> int:
+    """The validation size the models were trained with (so that --split train and
+    validation are the images they were trained and validated on); ConfigError when that
+    split means nothing for them."""
+    pairs = zip(paths, models, strict=True)
+    sizes = {p: _held_out(m.metadata.get("validation_size")) for p, m in pairs}
+    if split == "test":
+        return next(iter(sizes.values()))  # the test images are the same whatever it was
+    if len(set(sizes.values())) > 1:
+        listed = ", ".join(f"{p} {n}" for p, n in sizes.items())
+        raise ConfigError(
+            f"the networks held out different validation sizes ({listed}): their --split "
+            f"{split} differs; evaluate them together on --split test"
+        )
+    trained_on_it = [p for p, n in sizes.items() if n == 0]
+    if split == "validation" and trained_on_it:
+        raise ConfigError(
+            f"{trained_on_it[0]}: was trained on the validation images (--validation-size 0), "
+            f"so its validation accuracy measures nothing; evaluate on --split test"
+        )
+    return next(iter(sizes.values()))
 
 
 def read_image(path: str, side: int = 28) -> np.ndarray:

@@ -46,8 +46,9 @@ class TrainConfig:
     nan_policy: str = "stop"
     eval_batch_size: int = 1000
 
-    def check(self, n_train: int | None = None) -> TrainConfig:
-        """Raise ConfigError for any value out of range; returns self."""
+    def check(self, n_train: int | None = None, n_validation: int | None = None) -> TrainConfig:
+        """Raise ConfigError for any value out of range, or (given the data's sizes) one the
+        data cannot serve; returns self."""
         for name in ("epochs", "mini_batch_size", "eval_batch_size"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -74,7 +75,18 @@ class TrainConfig:
                 f"the mini-batch size ({self.mini_batch_size}) is larger than the "
                 f"training data ({n_train} images)"
             )
+        steered = self.validation_steered()
+        if n_validation == 0 and steered:
+            settings = " and ".join(f"{name}={v}" for name, v in steered)
+            verb = "follows" if len(steered) == 1 else "follow"
+            raise ConfigError(
+                f"{settings} {verb} validation accuracy, but there are no validation images"
+            )
         return self
+
+    def validation_steered(self) -> list[tuple[str, int]]:
+        """The settings that follow validation accuracy, (name, value), when set."""
+        return [(k, getattr(self, k)) for k in ("schedule", "early_stopping") if getattr(self, k)]
 
     def to_dict(self) -> dict:
         return asdict(self)

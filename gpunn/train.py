@@ -83,7 +83,8 @@ class Trainer:
         cuda_graphs: bool | None = None,
     ) -> None:
         self.net, self.data = network, data
-        self.config = config.check(len(data.train.x))
+        validation = data.validation
+        self.config = config.check(len(data.train.x), len(validation.x) if validation else 0)
         if self.config.distort_strength != 1 and expand != "distort":
             raise ConfigError(
                 f"distort_strength {self.config.distort_strength:g} needs expand='distort' "

@@ -397,12 +397,27 @@ def test_validation_size_zero_trains_on_all_and_reports_the_last_epoch(data_dir,
     assert [r.get("validation_accuracy") for r in records[:-1]] == [None, None]
     last_test = records[-2]["test_accuracy"]
     assert records[-1]["test_accuracy_at_best_validation"] == last_test
-    assert out.startswith(f"test accuracy {last_test:.2%} (last epoch; no validation images)")
+    assert out.startswith(f"test accuracy {last_test:.2%} (last epoch; no validation accuracy)")
     evaluate = ["evaluate", tmp_path / "net.npz", "--data-dir", data_dir, "--device", "cpu"]
     line = fails([*evaluate, "--split", "validation"], capsys)
     assert "was trained on the validation images (--validation-size 0)" in line
     assert main([str(a) for a in evaluate]) == 0
     assert capsys.readouterr().out.startswith(f"test accuracy {last_test:.2%}")
+
+
+def test_evaluate_splits_the_data_as_the_network_was_trained(trained, data_dir, tmp_path, capsys):
+    # data_dir: 500 training then 10,000 validation images; this net held out the last 5,000
+    argv = [*TRAIN, "--data-dir", data_dir, "--validation-size", "5000"]
+    assert main([str(a) for a in [*argv, "--save", tmp_path / "net.npz"]]) == 0
+    capsys.readouterr()
+    evaluate = ["evaluate", tmp_path / "net.npz", "--data-dir", data_dir, "--device", "cpu"]
+    for split, n in (("validation", 5000), ("train", 5500)):
+        assert main([str(a) for a in [*evaluate, "--split", split]]) == 0
+        assert re.fullmatch(rf"{split} accuracy \S+ \(\d+/{n}\)\n", capsys.readouterr().out)
+    both = [*evaluate[:2], trained / "net.npz", *evaluate[2:]]  # and one that held out 10,000
+    line = fails([*both, "--split", "validation"], capsys)
+    assert "held out different validation sizes" in line and "net.npz 5000" in line
+    assert main([str(a) for a in both]) == 0  # the test images are the same for both
 
 
 def test_evaluate_takes_a_checkpoint_too(trained, data_dir, capsys):
@@ -418,7 +433,7 @@ def test_evaluate_takes_a_checkpoint_too(trained, data_dir, capsys):
 def test_evaluate_reads_the_dataset_the_model_was_trained_on(tmp_path, monkeypatch, capsys):
     asked = []
 
-    def load(name, data_dir, train_size=None):
+    def load(name, data_dir, train_size=None, validation_size=None):
         asked.append(name)
         raise ConfigError("stop here")
 

@@ -264,3 +264,16 @@ def test_schedule_halves_eta_and_stops():
 def test_bad_configuration_is_rejected_before_any_work(kwargs):
     with pytest.raises(ConfigError):
         Trainer(make_net(), blobs(), TrainConfig(**kwargs), log=quiet)
+
+
+def test_without_validation_images_nothing_may_follow_validation_accuracy():
+    data = blobs(n_validation=0)
+    for kwargs, named in (
+        (dict(schedule=2), "schedule=2 follows"),
+        (dict(schedule=2, early_stopping=3), "schedule=2 and early_stopping=3 follow"),
+    ):
+        with pytest.raises(ConfigError, match=f"{named} validation accuracy, but there are no"):
+            Trainer(make_net(), data, TrainConfig(**kwargs), log=quiet)
+    result = Trainer(make_net(), data, TrainConfig(epochs=2), log=quiet).run()
+    assert result.summary["best_validation_accuracy"] is None
+    assert result.summary["test_accuracy_at_best_validation"] == result.history[-1]["test_accuracy"]

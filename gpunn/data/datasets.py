@@ -220,14 +220,17 @@ def load(
     raw = load_raw(info.name, data_dir, download=download)
     n = len(raw.y_train)
     if validation_size >= n:
-        raise ConfigError(f"validation_size={validation_size} leaves none of {n} training images")
+        raise ConfigError(
+            f"a validation size of {validation_size} leaves none of {n} training images"
+        )
     available = n - validation_size
     if train_size is None:
         train_size = available
     elif train_size > available:
+        kept = f" left after the last {validation_size} are kept for validation"
         raise ConfigError(
-            f"a training size of {train_size} is more than the {available} training images "
-            f"left after the last {validation_size} are kept for validation"
+            f"a training size of {train_size} is more than the {available} training images"
+            + (kept if validation_size else "")
         )
     return Dataset(
         name=info.name,
