@@ -142,6 +142,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --expand distort: scale the shifts (≤ 2 px), rotations (≤ 10°) and "
         "elastic α (34) by S (default 1)",
     )
+    t.add_argument(
+        "--distort-scale",
+        type=_nonneg_float,
+        metavar="F",
+        help="with --expand distort: also scale each image about its centre by a factor "
+        "drawn from [1 − F, 1 + F] (F < 1; default 0: no scaling)",
+    )
+    t.add_argument(
+        "--elastic-alpha",
+        type=_nonneg_float,
+        metavar="A",
+        help="with --expand distort: the elastic distortions' α (default 34·S; 0: none)",
+    )
     t.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
     t.add_argument(
         "--init",

@@ -38,6 +38,8 @@ CONFIG_OPTIONS = (
     "warmup",
     "anneal",
     "distort_strength",
+    "distort_scale",
+    "elastic_alpha",
     "seed",
     "nan_policy",
     "monitor_training_cost",
@@ -62,11 +64,12 @@ def _build_run(args):
     expand = (
         preset.expand if args.expand is None else (None if args.expand == "none" else args.expand)
     )
-    if args.distort_strength is not None and expand != "distort":
-        raise ConfigError(
-            f"--distort-strength {args.distort_strength:g} needs --expand distort "
-            f"(this run's expansion: {expand or 'none'})"
-        )
+    for name in ("distort_strength", "distort_scale", "elastic_alpha"):
+        if getattr(args, name) is not None and expand != "distort":
+            raise ConfigError(
+                f"--{name.replace('_', '-')} {getattr(args, name):g} needs --expand distort "
+                f"(this run's expansion: {expand or 'none'})"
+            )
     network = preset.network(get_device(args.device), args.dtype, config.seed, args.init)
     run_info = {
         "preset": preset.name,
@@ -168,7 +171,7 @@ def cmd_train(args) -> int:
     images = {
         "shifts": f"{5 * len(data.train.x)} training images (5× by one-pixel shifts)",
         "distort": f"{len(data.train.x)} training images, freshly distorted each epoch"
-        + (f" (strength {config.distort_strength:g})" if config.distort_strength != 1 else ""),
+        + _distortion_words(config),
     }.get(run_info.get("expand"), f"{len(data.train.x)} training images")
     eta_words = ", ".join(_eta_words(config))
     _say(
@@ -255,6 +258,17 @@ def _check_writable(path: Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if parent.exists() and not parent.is_dir():
         raise ConfigError(f"--save {path}: {parent} is not a folder")
+
+
+def _distortion_words(config) -> str:
+    """' (strength 0.5, sizes ×(1 ± 0.1), elastic α 0)', or '' for the defaults."""
+    words = {
+        "distort_strength": lambda v: f"strength {v:g}",
+        "distort_scale": lambda v: f"sizes ×(1 ± {v:g})",
+        "elastic_alpha": lambda v: f"elastic α {v:g}",
+    }
+    said = [words[name](v) for name, v in config.distortion_settings()]
+    return f" ({', '.join(said)})" if said else ""
 
 
 def _eta_words(config) -> list[str]:

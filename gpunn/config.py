@@ -37,6 +37,8 @@ class TrainConfig:
     warmup: float = 0.0  # epochs over which η rises linearly from η/W to η (W: their steps)
     anneal: str = "none"  # "cosine": η falls as ½(1 + cos) to near 0 by the last step
     distort_strength: float = 1.0  # with expand="distort": scales shifts, rotations, elastic α
+    distort_scale: float = 0.0  # with expand="distort": size factors drawn from [1 − F, 1 + F]
+    elastic_alpha: float | None = None  # with expand="distort": α instead of 34·strength
     monitor_training_cost: bool = False
     monitor_training_accuracy: bool = False
     monitor_validation_cost: bool = False
@@ -60,6 +62,15 @@ class TrainConfig:
         check_hyper(self.eta, self.lmbda, self.l1, self.momentum)
         _check_finite("warmup", self.warmup, "a non-negative number of epochs", zero_ok=True)
         _check_finite("distort_strength", self.distort_strength, "a positive number")
+        _check_finite("distort_scale", self.distort_scale, "a number in [0, 1)", zero_ok=True)
+        if not self.distort_scale < 1:
+            raise ConfigError(
+                f"distort_scale must be a number in [0, 1), got {self.distort_scale!r}"
+            )
+        if self.elastic_alpha is not None:
+            _check_finite(
+                "elastic_alpha", self.elastic_alpha, "a non-negative number", zero_ok=True
+            )
         if self.anneal not in ANNEALS:
             raise ConfigError(f"anneal must be one of {', '.join(ANNEALS)}, got {self.anneal!r}")
         if not 0 < self.eta_floor < 1:
@@ -83,6 +94,12 @@ class TrainConfig:
                 f"{settings} {verb} validation accuracy, but there are no validation images"
             )
         return self
+
+    def distortion_settings(self) -> list[tuple[str, float]]:
+        """The distortion settings that differ from their defaults, (name, value): they
+        mean something only with expand="distort"."""
+        defaults = {"distort_strength": 1.0, "distort_scale": 0.0, "elastic_alpha": None}
+        return [(k, getattr(self, k)) for k, v in defaults.items() if getattr(self, k) != v]
 
     def validation_steered(self) -> list[tuple[str, int]]:
         """The settings that follow validation accuracy, (name, value), when set."""

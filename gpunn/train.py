@@ -85,10 +85,12 @@ class Trainer:
         self.net, self.data = network, data
         validation = data.validation
         self.config = config.check(len(data.train.x), len(validation.x) if validation else 0)
-        if self.config.distort_strength != 1 and expand != "distort":
+        distortions = self.config.distortion_settings()
+        if distortions and expand != "distort":
+            name, value = distortions[0]
             raise ConfigError(
-                f"distort_strength {self.config.distort_strength:g} needs expand='distort' "
-                f"(this run's expansion: {expand or 'none'})"
+                f"{name} {value:g} needs expand='distort' (this run's expansion: "
+                f"{expand or 'none'})"
             )
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.keep_checkpoints = keep_checkpoints
@@ -226,7 +228,15 @@ class Trainer:
         perm = net.device.send(epoch_permutation(c.seed, self.epoch, len(self.train_x)))
         x, y = self.train_x[perm], self.train_onehot[perm]
         if self.distort:
-            x = distort_epoch(x, c.seed, self.epoch, net.input_shape, c.distort_strength)
+            x = distort_epoch(
+                x,
+                c.seed,
+                self.epoch,
+                net.input_shape,
+                c.distort_strength,
+                c.distort_scale,
+                c.elastic_alpha,
+            )
         bar = ProgressBar(n_batches, f"epoch {self.epoch + 1}/{c.epochs}", enabled=self.progress)
         bar.update(self.batch)
         warmup_steps, total_steps = round(c.warmup * n_batches), c.epochs * n_batches

@@ -25,6 +25,7 @@ from gpunn.ensemble import Ensemble
 from gpunn.errors import ConfigError
 from gpunn.layers import FullyConnected
 from gpunn.network import Network
+from gpunn.serialize import load_model
 from gpunn.train import Trainer
 from tests.faults import (
     MALFORMED,
@@ -97,6 +98,8 @@ USAGE_ERRORS = [
     ("--anneal", "linear"),
     ("--distort-strength", "0"),
     ("--distort-strength", "nan"),
+    ("--distort-scale", "-0.1"),
+    ("--elastic-alpha", "-1"),
     ("--ensemble", "0"),
     ("--device", "tpu"),
     ("--dtype", "float16"),
@@ -137,6 +140,12 @@ CONFIG_ERRORS = [
     (["--resume", "TRAIN_RUN", "--ensemble", "2"], "--ensemble cannot be combined with --resume"),
     (["--checkpoint-dir", "TRAIN_RUN"], "already holds checkpoints of another run"),
     (["--distort-strength", "0.5"], r"--distort-strength 0.5 needs --expand distort \(this run's"),
+    (["--distort-scale", "0.1"], r"--distort-scale 0.1 needs --expand distort \(this run's"),
+    (["--elastic-alpha", "0"], r"--elastic-alpha 0 needs --expand distort \(this run's"),
+    (
+        ["--expand", "distort", "--distort-scale", "1"],
+        r"distort_scale must be a number in \[0, 1\)",
+    ),
     (
         ["--validation-size", "0", "--early-stopping", "2"],
         "--validation-size 0 leaves no validation images, but --early-stopping 2 follows",
@@ -185,6 +194,16 @@ def test_sizes_that_do_not_fit_the_data(extra, message, capsys, data_dir, cwd):
     assert not (cwd / "c").exists()
 
 
+def test_distortions_with_scaling_and_without_elastic_fields(data_dir, tmp_path, capsys):
+    argv = [*TRAIN, "--data-dir", data_dir, "--expand", "distort", "--distort-scale", "0.1"]
+    argv += ["--elastic-alpha", "0", "--save", tmp_path / "net.npz"]
+    assert main([str(a) for a in argv]) == 0
+    err = capsys.readouterr().err
+    assert "freshly distorted each epoch (sizes ×(1 ± 0.1), elastic α 0)" in err
+    train = load_model(tmp_path / "net.npz").metadata["train"]
+    assert (train["distort_scale"], train["elastic_alpha"]) == (0.1, 0.0)
+
+
 def test_schedule_zero_turns_the_preset_schedule_off():
     def config(*extra):
         args = build_parser().parse_args(["train", "--preset", "fc100-ce-l2", *extra])
@@ -209,6 +228,7 @@ def test_resume_refuses_options_that_differ_from_the_run(trained, data_dir, caps
         ["--anneal", "cosine"],
         ["--distort-strength", "0.5"],
         ["--validation-size", "0"],
+        ["--elastic-alpha", "0"],
     ):
         line = fails([*argv, *extra], capsys)
         assert f"{extra[0]} {extra[1]}" in line and "(the run has" in line

@@ -259,6 +259,11 @@ def test_schedule_halves_eta_and_stops():
         dict(distort_strength=0),
         dict(distort_strength=True),
         dict(distort_strength=0.5),  # without expand="distort" it would do nothing
+        dict(distort_scale=0.1),  # the same
+        dict(elastic_alpha=0.0),  # the same
+        dict(distort_scale=1.0),
+        dict(distort_scale=-0.1),
+        dict(elastic_alpha=-1.0),
     ],
 )
 def test_bad_configuration_is_rejected_before_any_work(kwargs):

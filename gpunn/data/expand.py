@@ -126,11 +126,13 @@ def random_distort(
     max_rotation_degrees: float = 10.0,
     elastic_alpha: float = 34.0,
     elastic_sigma: float = 4.0,
+    max_scale: float = 0.0,
 ) -> Any:
     """Freshly distorted copies of images x (N, D) -> (N, D), e.g. once per epoch.
 
     Each image is shifted by up to ``max_shift`` pixels along each axis, rotated
-    by up to ``max_rotation_degrees`` about its centre and, when ``elastic_alpha``
+    by up to ``max_rotation_degrees`` and, when ``max_scale`` > 0, scaled by a factor in
+    [1 − max_scale, 1 + max_scale] about its centre and, when ``elastic_alpha``
     > 0, displaced by a field of uniform noise in [-1, 1] blurred with a Gaussian
     of ``elastic_sigma`` pixels and scaled by ``elastic_alpha`` (Simard et al. 2003),
     then resampled bilinearly with zeros outside. The random numbers come from
@@ -142,8 +144,15 @@ def random_distort(
     images = _as_images(x, image_shape)  # (N, C, H, W)
     n, _, h, w = images.shape
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
+    if not 0 <= max_scale < 1:
+        raise ConfigError(f"max_scale must be in [0, 1), not {max_scale}")
     angles = np.deg2rad(rng.uniform(-max_rotation_degrees, max_rotation_degrees, n))
     shifts = rng.uniform(-max_shift, max_shift, (n, 2))  # (N, [rows, cols])
+    # drawn only when asked for, so that the other draws stay as they were without it
+    scales = rng.uniform(1 - max_scale, 1 + max_scale, n) if max_scale > 0 else np.ones(n)
+    # output pixel p reads input pixel R(-angle) p / scale - shift: the rotation's matrix
+    # divided by the scale is all the warp needs
+    cos_all, sin_all = np.cos(angles) / scales, np.sin(angles) / scales
     if elastic_alpha > 0:
         if not elastic_sigma > 0:
             raise ConfigError(f"elastic_sigma must be positive, not {elastic_sigma}")
@@ -152,8 +161,8 @@ def random_distort(
     out = xp.empty(images.shape, dtype=dtype)
     for start in range(0, n, _CHUNK):
         part = slice(start, min(start + _CHUNK, n))
-        cos = xp.asarray(np.cos(angles[part]), dtype=dtype)
-        sin = xp.asarray(np.sin(angles[part]), dtype=dtype)
+        cos = xp.asarray(cos_all[part], dtype=dtype)
+        sin = xp.asarray(sin_all[part], dtype=dtype)
         shift = xp.asarray(shifts[part], dtype=dtype)
         field = None
         if elastic_alpha > 0:
@@ -187,10 +196,20 @@ def expand_training_data(kind: str, x, y, input_shape):
     return expand_shifts(x, y, image_shape=image_shape(input_shape))
 
 
-def distort_epoch(x, seed: int, epoch: int, input_shape, strength: float = 1.0):
-    """Epoch ``epoch``'s training images: fresh random shifts, rotations and elastic
-    distortions of x (``random_distort``), seeded by (seed, epoch). ``strength`` scales
-    all three: 1 is shifts ≤ 2 px, rotations ≤ 10°, elastic α 34 (σ 4 either way)."""
+def distort_epoch(
+    x,
+    seed: int,
+    epoch: int,
+    input_shape,
+    strength: float = 1.0,
+    scale: float = 0.0,
+    elastic_alpha: float | None = None,
+):
+    """Epoch ``epoch``'s training images: fresh random shifts, rotations, scalings and
+    elastic distortions of x (``random_distort``), seeded by (seed, epoch). ``strength``
+    scales the shifts, rotations and (unless ``elastic_alpha`` is given) the elastic α:
+    1 is shifts ≤ 2 px, rotations ≤ 10°, α 34 (σ 4 either way); ``scale`` F draws each
+    image's size factor from [1 − F, 1 + F] (0: none)."""
     rng = np.random.default_rng([seed, epoch, 1])
     return random_distort(
         x,
@@ -198,5 +217,6 @@ def distort_epoch(x, seed: int, epoch: int, input_shape, strength: float = 1.0):
         image_shape=image_shape(input_shape),
         max_shift=2.0 * strength,
         max_rotation_degrees=10.0 * strength,
-        elastic_alpha=34.0 * strength,
+        elastic_alpha=34.0 * strength if elastic_alpha is None else elastic_alpha,
+        max_scale=scale,
     )

@@ -131,6 +131,38 @@ def test_distort_strength_scales_shifts_rotations_and_elastic_alpha(images):
     assert change[0] < 1e-6 < change[1] < change[2]
 
 
+def test_distort_scale_enlarges_or_shrinks_each_image_about_its_centre():
+    """A centred Gaussian blob of variance v comes out with variance s²·v for the drawn s."""
+    r, c = np.mgrid[0:28, 0:28] - 13.5
+    blob = np.exp(-(r**2 + c**2) / (2 * 9.0)).astype(np.float64)
+    x = np.tile(blob.reshape(1, 784), (6, 1))
+    out = random_distort(
+        x, 3, max_shift=0, max_rotation_degrees=0, elastic_alpha=0, max_scale=0.3
+    ).reshape(6, 28, 28)
+    rng = np.random.default_rng(3)  # the draws random_distort makes, in its order
+    rng.uniform(0, 0, 6), rng.uniform(0, 0, (6, 2))
+    s = rng.uniform(0.7, 1.3, 6)
+    assert s.min() < 0.9 and s.max() > 1.1  # both ways
+    variance = (out * r**2).sum(axis=(1, 2)) / out.sum(axis=(1, 2))
+    np.testing.assert_allclose(variance, 9.0 * s**2, rtol=0.05)
+    with pytest.raises(ConfigError, match="max_scale"):
+        random_distort(x, 3, max_scale=1.0)
+
+
+def test_distort_epoch_passes_scale_and_elastic_alpha_on(images):
+    x = images[:20]
+    got = distort_epoch(x, 5, 2, (1, 28, 28), strength=0.5, scale=0.1, elastic_alpha=0)
+    drawn = random_distort(
+        x,
+        np.random.default_rng([5, 2, 1]),
+        max_shift=1,
+        max_rotation_degrees=5,
+        elastic_alpha=0,
+        max_scale=0.1,
+    )
+    np.testing.assert_array_equal(got, drawn)
+
+
 def test_random_distort_needs_a_positive_sigma(images):
     with pytest.raises(ConfigError, match="elastic_sigma"):
         random_distort(images, 0, elastic_sigma=0)
