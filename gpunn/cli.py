@@ -226,6 +226,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device_arg(e)
     _add_data_args(e, dataset=None, help="default: the one the model was trained on, else mnist")
 
+    d = sub.add_parser(
+        "distortions",
+        help="training digits beside fresh distortions of them (PNG): what --expand "
+        "distort's flags do",
+    )
+    d.add_argument("--distort-strength", type=_positive_float, default=1.0, metavar="S")
+    d.add_argument("--distort-scale", type=_nonneg_float, default=0.0, metavar="F")
+    d.add_argument("--elastic-alpha", type=_nonneg_float, metavar="A", help="default 34·S")
+    d.add_argument("--digits", type=_positive_int, default=8, metavar="K", help="rows (default 8)")
+    d.add_argument(
+        "--draws", type=_positive_int, default=7, metavar="N", help="distortions of each (7)"
+    )
+    d.add_argument("--seed", type=_nonneg_int, default=0)
+    d.add_argument("--out", default="distortions.png", metavar="PNG")
+    _add_data_args(d)
+
     p = sub.add_parser(
         "predict", help="classify 28×28 grey images (PNG, …) with a saved network or ensemble"
     )

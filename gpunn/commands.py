@@ -369,6 +369,43 @@ def _split_of(paths, models, split: str) -> int:
     return next(iter(sizes.values()))
 
 
+def cmd_distortions(args) -> int:
+    """A grid: each of the first K training digits, then N fresh distortions of it (draws of
+    the kind ``gpunn train --expand distort`` makes each epoch with the same flags)."""
+    from gpunn.config import TrainConfig
+    from gpunn.data.expand import distort_epoch
+    from gpunn.plots import plot_image_grid, require
+
+    config = TrainConfig(
+        distort_strength=args.distort_strength,
+        distort_scale=args.distort_scale,
+        elastic_alpha=args.elastic_alpha,
+    ).check()
+    out = Path(args.out)
+    if out.is_dir():
+        raise ConfigError(f"--out {out}: is a folder; give a file name such as {out}/d.png")
+    require()  # matplotlib missing: say so before loading anything
+    x = _load_data(args.dataset, args.data_dir).train.x[: args.digits]
+    draws = [
+        distort_epoch(
+            x,
+            args.seed,
+            k,
+            (1, 28, 28),
+            config.distort_strength,
+            config.distort_scale,
+            config.elastic_alpha,
+        )
+        for k in range(args.draws)
+    ]
+    grid = np.stack([x, *draws], axis=1)  # (K, 1 + N, 784)
+    words = _distortion_words(config).strip(" ()") or "the defaults"
+    titles = ["digit"] + [f"draw {k + 1}" for k in range(args.draws)]
+    path = plot_image_grid(grid, out, titles, f"--expand distort: {words}")
+    print(f"wrote {path}")
+    return 0
+
+
 def read_image(path: str, side: int = 28) -> np.ndarray:
     """A grey image as float32 (side·side,) in [0, 1], white digit on black as in MNIST."""
     try:

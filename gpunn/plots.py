@@ -20,6 +20,11 @@ def _pyplot():
     return plt
 
 
+def require() -> None:
+    """ConfigError now, before any work, when matplotlib is missing."""
+    _pyplot()
+
+
 def _save(fig, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,6 +82,22 @@ def plot_digits(images, labels, predictions, path, columns: int = 10) -> Path:
         if k < n:
             ax.imshow(np.asarray(images[k]).reshape(28, 28), cmap="gray_r")
             ax.set_title(f"{labels[k]}→{predictions[k]}", fontsize=7)
+    return _save(fig, path)
+
+
+def plot_image_grid(images, path, column_titles=(), title: str = "") -> Path:
+    """Images (rows, columns, 784) as a grid of 28×28 pictures, titled per column."""
+    plt = _pyplot()
+    images = np.asarray(images)
+    rows, columns = images.shape[:2]
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.9, rows * 0.9), squeeze=False)
+    for (r, c), ax in np.ndenumerate(axes):
+        ax.axis("off")
+        ax.imshow(images[r, c].reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
+        if r == 0 and c < len(column_titles):
+            ax.set_title(column_titles[c], fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
     return _save(fig, path)
 
 

@@ -204,6 +204,22 @@ def test_distortions_with_scaling_and_without_elastic_fields(data_dir, tmp_path,
     assert (train["distort_scale"], train["elastic_alpha"]) == (0.1, 0.0)
 
 
+def test_distortions_draws_digits_beside_their_distortions(data_dir, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    argv = ["distortions", "--data-dir", data_dir, "--digits", "3", "--draws", "2"]
+    argv += ["--distort-scale", "0.1", "--out", tmp_path / "d.png"]
+    assert main([str(a) for a in argv]) == 0
+    assert capsys.readouterr().out == f"wrote {tmp_path / 'd.png'}\n"
+    assert (tmp_path / "d.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for extra, message in (
+        (["--distort-scale", "1"], r"distort_scale must be a number in \[0, 1\)"),
+        (["--out", tmp_path], "is a folder"),
+    ):
+        before = snapshot(tmp_path)
+        assert re.search(message, fails([*argv, *extra], capsys))
+        assert snapshot(tmp_path) == before
+
+
 def test_schedule_zero_turns_the_preset_schedule_off():
     def config(*extra):
         args = build_parser().parse_args(["train", "--preset", "fc100-ce-l2", *extra])
