@@ -1,4 +1,5 @@
-"""The ``gpunn`` command line: train, evaluate, predict, presets (and bench, gradients).
+"""The ``gpunn`` command line: train, evaluate, predict, presets (and bench, gradients,
+distortions).
 
 Every error gpunn raises on purpose (``GpunnError``) becomes one line on stderr and a
 non-zero exit: 2 for bad input, 3 for a numerical failure, 130 for an interrupt.
@@ -139,8 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--distort-strength",
         type=_positive_float,
         metavar="S",
-        help="with --expand distort: scale the shifts (≤ 2 px), rotations (≤ 10°) and "
-        "elastic α (34) by S (default 1)",
+        help="with --expand distort: scale the shifts (≤ 2 px), rotations (≤ 10°) and, "
+        "unless --elastic-alpha is given, elastic α (34) by S (default 1)",
     )
     t.add_argument(
         "--distort-scale",
@@ -231,15 +232,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="training digits beside fresh distortions of them (PNG): what --expand "
         "distort's flags do",
     )
-    d.add_argument("--distort-strength", type=_positive_float, default=1.0, metavar="S")
-    d.add_argument("--distort-scale", type=_nonneg_float, default=0.0, metavar="F")
-    d.add_argument("--elastic-alpha", type=_nonneg_float, metavar="A", help="default 34·S")
+    d.add_argument(
+        "--distort-strength",
+        type=_positive_float,
+        default=1.0,
+        metavar="S",
+        help="as gpunn train's (default 1)",
+    )
+    d.add_argument(
+        "--distort-scale",
+        type=_nonneg_float,
+        default=0.0,
+        metavar="F",
+        help="as gpunn train's (default 0)",
+    )
+    d.add_argument(
+        "--elastic-alpha", type=_nonneg_float, metavar="A", help="as gpunn train's (default 34·S)"
+    )
     d.add_argument("--digits", type=_positive_int, default=8, metavar="K", help="rows (default 8)")
     d.add_argument(
         "--draws", type=_positive_int, default=7, metavar="N", help="distortions of each (7)"
     )
-    d.add_argument("--seed", type=_nonneg_int, default=0)
-    d.add_argument("--out", default="distortions.png", metavar="PNG")
+    d.add_argument("--seed", type=_nonneg_int, default=0, help="of the draws (default 0)")
+    d.add_argument(
+        "--out", default="distortions.png", metavar="PNG", help="default ./distortions.png"
+    )
     _add_data_args(d)
 
     p = sub.add_parser(

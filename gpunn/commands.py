@@ -369,6 +369,9 @@ def _split_of(paths, models, split: str) -> int:
     return next(iter(sizes.values()))
 
 
+MAX_GRID = (100, 30)  # gpunn distortions: the most digits (rows) and draws (columns)
+
+
 def cmd_distortions(args) -> int:
     """A grid: each of the first K training digits, then N fresh distortions of it (draws of
     the kind ``gpunn train --expand distort`` makes each epoch with the same flags)."""
@@ -384,6 +387,13 @@ def cmd_distortions(args) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise ConfigError(f"--out {out}: is a folder; give a file name such as {out}/d.png")
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"--out {out}: give a .png file name")
+    if args.digits > MAX_GRID[0] or args.draws > MAX_GRID[1]:
+        raise ConfigError(
+            f"--digits {args.digits} --draws {args.draws}: at most {MAX_GRID[0]} digits and "
+            f"{MAX_GRID[1]} draws in one picture"
+        )
     require()  # matplotlib missing: say so before loading anything
     x = _load_data(args.dataset, args.data_dir).train.x[: args.digits]
     draws = [
@@ -399,7 +409,7 @@ def cmd_distortions(args) -> int:
         for k in range(args.draws)
     ]
     grid = np.stack([x, *draws], axis=1)  # (K, 1 + N, 784)
-    words = _distortion_words(config).strip(" ()") or "the defaults"
+    words = _distortion_words(config)[2:-1] or "the defaults"  # without " (" and ")"
     titles = ["digit"] + [f"draw {k + 1}" for k in range(args.draws)]
     path = plot_image_grid(grid, out, titles, f"--expand distort: {words}")
     print(f"wrote {path}")

@@ -36,7 +36,7 @@ class TrainConfig:
     early_stopping: int | None = None  # stop after this many epochs without improvement
     warmup: float = 0.0  # epochs over which η rises linearly from η/W to η (W: their steps)
     anneal: str = "none"  # "cosine": η falls as ½(1 + cos) to near 0 by the last step
-    distort_strength: float = 1.0  # with expand="distort": scales shifts, rotations, elastic α
+    distort_strength: float = 1.0  # expand="distort": scales shifts, rotations, elastic α (if None)
     distort_scale: float = 0.0  # with expand="distort": size factors drawn from [1 − F, 1 + F]
     elastic_alpha: float | None = None  # with expand="distort": α instead of 34·strength
     monitor_training_cost: bool = False

@@ -20,7 +20,8 @@ import pytest
 from gpunn import backend
 from gpunn.checkpoint import read_checkpoint
 from gpunn.cli import build_parser, main
-from gpunn.commands import _build_run
+from gpunn.commands import _build_run, _distortion_words
+from gpunn.config import TrainConfig
 from gpunn.ensemble import Ensemble
 from gpunn.errors import ConfigError
 from gpunn.layers import FullyConnected
@@ -214,6 +215,8 @@ def test_distortions_draws_digits_beside_their_distortions(data_dir, tmp_path, c
     for extra, message in (
         (["--distort-scale", "1"], r"distort_scale must be a number in \[0, 1\)"),
         (["--out", tmp_path], "is a folder"),
+        (["--out", tmp_path / "d.pdf"], r"give a \.png file name"),
+        (["--draws", "31"], "at most 100 digits and 30 draws"),
     ):
         before = snapshot(tmp_path)
         assert re.search(message, fails([*argv, *extra], capsys))
@@ -637,3 +640,8 @@ def test_the_program_ending_on_ctrl_c_ignores_one_more(monkeypatch, capsys):
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_distortion_words_keep_their_own_brackets():
+    assert _distortion_words(TrainConfig(distort_scale=0.1)) == " (sizes ×(1 ± 0.1))"
+    assert _distortion_words(TrainConfig()) == ""
