@@ -52,6 +52,7 @@ TRAIN_DEFAULTS = {"preset": "fc30", "dataset": "mnist", "dtype": "float32"}
 
 def _build_run(args):
     """(network, TrainConfig, run_info) for a fresh run from a preset and flag overrides."""
+    from gpunn.config import DISTORTION_DEFAULTS
     from gpunn.presets import get_preset
 
     for k, v in TRAIN_DEFAULTS.items():
@@ -64,7 +65,7 @@ def _build_run(args):
     expand = (
         preset.expand if args.expand is None else (None if args.expand == "none" else args.expand)
     )
-    for name in ("distort_strength", "distort_scale", "elastic_alpha"):
+    for name in DISTORTION_DEFAULTS:  # given on the command line: refused without distort
         if getattr(args, name) is not None and expand != "distort":
             raise ConfigError(
                 f"--{name.replace('_', '-')} {getattr(args, name):g} needs --expand distort "

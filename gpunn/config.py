@@ -14,6 +14,8 @@ from gpunn.optim import check_hyper
 from gpunn.tracker import ANNEALS
 
 NAN_POLICIES = ("stop", "skip-batch")
+# the settings that mean something only with expand="distort", and their defaults
+DISTORTION_DEFAULTS = {"distort_strength": 1.0, "distort_scale": 0.0, "elastic_alpha": None}
 
 
 def _check_finite(name: str, v: object, what: str, zero_ok: bool = False) -> None:
@@ -98,8 +100,9 @@ class TrainConfig:
     def distortion_settings(self) -> list[tuple[str, float]]:
         """The distortion settings that differ from their defaults, (name, value): they
         mean something only with expand="distort"."""
-        defaults = {"distort_strength": 1.0, "distort_scale": 0.0, "elastic_alpha": None}
-        return [(k, getattr(self, k)) for k, v in defaults.items() if getattr(self, k) != v]
+        return [
+            (k, getattr(self, k)) for k, v in DISTORTION_DEFAULTS.items() if getattr(self, k) != v
+        ]
 
     def validation_steered(self) -> list[tuple[str, int]]:
         """The settings that follow validation accuracy, (name, value), when set."""
