@@ -169,10 +169,11 @@ def cmd_train(args) -> int:
         run_info.get("train_size"),
         run_info.get("validation_size"),
     )
+    distortions = ", ".join(_distortion_words(config))
     images = {
         "shifts": f"{5 * len(data.train.x)} training images (5× by one-pixel shifts)",
         "distort": f"{len(data.train.x)} training images, freshly distorted each epoch"
-        + _distortion_words(config),
+        + (f" ({distortions})" if distortions else ""),
     }.get(run_info.get("expand"), f"{len(data.train.x)} training images")
     eta_words = ", ".join(_eta_words(config))
     _say(
@@ -261,15 +262,14 @@ def _check_writable(path: Path) -> None:
         raise ConfigError(f"--save {path}: {parent} is not a folder")
 
 
-def _distortion_words(config) -> str:
-    """' (strength 0.5, sizes ×(1 ± 0.1), elastic α 0)', or '' for the defaults."""
+def _distortion_words(config) -> list[str]:
+    """The settings away from the defaults: ['strength 0.5', 'sizes ×(1 ± 0.1)', 'elastic α 0']."""
     words = {
         "distort_strength": lambda v: f"strength {v:g}",
         "distort_scale": lambda v: f"sizes ×(1 ± {v:g})",
         "elastic_alpha": lambda v: f"elastic α {v:g}",
     }
-    said = [words[name](v) for name, v in config.distortion_settings()]
-    return f" ({', '.join(said)})" if said else ""
+    return [words[name](v) for name, v in config.distortion_settings()]
 
 
 def _eta_words(config) -> list[str]:
@@ -410,7 +410,7 @@ def cmd_distortions(args) -> int:
         for k in range(args.draws)
     ]
     grid = np.stack([x, *draws], axis=1)  # (K, 1 + N, 784)
-    words = _distortion_words(config)[2:-1] or "the defaults"  # without " (" and ")"
+    words = ", ".join(_distortion_words(config)) or "the defaults"
     titles = ["digit"] + [f"draw {k + 1}" for k in range(args.draws)]
     path = plot_image_grid(grid, out, titles, f"--expand distort: {words}")
     print(f"wrote {path}")

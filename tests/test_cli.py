@@ -642,6 +642,10 @@ def test_the_program_ending_on_ctrl_c_ignores_one_more(monkeypatch, capsys):
         signal.signal(signal.SIGINT, previous)
 
 
-def test_distortion_words_keep_their_own_brackets():
-    assert _distortion_words(TrainConfig(distort_scale=0.1)) == " (sizes ×(1 ± 0.1))"
-    assert _distortion_words(TrainConfig()) == ""
+def test_distortion_words_name_only_the_settings_away_from_the_defaults():
+    assert _distortion_words(TrainConfig(distort_scale=0.1)) == ["sizes ×(1 ± 0.1)"]
+    assert _distortion_words(TrainConfig(distort_strength=0.5, elastic_alpha=0)) == [
+        "strength 0.5",
+        "elastic α 0",
+    ]
+    assert _distortion_words(TrainConfig()) == []
