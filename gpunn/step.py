@@ -87,7 +87,7 @@ class TrainStep:
         the parameters back afterwards."""
         if self.mode == "graph":
             try:
-                g = _StepGraph(self)  # its buffers; its stream and pool stay unused here
+                g = self._new_graph()  # its buffers; its stream and pool stay unused here
                 g.feed(x, y_onehot, 0, self.optimizer.eta)
                 g.backprop()
                 g.update()
@@ -113,7 +113,7 @@ class TrainStep:
         if self._graph is not None:
             self._retired.append(self._graph)
             self._graph = None
-        g = _StepGraph(self)
+        g = self._new_graph()
         g.feed(x, y_onehot, step, self.optimizer.eta)
         stage = "backprop"
         try:
@@ -139,24 +139,29 @@ class TrainStep:
             g.stream.synchronize()  # the eager step is done before later work reads it
         self._graph = g
 
+    def _new_graph(self) -> _StepGraph:
+        return _StepGraph(self.net, self.optimizer, self.m, self.seed)
+
 
 class _StepGraph:
-    """A captured step: its input buffers, device scalars, stream, memory pool and graph."""
+    """A captured step: its input buffers, device scalars, stream, memory pool and graph.
 
-    def __init__(self, owner: TrainStep) -> None:
-        net, opt = owner.net, owner.optimizer
+    It holds the network and optimizer, not the ``TrainStep``: no reference cycle, so a
+    step dropped by its owner frees its graph, pool and stream at once, never in a later
+    garbage collection that could fall inside another graph's capture."""
+
+    def __init__(self, net: Network, optimizer: SGD, m: int, seed: int) -> None:
         cp = self.cp = _graph_xp(net)
-        self.owner = owner
-        opt.prepare(net)
-        shape = (owner.m, *net.input_shape)
-        self.x = cp.empty(shape, dtype=net.dtype)
-        self.y = cp.empty((owner.m, net.n_outputs), dtype=net.dtype)
+        self.net, self.optimizer, self.m, self.seed = net, optimizer, m, seed
+        optimizer.prepare(net)
+        self.x = cp.empty((m, *net.input_shape), dtype=net.dtype)
+        self.y = cp.empty((m, net.n_outputs), dtype=net.dtype)
         self.step = cp.zeros(1, dtype="int64")
         self.eta = cp.zeros(1, dtype=net.dtype)
         self.pool = cp.cuda.MemoryPool()
         self.stream = cp.cuda.Stream(non_blocking=True)
         self.graph: Any = None
-        self.kept = _state_arrays(net, opt)
+        self.kept = _state_arrays(net, optimizer)
 
     def feed(self, x, y_onehot, step: int, eta: float) -> None:
         """Copy the batch in and set the step and η, on the current stream."""
@@ -166,12 +171,10 @@ class _StepGraph:
         self.eta.fill(eta)
 
     def backprop(self) -> None:
-        o = self.owner
-        o.net.backprop(self.x, self.y, step=self.step, seed=o.seed)
+        self.net.backprop(self.x, self.y, step=self.step, seed=self.seed)
 
     def update(self) -> None:
-        o = self.owner
-        o.optimizer.step(o.net, o.m, eta=self.eta)
+        self.optimizer.step(self.net, self.m, eta=self.eta)
 
     def scope(self) -> contextlib.ExitStack:
         """``with``: CuPy allocates from the graph's pool and queues on its stream, after

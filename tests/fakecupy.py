@@ -9,6 +9,7 @@ would keep the one read at capture); the GPU tests in tests/test_step.py do.
 """
 
 import contextlib
+import weakref
 from types import SimpleNamespace
 
 import numpy as np
@@ -46,7 +47,7 @@ class Replay:
     """What ``_StepGraph.capture`` is replaced by: launching re-runs backprop + update."""
 
     def __init__(self, graph) -> None:
-        self.graph = graph
+        self.graph = weakref.proxy(graph)  # as a CUDA graph, it does not keep the step alive
 
     def launch(self) -> None:
         self.graph.backprop()

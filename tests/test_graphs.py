@@ -1,4 +1,7 @@
-"""capture_graph: the capture is always ended, and the work's own error is the one raised."""
+"""capture_graph: the capture is always ended, the work's own error is the one raised, and
+no garbage collection falls inside it."""
+
+import gc
 
 import pytest
 
@@ -38,3 +41,27 @@ def test_a_failing_work_ends_the_capture_and_its_error_is_raised(end_fails):
     with pytest.raises(ValueError, match="refused during capture"):
         capture_graph(stream, work)
     assert stream.calls == ["begin", "end"]
+
+
+@pytest.mark.parametrize("work_fails", [False, True])
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_no_garbage_collection_during_the_capture(work_fails, enabled_before):
+    """A collection inside a capture could free CUDA memory there, invalidating it."""
+    stream, seen = RecordingStream(), []
+
+    def work():
+        seen.append(gc.isenabled())
+        if work_fails:
+            raise ValueError("refused during capture")
+
+    (gc.enable if enabled_before else gc.disable)()
+    try:
+        if work_fails:
+            with pytest.raises(ValueError):
+                capture_graph(stream, work)
+        else:
+            capture_graph(stream, work)
+        assert seen == [False]
+        assert gc.isenabled() is enabled_before
+    finally:
+        gc.enable()

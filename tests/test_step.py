@@ -1,5 +1,8 @@
 """TrainStep: the eager step on every device; on a GPU, CUDA graph replays against it."""
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 
@@ -192,3 +195,19 @@ def test_the_trainer_with_and_without_graphs_agrees(graph_device):
         nets.append(params(net))
     for name, v in nets[0].items():
         np.testing.assert_allclose(v, nets[1][name], rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_a_dropped_step_frees_its_graph_at_once(graph_device):
+    """No reference cycle: the graph, its pool and stream go with the step, not in a later
+    garbage collection (which could fall inside another capture)."""
+    net, opt = small_net(graph_device), SGD(0.1, momentum=0.5, n=100)
+    step = graph_step(net, opt, log=pytest.fail)
+    x, y = batches(graph_device, 1)[0]
+    step(x, y, 0)
+    graph = weakref.ref(step._graph)
+    gc.disable()
+    try:
+        del step
+        assert graph() is None
+    finally:
+        gc.enable()
