@@ -36,9 +36,13 @@
 #
 # BUDGET=S (seconds, for a whole device call): each stage gets what is left of S, less 20 s
 # (a stage with under 20 s left is skipped and says so; one that outstays its time gets
-# SIGTERM, then SIGKILL 15 s later; training stages stop 30 s earlier, with a checkpoint),
-# and after each stage its logs and JSON under $OUT are moved into one .tar there (a call
+# SIGTERM, then SIGKILL 15 s later; training stages stop 30 s earlier, with a checkpoint,
+# and are skipped with under MIN_TRAIN s to train, default 60), and after each stage its
+# logs and JSON under $OUT are moved into one .tar there (a call
 # brings back at most 8 files). For the 15-minute sessions: BUDGET=570 with timeout_s 600.
+# With or without BUDGET, focus, quick-bench and probe stop after FOCUS_CAP, QUICK_CAP and
+# PROBE_CAP seconds (defaults 180, 180, 90): one that hangs leaves the later stages their
+# time (the benchmarks' JSON is rewritten after every row, so a stage cut short keeps them).
 #
 # Data: GPUNN_DATA (default .data/mnist, a copy of ../shared/data/mnist named in `carry`).
 # No network on that machine: gpunn goes on PYTHONPATH, nothing is installed.
@@ -55,11 +59,10 @@ left() {  # seconds this call may still spend on stages (a large number without 
     if [ -n "${BUDGET:-}" ]; then echo $((BUDGET - SECONDS - 20)); else echo 1000000; fi
 }
 
-train_limit() {  # TRAIN_LIMIT, or less when the budget has less left (30 s to checkpoint);
-    local l      # at least 5 (0 would mean no limit to timeout)
+train_limit() {  # TRAIN_LIMIT, or less when the budget has less left (30 s to checkpoint)
+    local l
     l=$(($(left) - 30))
-    l=$((l < TRAIN_LIMIT ? l : TRAIN_LIMIT))
-    echo $((l < 5 ? 5 : l))
+    echo $((l < TRAIN_LIMIT ? l : TRAIN_LIMIT))
 }
 
 pack() {  # with BUDGET: move the logs and JSON so far into one tar under $OUT, appending
@@ -69,19 +72,31 @@ pack() {  # with BUDGET: move the logs and JSON so far into one tar under $OUT, 
     return 0
 }
 
-run() {  # run NAME CMD...: CMD's output to $OUT/NAME.log and the terminal; its status
-    local name=$1 l
+run() {  # [CAP=S] run NAME CMD...: CMD's output to $OUT/NAME.log and the terminal; its
+    local name=$1 l  # status. It gets what is left of BUDGET, at most CAP seconds
     shift
     l=$(left)
     if [ "$l" -lt 20 ]; then
         echo "== $name: skipped, ${l}s of BUDGET=$BUDGET left" | tee "$OUT/$name.log"
         return 0
     fi
+    if [ -n "${CAP:-}" ] && [ "$CAP" -lt "$l" ]; then l=$CAP; fi
     echo "== $name: $*  # commit $commit, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(hostname)" | tee "$OUT/$name.log"
     timeout -k 15 "$l" "$@" 2>&1 | tee -a "$OUT/$name.log"
     local rc=${PIPESTATUS[0]}
     echo "== $name: exit $rc after $SECONDS s of the call" | tee -a "$OUT/$name.log"
     return "$rc"
+}
+
+run_train() {  # run_train NAME CMD...: run NAME, CMD under timeout $(train_limit) (SIGTERM:
+    local name=$1 l  # a checkpoint); skipped when that leaves under MIN_TRAIN s
+    shift
+    l=$(train_limit)
+    if [ "$l" -lt "${MIN_TRAIN:-60}" ]; then
+        echo "== $name: skipped, ${l}s left to train (MIN_TRAIN=${MIN_TRAIN:-60})" | tee "$OUT/$name.log"
+        return 0
+    fi
+    run "$name" timeout "$l" "$@"
 }
 
 STAGES="env tests focus sanitizer racecheck bench quick-bench compile probe conv2-relu final-fast ensemble-fast beyond"
@@ -104,7 +119,7 @@ for stage in "$@"; do
         run tests python -m pytest -q -p no:cacheprovider -rs \
             ${PYTEST_WORKERS:+-n "$PYTEST_WORKERS" -p no:benchmark} ;;
     focus)
-        run focus python -m pytest -q -p no:cacheprovider -rs \
+        CAP=${FOCUS_CAP:-180} run focus python -m pytest -q -p no:cacheprovider -rs \
             ${PYTEST_WORKERS:+-n "$PYTEST_WORKERS" -p no:benchmark} \
             tests/kernels tests/functions tests/test_step.py tests/test_optim.py tests/test_network.py ;;
     sanitizer)
@@ -119,7 +134,7 @@ for stage in "$@"; do
             --batch-sizes 10,64,256,1024 --peers torch --repeats 3 --seconds 0.5 --kernels \
             --json "$OUT/bench-gpu-$stamp-$commit.json" ;;
     quick-bench)
-        run quick-bench python bench/run.py --device gpu --presets conv2-relu,final \
+        CAP=${QUICK_CAP:-180} run quick-bench python bench/run.py --device gpu --presets conv2-relu,final \
             --batch-sizes 10,64,256,1024 --modes train --peers torch,gpunn-eager --repeats 3 \
             --seconds 0.3 --no-kernels --json "$OUT/bench-gpu-quick-$stamp-$commit.json" ;;
     compile)
@@ -128,28 +143,28 @@ for stage in "$@"; do
             --seconds 0.5 --no-kernels --json "$OUT/bench-gpu-compile-$stamp-$commit.json" ;;
     probe)
         # shellcheck disable=SC2086  # PROBE_ONLY: a list of probe names (default: all)
-        run probe python bench/launch_probe.py --steps "${PROBE_STEPS:-2000}" \
+        CAP=${PROBE_CAP:-90} run probe python bench/launch_probe.py --steps "${PROBE_STEPS:-2000}" \
             ${PROBE_ONLY:+--only $PROBE_ONLY} --json "$OUT/launch-probe-$stamp-$commit.json" ;;
     conv2-relu)
-        run train-conv2-relu timeout "$(train_limit)" python -m gpunn train --preset conv2-relu \
+        run_train train-conv2-relu python -m gpunn train --preset conv2-relu \
             --device gpu --no-progress --metrics "$OUT/conv2-relu-gpu.jsonl" \
             --checkpoint-dir "$OUT/conv2-relu-ckpt" --keep-checkpoints 1 ;;
     final-fast)
-        run train-final-fast timeout "$(train_limit)" python -m gpunn train \
+        run_train train-final-fast python -m gpunn train \
             --preset final-fast --device gpu --no-progress \
             --metrics "$OUT/final-fast-gpu.jsonl" --save "$OUT/final-fast-gpu.npz" \
             --checkpoint-dir "$OUT/final-fast-ckpt" --keep-checkpoints 1 ;;
     ensemble-fast)
         # $OUT brings back 8 files of ≤ 16 MiB: the log and metrics (the members' and the
         # ensemble's accuracies), not the 33 MB ensemble or the members' checkpoints
-        run train-ensemble-fast timeout "$(train_limit)" python -m gpunn train \
+        run_train train-ensemble-fast python -m gpunn train \
             --preset ensemble5-fast --device gpu --no-progress \
             --metrics "$OUT/ensemble-fast-gpu.jsonl" \
             --checkpoint-dir /tmp/ensemble-fast-ckpt --keep-checkpoints 1 ;;
     beyond)
         name=beyond-seed${SEED:-0}
         # shellcheck disable=SC2086  # $BEYOND is a list of flags
-        run "train-$name" timeout "$(train_limit)" python -m gpunn train --preset final-fast \
+        run_train "train-$name" python -m gpunn train --preset final-fast \
             ${BEYOND:---validation-size 0 --expand distort --distort-strength 0.5 --distort-scale 0.1 --elastic-alpha 0 --epochs 400 --warmup 2 --anneal cosine} \
             --seed "${SEED:-0}" --device gpu --no-progress \
             --metrics "$OUT/$name-gpu.jsonl" --save "$OUT/$name-gpu.npz" \
