@@ -23,7 +23,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 GPU_SKIP_REASON = f"no usable GPU: {backend.gpu_unavailable_reason()}"
-DEVICES = ["cpu"] + (["gpu"] if backend.gpu_available() else [])
+# the GPU half marked like every other GPU test, so that -m gpu / -m "not gpu" select it too
+DEVICES = ["cpu"] + (
+    [pytest.param("gpu", marks=pytest.mark.gpu)] if backend.gpu_available() else []
+)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -78,6 +78,14 @@ def test_kernel_rows_with_cpu_stand_ins(monkeypatch):
     )
     monkeypatch.setattr(torch.Tensor, "cuda", lambda self: self, raising=False)
     monkeypatch.setattr(torch.cuda, "Event", _Event)
+
+    def no_graphs(torch):  # a CUDA torch (the GPU machine's) would capture an empty graph
+        def capture(fn, calls):
+            raise RuntimeError("no CUDA graphs on CPU tensors")
+
+        return capture
+
+    monkeypatch.setattr("gpunn.benchmark.kernels.torch_capture", no_graphs)
     for kind, n_ops in (("conv", 4), ("pool", 2)):
         rows = kernel_rows(kind, cp, torch, FLOOR, batches=(2,))
         assert len(rows) == 2 * n_ops  # two layer shapes
