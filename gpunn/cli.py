@@ -259,6 +259,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_args(d)
 
+    c = sub.add_parser("curves", help="learning curves of runs from their --metrics files (PNG)")
+    c.add_argument("metrics", nargs="+", metavar="METRICS", help="gpunn train --metrics files")
+    c.add_argument(
+        "--key",
+        default="test_accuracy",
+        choices=["test_accuracy", "validation_accuracy", "train_accuracy", "validation_cost",
+                 "train_cost", "eta"],
+        help="what to plot (default test_accuracy)",
+    )  # fmt: skip
+    c.add_argument(
+        "--x",
+        default="epoch",
+        choices=["epoch", "images"],
+        help="against the epoch, or the training images seen (runs of unlike epochs)",
+    )
+    c.add_argument(
+        "--ylim", nargs=2, type=float, metavar=("LOW", "HIGH"), help="e.g. 99 99.8 (in %%)"
+    )
+    c.add_argument("--out", default="curves.png", metavar="PNG", help="default ./curves.png")
+
     p = sub.add_parser(
         "predict", help="classify 28×28 grey images (PNG, …) with a saved network or ensemble"
     )

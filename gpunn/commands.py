@@ -385,11 +385,7 @@ def cmd_distortions(args) -> int:
         distort_scale=args.distort_scale,
         elastic_alpha=args.elastic_alpha,
     ).check()
-    out = Path(args.out)
-    if out.is_dir():
-        raise ConfigError(f"--out {out}: is a folder; give a file name such as {out}/d.png")
-    if out.suffix.lower() != ".png":
-        raise ConfigError(f"--out {out}: give a .png file name")
+    out = _png_out(args.out)
     if args.digits > MAX_GRID[0] or args.draws > MAX_GRID[1]:
         raise ConfigError(
             f"--digits {args.digits} --draws {args.draws}: at most {MAX_GRID[0]} digits and "
@@ -415,6 +411,39 @@ def cmd_distortions(args) -> int:
     path = plot_image_grid(grid, out, titles, f"--expand distort: {words}")
     print(f"wrote {path}")
     return 0
+
+
+def cmd_curves(args) -> int:
+    """Learning curves of one or more runs, read from their metrics files, as one PNG."""
+    from gpunn.monitor import read_metrics
+    from gpunn.plots import plot_learning_curves, require
+
+    out = _png_out(args.out)
+    if args.ylim is not None and not args.ylim[0] < args.ylim[1]:
+        raise ConfigError(f"--ylim {args.ylim[0]:g} {args.ylim[1]:g}: LOW must be under HIGH")
+    require()
+    histories = {}
+    for path in args.metrics:
+        records = read_metrics(path)
+        if all(r.get(args.key) is None for r in records):
+            raise ConfigError(
+                f"{path}: no {args.key} in its epochs (the run did not monitor it; "
+                f"see gpunn train --help)"
+            )
+        name = Path(path).name.removesuffix(".jsonl")
+        histories[name if name not in histories else str(path)] = records
+    print(f"wrote {plot_learning_curves(histories, out, args.key, args.x, args.ylim)}")
+    return 0
+
+
+def _png_out(out: str) -> Path:
+    """The path of a PNG to write: ConfigError for a folder or another suffix."""
+    out = Path(out)
+    if out.is_dir():
+        raise ConfigError(f"--out {out}: is a folder; give a file name such as {out}/plot.png")
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"--out {out}: give a .png file name")
+    return out
 
 
 def read_image(path: str, side: int = 28) -> np.ndarray:

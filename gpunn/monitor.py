@@ -1,4 +1,5 @@
-"""What the trainer reports each epoch: the record, the printed line, the JSON-lines file.
+"""What the trainer reports each epoch: the record, the printed line, the JSON-lines file
+(written here, read back by ``read_metrics``).
 
 The record has ``epoch``, ``eta``, ``seconds``, ``images_per_second`` (training images over
 training seconds, evaluation excluded) and the monitored costs and accuracies, None
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from gpunn.errors import ConfigError
 
 ACCURACY_AND_COST_KEYS = (
     ("train_cost", "train cost"),
@@ -75,3 +78,43 @@ def rewrite_metrics(path: Path, history: list[dict]) -> None:
 def append_metrics(path: Path, record: dict) -> None:
     with open(path, "a") as f:
         f.write(json.dumps(record) + "\n")
+
+
+def read_metrics(path) -> list[dict]:
+    """The per-epoch records of a ``--metrics`` file, in order (the final summary left out).
+
+    ConfigError, naming the file and line, for a file that is missing or not gpunn's."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a text file"
+        raise ConfigError(f"{path}: cannot read it ({why})") from None
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if not isinstance(record, dict) or not ("epoch" in record or record.get("final")):
+            raise ConfigError(
+                f"{path}, line {number}: not a gpunn metrics record (gpunn train --metrics "
+                f"writes one JSON object per epoch)"
+            )
+        if not record.get("final"):
+            records.append(record)
+    if not records:
+        raise ConfigError(f"{path}: no epoch records in it")
+    return records
+
+
+def images_seen(records: list[dict]) -> list[int]:
+    """Training images seen by the end of each epoch: the running sum of
+    images_per_second × seconds (each epoch's whole mini-batches)."""
+    total, seen = 0, []
+    for r in records:
+        total += round((r.get("images_per_second") or 0) * r["seconds"])
+        seen.append(total)
+    return seen

@@ -54,18 +54,27 @@ def plot_speeds(runs, path, columns: int = 3, title: str = "Speed of learning â€
     return _save(fig, path)
 
 
-def plot_learning_curves(histories: dict[str, list[dict]], path, key="test_accuracy") -> Path:
-    """``key`` per epoch for each named run (e.g. accuracy in %, or a cost)."""
+def plot_learning_curves(
+    histories: dict[str, list[dict]], path, key="test_accuracy", x="epoch", ylim=None
+) -> Path:
+    """``key`` per epoch for each named run (accuracy in %, or a cost, or Î·), against the
+    epoch or (``x="images"``) the millions of training images seen; ``ylim`` (low, high)."""
+    from gpunn.monitor import images_seen
+
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    scale = 100.0 if key.endswith("accuracy") else 1.0
     for name, history in histories.items():
-        points = [(r["epoch"], r[key]) for r in history if r.get(key) is not None]
+        xs = images_seen(history) if x == "images" else [r["epoch"] for r in history]
+        points = [(at, r[key]) for at, r in zip(xs, history, strict=True) if r.get(key) is not None]
         if points:
-            epochs, values = zip(*points, strict=True)
-            scale = 100.0 if key.endswith("accuracy") else 1.0
-            ax.plot(epochs, np.asarray(values) * scale, label=name)
-    ax.set_xlabel("epoch")
+            at, values = zip(*points, strict=True)
+            at = np.asarray(at) / (1e6 if x == "images" else 1)
+            ax.plot(at, np.asarray(values) * scale, label=name)
+    ax.set_xlabel("training images seen (millions)" if x == "images" else "epoch")
     ax.set_ylabel(key.replace("_", " ") + (" (%)" if key.endswith("accuracy") else ""))
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)

@@ -1,0 +1,91 @@
+"""gpunn curves: metrics files read back (monitor.read_metrics), plotted, bad input refused."""
+
+import json
+import re
+
+import pytest
+
+from gpunn.cli import main
+from gpunn.errors import ConfigError
+from gpunn.monitor import images_seen, read_metrics
+from tests.faults import one_error_line, snapshot
+
+
+def record(epoch, test, seconds=2.0, rate=500.0, **extra):
+    """One epoch's record as Trainer writes it (rate × seconds = images trained)."""
+    return {
+        "epoch": epoch,
+        "eta": 0.1,
+        "seconds": seconds,
+        "images_per_second": rate,
+        "train_cost": None,
+        "train_accuracy": None,
+        "validation_cost": None,
+        "validation_accuracy": extra.get("validation"),
+        "test_accuracy": test,
+    }
+
+
+def write(path, *records, final=True):
+    lines = [json.dumps(r) for r in records]
+    if final:
+        lines.append(json.dumps({"final": True, "epochs": len(records)}))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_the_epochs_are_read_back_in_order_without_the_summary(tmp_path):
+    path = write(tmp_path / "m.jsonl", record(1, 0.9), record(2, 0.95))
+    assert [r["test_accuracy"] for r in read_metrics(path)] == [0.9, 0.95]
+
+
+def test_images_seen_add_up_each_epochs_images():
+    """1,000 images in epoch 1, 3,000 in epoch 2 (a 3× larger epoch, as after expansion)."""
+    records = [record(1, 0.9, seconds=2.0, rate=500.0), record(2, 0.9, seconds=4.0, rate=750.0)]
+    assert images_seen(records) == [1000, 4000]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{not json\n", r"line 1: not a gpunn metrics record"),
+        ('{"epoch": 1}\n[1, 2]\n', r"line 2: not a gpunn metrics record"),
+        ('{"final": true}\n', "no epoch records in it"),
+    ],
+)
+def test_a_file_that_is_not_gpunn_metrics_is_refused(tmp_path, text, message):
+    path = tmp_path / "m.jsonl"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        read_metrics(path)
+
+
+def test_curves_of_two_runs_against_images_seen(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    a = write(tmp_path / "a.jsonl", record(1, 0.98), record(2, 0.99))
+    b = write(tmp_path / "b.jsonl", record(1, 0.97, rate=2500.0), final=False)  # still running
+    out = tmp_path / "c.png"
+    argv = ["curves", a, b, "--x", "images", "--ylim", "96", "100", "--out", out]
+    assert main([str(x) for x in argv]) == 0
+    assert capsys.readouterr().out == f"wrote {out}\n"
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_curves_refuse_bad_input_with_one_line_and_write_nothing(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    good = write(tmp_path / "a.jsonl", record(1, 0.98))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("epoch 1 test 98%\n")
+    out = ["--out", tmp_path / "c.png"]
+    for argv, message in (
+        ([good, tmp_path / "none.jsonl", *out], r"none\.jsonl: cannot read it"),
+        ([good, bad, *out], r"bad\.jsonl, line 1: not a gpunn metrics record"),
+        ([good, "--key", "validation_accuracy", *out], "no validation_accuracy in its epochs"),
+        ([good, "--ylim", "99", "98", *out], "LOW must be under HIGH"),
+        ([good, "--out", tmp_path], "is a folder"),
+        ([good, "--out", tmp_path / "c.pdf"], r"give a \.png file name"),
+    ):
+        before = snapshot(tmp_path)
+        assert main(["curves", *(str(x) for x in argv)]) == 2
+        assert re.search(message, one_error_line(capsys.readouterr().err))
+        assert snapshot(tmp_path) == before
