@@ -47,6 +47,12 @@
 # Data: GPUNN_DATA (default .data/mnist, a copy of ../shared/data/mnist named in `carry`).
 # No network on that machine: gpunn goes on PYTHONPATH, nothing is installed.
 set -uo pipefail
+for var in BUDGET TRAIN_LIMIT MIN_TRAIN FOCUS_CAP QUICK_CAP PROBE_CAP; do  # seconds, if set
+    if [ -n "${!var:-}" ] && ! [[ ${!var} =~ ^[1-9][0-9]*$ ]]; then
+        echo "$var=${!var}: give a whole number of seconds above 0" >&2
+        exit 2
+    fi
+done
 OUT=${OUT:-bench/results/gpu-$(date -u +%Y%m%dT%H%M%S)}
 mkdir -p "$OUT"
 export GPUNN_DATA=${GPUNN_DATA:-.data/mnist} PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}

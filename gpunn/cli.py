@@ -1,5 +1,4 @@
-"""The ``gpunn`` command line: train, evaluate, predict, presets (and bench, gradients,
-distortions).
+"""gpunn's command line: train, evaluate, predict, presets, bench, gradients, curves, distortions.
 
 Every error gpunn raises on purpose (``GpunnError``) becomes one line on stderr and a
 non-zero exit: 2 for bad input, 3 for a numerical failure, 130 for an interrupt.
@@ -275,7 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="against the epoch, or the training images seen (runs of unlike epochs)",
     )
     c.add_argument(
-        "--ylim", nargs=2, type=float, metavar=("LOW", "HIGH"), help="e.g. 99 99.8 (in %%)"
+        "--ylim",
+        nargs=2,
+        type=float,
+        metavar=("LOW", "HIGH"),
+        help="the y axis' range, e.g. 99 99.8 for accuracies (in %%)",
     )
     c.add_argument("--out", default="curves.png", metavar="PNG", help="default ./curves.png")
 

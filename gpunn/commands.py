@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -419,21 +420,30 @@ def cmd_curves(args) -> int:
     from gpunn.plots import plot_learning_curves, require
 
     out = _png_out(args.out)
-    if args.ylim is not None and not args.ylim[0] < args.ylim[1]:
-        raise ConfigError(f"--ylim {args.ylim[0]:g} {args.ylim[1]:g}: LOW must be under HIGH")
+    if args.ylim is not None:
+        low, high = args.ylim
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ConfigError(f"--ylim {low:g} {high:g}: give two finite numbers, LOW under HIGH")
     require()
     histories = {}
-    for path in args.metrics:
+    for path, label in zip(args.metrics, _curve_labels(args.metrics), strict=True):
         records = read_metrics(path)
         if all(r.get(args.key) is None for r in records):
             raise ConfigError(
                 f"{path}: no {args.key} in its epochs (the run did not monitor it; "
                 f"see gpunn train --help)"
             )
-        name = Path(path).name.removesuffix(".jsonl")
-        histories[name if name not in histories else str(path)] = records
+        histories[label] = records
     print(f"wrote {plot_learning_curves(histories, out, args.key, args.x, args.ylim)}")
     return 0
+
+
+def _curve_labels(paths: list[str]) -> list[str]:
+    """Each file's name less .jsonl ('run', 'ens member0'), or its path where names clash."""
+    if len({str(Path(p).resolve()) for p in paths}) < len(paths):
+        raise ConfigError("a metrics file is given twice")
+    names = [Path(p).name.replace(".jsonl.member", " member").removesuffix(".jsonl") for p in paths]
+    return [p if names.count(n) > 1 else n for p, n in zip(paths, names, strict=True)]
 
 
 def _png_out(out: str) -> Path:

@@ -98,7 +98,7 @@ def read_metrics(path) -> list[dict]:
             record = json.loads(line)
         except json.JSONDecodeError:
             record = None
-        if not isinstance(record, dict) or not ("epoch" in record or record.get("final")):
+        if not isinstance(record, dict) or not (_is_epoch(record) or record.get("final")):
             raise ConfigError(
                 f"{path}, line {number}: not a gpunn metrics record (gpunn train --metrics "
                 f"writes one JSON object per epoch)"
@@ -106,13 +106,28 @@ def read_metrics(path) -> list[dict]:
         if not record.get("final"):
             records.append(record)
     if not records:
-        raise ConfigError(f"{path}: no epoch records in it")
+        hint = " (an ensemble's summary: its members' epochs are in FILE.memberK)"
+        raise ConfigError(f"{path}: no epoch records in it" + (hint if lines else ""))
     return records
+
+
+def _is_epoch(record: dict) -> bool:
+    """An epoch record: a whole epoch number, seconds ≥ 0, every other value a number or null."""
+    numbers = ["eta", "images_per_second", *(key for key, _ in ACCURACY_AND_COST_KEYS)]
+    return (
+        _is_number(record.get("epoch")) and float(record["epoch"]).is_integer()
+        and _is_number(record.get("seconds")) and record["seconds"] >= 0
+        and all(record.get(key) is None or _is_number(record[key]) for key in numbers)
+    )  # fmt: skip
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def images_seen(records: list[dict]) -> list[int]:
     """Training images seen by the end of each epoch: the running sum of
-    images_per_second × seconds (each epoch's whole mini-batches)."""
+    images_per_second × seconds (each epoch's whole mini-batches; null: none counted)."""
     total, seen = 0, []
     for r in records:
         total += round((r.get("images_per_second") or 0) * r["seconds"])

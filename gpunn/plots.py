@@ -70,7 +70,7 @@ def plot_learning_curves(
         if points:
             at, values = zip(*points, strict=True)
             at = np.asarray(at) / (1e6 if x == "images" else 1)
-            ax.plot(at, np.asarray(values) * scale, label=name)
+            ax.plot(at, np.asarray(values) * scale, label=name, marker="." if len(at) < 2 else "")
     ax.set_xlabel("training images seen (millions)" if x == "images" else "epoch")
     ax.set_ylabel(key.replace("_", " ") + (" (%)" if key.endswith("accuracy") else ""))
     if ylim is not None:

@@ -3,9 +3,12 @@
 import json
 import re
 
+import numpy as np
 import pytest
 
+from gpunn import plots
 from gpunn.cli import main
+from gpunn.commands import _curve_labels
 from gpunn.errors import ConfigError
 from gpunn.monitor import images_seen, read_metrics
 from tests.faults import one_error_line, snapshot
@@ -49,8 +52,12 @@ def test_images_seen_add_up_each_epochs_images():
     "text, message",
     [
         ("{not json\n", r"line 1: not a gpunn metrics record"),
-        ('{"epoch": 1}\n[1, 2]\n', r"line 2: not a gpunn metrics record"),
-        ('{"final": true}\n', "no epoch records in it"),
+        ('{"epoch": 1, "seconds": 2}\n[1, 2]\n', r"line 2: not a gpunn metrics record"),
+        ('{"epoch": 1, "seconds": null}\n', r"line 1: not a gpunn metrics record"),
+        ('{"epoch": 1.5, "seconds": 2}\n', r"line 1: not a gpunn metrics record"),
+        ('{"epoch": 1, "seconds": 2, "test_accuracy": "99%"}\n', r"line 1: not a gpunn"),
+        ('{"final": true}\n', r"no epoch records in it \(an ensemble's summary"),
+        ("", r"no epoch records in it$"),
     ],
 )
 def test_a_file_that_is_not_gpunn_metrics_is_refused(tmp_path, text, message):
@@ -60,8 +67,18 @@ def test_a_file_that_is_not_gpunn_metrics_is_refused(tmp_path, text, message):
         read_metrics(path)
 
 
-def test_curves_of_two_runs_against_images_seen(tmp_path, capsys):
+def test_curves_of_two_runs_against_images_seen(tmp_path, capsys, monkeypatch):
     pytest.importorskip("matplotlib")
+    drawn = {}
+    save = plots._save
+
+    def keep(fig, path):  # what was drawn, before the figure is saved and closed
+        ax = fig.axes[0]
+        drawn["ylim"] = ax.get_ylim()
+        drawn.update({line.get_label(): (line.get_xdata(), line.get_ydata()) for line in ax.lines})
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
     a = write(tmp_path / "a.jsonl", record(1, 0.98), record(2, 0.99))
     b = write(tmp_path / "b.jsonl", record(1, 0.97, rate=2500.0), final=False)  # still running
     out = tmp_path / "c.png"
@@ -69,6 +86,17 @@ def test_curves_of_two_runs_against_images_seen(tmp_path, capsys):
     assert main([str(x) for x in argv]) == 0
     assert capsys.readouterr().out == f"wrote {out}\n"
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert drawn["ylim"] == (96.0, 100.0)
+    np.testing.assert_allclose(drawn["a"][0], [0.001, 0.002])  # millions of images
+    np.testing.assert_allclose(drawn["a"][1], [98.0, 99.0])  # accuracy in %
+    np.testing.assert_allclose(drawn["b"], [[0.005], [97.0]])
+
+
+def test_labels_are_file_names_unless_they_clash():
+    paths = ["d1/a.jsonl", "d2/a.jsonl", "e/ens.jsonl.member0", "b.jsonl"]
+    assert _curve_labels(paths) == ["d1/a.jsonl", "d2/a.jsonl", "ens member0", "b"]
+    with pytest.raises(ConfigError, match="given twice"):
+        _curve_labels(["a.jsonl", "./a.jsonl"])
 
 
 def test_curves_refuse_bad_input_with_one_line_and_write_nothing(tmp_path, capsys):
@@ -81,7 +109,8 @@ def test_curves_refuse_bad_input_with_one_line_and_write_nothing(tmp_path, capsy
         ([good, tmp_path / "none.jsonl", *out], r"none\.jsonl: cannot read it"),
         ([good, bad, *out], r"bad\.jsonl, line 1: not a gpunn metrics record"),
         ([good, "--key", "validation_accuracy", *out], "no validation_accuracy in its epochs"),
-        ([good, "--ylim", "99", "98", *out], "LOW must be under HIGH"),
+        ([good, "--ylim", "99", "98", *out], "LOW under HIGH"),
+        ([good, "--ylim", "0", "inf", *out], "two finite numbers"),
         ([good, "--out", tmp_path], "is a folder"),
         ([good, "--out", tmp_path / "c.pdf"], r"give a \.png file name"),
     ):

@@ -75,3 +75,13 @@ def test_a_training_stage_with_too_little_budget_is_skipped(tmp_path):
     )
     assert skipped and int(skipped.group(1)) <= 50
     assert "python" not in done.stdout  # the command never ran
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+@pytest.mark.parametrize("setting", [("FOCUS_CAP", "0"), ("BUDGET", "10m"), ("MIN_TRAIN", "-5")])
+def test_a_time_that_is_not_whole_seconds_is_refused(tmp_path, setting):
+    """0 would mean no limit to timeout, a negative one an error: refused before any stage."""
+    done, out = run_script(tmp_path, "focus", **dict([setting]))
+    assert done.returncode == 2
+    assert f"{setting[0]}={setting[1]}: give a whole number of seconds above 0" in done.stderr
+    assert not out.exists()
