@@ -12,6 +12,7 @@ import signal
 import sys
 
 from gpunn.errors import GpunnError, NumericalError
+from gpunn.monitor import ACCURACY_AND_COST_KEYS
 
 EXIT_BAD_INPUT, EXIT_NUMERICAL, EXIT_INTERRUPTED = 2, 3, 130
 
@@ -263,10 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--key",
         default="test_accuracy",
-        choices=["test_accuracy", "validation_accuracy", "train_accuracy", "validation_cost",
-                 "train_cost", "eta"],
+        choices=[key for key, _ in ACCURACY_AND_COST_KEYS] + ["eta"],  # what a record holds
         help="what to plot (default test_accuracy)",
-    )  # fmt: skip
+    )
     c.add_argument(
         "--x",
         default="epoch",
