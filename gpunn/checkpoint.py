@@ -1,9 +1,10 @@
 """Training checkpoints: the whole state of a run in one .npz, written atomically.
 
-A checkpoint holds the network's parameters (``param/…``), the optimiser's velocities
-(``velocity/…``) and a JSON header with the network config, the training config, the
-position in training (epoch, batch, step), the tracker (η schedule, best accuracy,
-early-stopping counters) and the metrics so far. Random state needs no saving: the
+A checkpoint holds the network's parameters (``param/…``), the optimiser's buffers
+(velocities ``velocity/…`` and, with ``ema``, averages ``average/…``) and a JSON header
+with the network config, the training config, the position in training (epoch, batch,
+step), the tracker (η schedule, best accuracy, early-stopping counters) and the metrics
+so far. Random state needs no saving: the
 shuffle of epoch e comes from SeedSequence([seed, e]) and dropout masks are a hash of
 (seed, step, layer), so both are recomputed exactly on resume.
 
@@ -51,7 +52,7 @@ def save_checkpoint(directory, network, optimizer, train_state: dict, keep: int 
     directory = Path(directory)
     name = checkpoint_name(train_state["epoch"], train_state["batch"])
     arrays = {f"param/{k}": v for k, v in network.state().items()}
-    arrays.update({f"velocity/{k}": v for k, v in optimizer.state().items()})
+    arrays.update(optimizer.state())  # velocity/… and average/…
     header = {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_FORMAT_VERSION,
@@ -67,31 +68,36 @@ def save_checkpoint(directory, network, optimizer, train_state: dict, keep: int 
 
 
 def read_checkpoint(path) -> tuple[dict, dict, dict]:
-    """(header, params, velocities) of one checkpoint file."""
+    """(header, params, optimizer buffers) of one checkpoint file."""
     header, arrays = read_npz(path, {CHECKPOINT_FORMAT: CHECKPOINT_FORMAT_VERSION})
-    params, velocities = split_arrays(arrays)
+    params, buffers = split_arrays(arrays)
     train = header.get("train")
     if not isinstance(header.get("network"), dict) or not isinstance(train, dict):
         raise ModelFileError(f"{path}: the checkpoint header is incomplete")
     for key, types in TRAIN_STATE.items():
         if not isinstance(train.get(key), types) or isinstance(train.get(key), bool):
             raise ModelFileError(f"{path}: the checkpoint's training state lacks a valid {key!r}")
-    return header, params, velocities
+    return header, params, buffers
 
 
 def split_arrays(arrays: dict) -> tuple[dict, dict]:
-    """(params, velocities) of a checkpoint's arrays, without their param/ and velocity/."""
+    """(params without their param/, the optimizer's buffers with their velocity/ or
+    average/) of a checkpoint's arrays."""
+    from gpunn.optim import STATE_KINDS
+
     params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
-    velocities = {k[len("velocity/") :]: v for k, v in arrays.items() if k.startswith("velocity/")}
-    return params, velocities
+    buffers = {k: v for k, v in arrays.items() if k.partition("/")[0] in STATE_KINDS}
+    return params, buffers
 
 
-def restore_network(path, header: dict, params: dict, velocities: dict, device=None):
+def restore_network(path, header: dict, params: dict, buffers: dict, device=None):
     """The checkpoint's network with its parameters, and its TrainConfig, checked to fit.
 
-    ModelFileError naming ``path`` when the header, parameters and velocities disagree.
+    ModelFileError naming ``path`` when the header, parameters and optimizer buffers
+    (velocities, averages) disagree.
     """
     from gpunn.config import TrainConfig
+    from gpunn.optim import split_state_key
     from gpunn.serialize import network_from_config
     from gpunn.tracker import Tracker
 
@@ -100,9 +106,9 @@ def restore_network(path, header: dict, params: dict, velocities: dict, device=N
         network = network_from_config(header["network"], device)
         network.load_state(params)
         shapes = {name: v.shape for name, v in network.state().items()}
-        for name, v in velocities.items():
-            if shapes.get(name) != v.shape:
-                raise ValueError(f"velocity/{name} of shape {v.shape} fits no parameter")
+        for key, v in buffers.items():
+            if shapes.get(split_state_key(key)[1]) != v.shape:
+                raise ValueError(f"{key} of shape {v.shape} fits no parameter")
         config = TrainConfig.from_dict(train["config"]).check()
         Tracker(**train["tracker"])
         if not isinstance(train.get("run_info", {}), dict):
@@ -113,7 +119,7 @@ def restore_network(path, header: dict, params: dict, velocities: dict, device=N
 
 
 def load_latest(directory) -> tuple[Path, dict, dict, dict]:
-    """The newest readable checkpoint in ``directory``: (path, header, params, velocities)."""
+    """The newest readable checkpoint in ``directory``: (path, header, params, buffers)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ModelFileError(f"{directory}: no such checkpoint directory")

@@ -95,6 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--l1", type=float, help="L1 strength λ₁")
     t.add_argument("--momentum", type=float, help="momentum coefficient μ")
     t.add_argument(
+        "--ema",
+        type=float,
+        metavar="BETA",
+        help="evaluate and save an exponential moving average of the weights, a ← β a + "
+        "(1 − β) w after each step (for example 0.999; default 0: none); the epoch lines "
+        "also give the trained weights' accuracy",
+    )
+    t.add_argument(
         "--schedule",
         type=_nonneg_int,
         metavar="K",

@@ -34,6 +34,7 @@ CONFIG_OPTIONS = (
     "lmbda",
     "l1",
     "momentum",
+    "ema",
     "schedule",
     "early_stopping",
     "warmup",
@@ -106,9 +107,9 @@ def _resume_run(args):
     folder = Path(args.resume)
     # an ensemble's folder holds member0/, member1/, … and no checkpoint of its own
     ensemble = folder.is_dir() and not checkpoint_paths(folder) and (folder / "member0").is_dir()
-    path, header, params, velocities = load_latest(folder / "member0" if ensemble else folder)
+    path, header, params, buffers = load_latest(folder / "member0" if ensemble else folder)
     device = get_device(args.device)
-    network, config = restore_network(path, header, params, velocities, device)
+    network, config = restore_network(path, header, params, buffers, device)
     train_state = header["train"]
     run_info = dict(train_state.get("run_info", {}))
     if ensemble and args.checkpoint_dir and Path(args.checkpoint_dir).resolve() != folder.resolve():
@@ -126,7 +127,7 @@ def _resume_run(args):
         if getattr(args, k) is None and v is not None:
             setattr(args, k, v)
     _say(f"resuming from {path} (epoch {train_state['epoch']}, batch {train_state['batch']})")
-    return network, config, run_info, (train_state, params, velocities, path)
+    return network, config, run_info, (train_state, params, buffers, path)
 
 
 def _check_resume_options(args, config, run_info: dict, network) -> None:
@@ -276,7 +277,8 @@ def _distortion_words(config) -> list[str]:
 def _eta_words(config) -> list[str]:
     """How η moves within the run: ['warmed up over 1 epoch', 'cosine-annealed to 0']."""
     words = [f"warmed up over {_epochs(config.warmup)}"] if config.warmup else []
-    return words + (["cosine-annealed to 0"] if config.anneal == "cosine" else [])
+    words += ["cosine-annealed to 0"] if config.anneal == "cosine" else []
+    return words + ([f"weights averaged with β {config.ema:g}"] if config.ema else [])
 
 
 def _epochs(n: float) -> str:

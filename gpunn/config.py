@@ -2,12 +2,13 @@
 
 ``lmbda`` and ``l1`` are in the book's network2 units: the update decays weights by
 (1 − ηλ/n) with n the number of training images. (network3's λ corresponds to
-λ·mini_batch_size here.)
+λ·mini_batch_size here.) ``ema`` β > 0 evaluates and keeps an exponential moving
+average of the weights, a ← β a + (1 − β) w after each step (``gpunn.optim``).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from gpunn.errors import ConfigError
 from gpunn.optim import check_hyper
@@ -33,6 +34,7 @@ class TrainConfig:
     lmbda: float = 0.0
     l1: float = 0.0
     momentum: float = 0.0
+    ema: float = 0.0  # β of the weights' moving average that is evaluated and kept (0: none)
     schedule: int | None = None  # halve η after this many epochs without improvement
     eta_floor: float = 1 / 128  # with a schedule, stop once η ≤ η₀·eta_floor
     early_stopping: int | None = None  # stop after this many epochs without improvement
@@ -61,7 +63,7 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or v < 1):
                 raise ConfigError(f"{name} must be a positive integer or None, got {v!r}")
-        check_hyper(self.eta, self.lmbda, self.l1, self.momentum)
+        check_hyper(self.eta, self.lmbda, self.l1, self.momentum, self.ema)
         _check_finite("warmup", self.warmup, "a non-negative number of epochs", zero_ok=True)
         _check_finite("distort_strength", self.distort_strength, "a positive number")
         _check_finite("distort_scale", self.distort_scale, "a number in [0, 1)", zero_ok=True)
@@ -107,6 +109,16 @@ class TrainConfig:
     def validation_steered(self) -> list[tuple[str, int]]:
         """The settings that follow validation accuracy, (name, value), when set."""
         return [(k, getattr(self, k)) for k in ("schedule", "early_stopping") if getattr(self, k)]
+
+    def evaluation_only(self) -> TrainConfig:
+        """This config monitoring only validation and test accuracy (what a run with
+        ``ema`` also reports of its trained weights)."""
+        return replace(
+            self,
+            monitor_training_cost=False,
+            monitor_training_accuracy=False,
+            monitor_validation_cost=False,
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -89,17 +89,17 @@ def _member(k, size, seed, member_dir, first, run_info, resuming):
     if resuming is None or not checkpoint_paths(member_dir):
         preset = get_preset(run_info["preset"])
         return preset.network(first.device, first.dtype.name, seed, run_info.get("init")), None
-    path, header, params, velocities = load_latest(member_dir)
+    path, header, params, buffers = load_latest(member_dir)
     theirs = header["train"].get("run_info", {})
     if (theirs.get("member"), theirs.get("ensemble")) != (k, size):
         raise ModelFileError(
             f"{path}: is not member {k} of this ensemble of {size} (it says member "
             f"{theirs.get('member')} of {theirs.get('ensemble')})"
         )
-    net, config = restore_network(path, header, params, velocities, first.device)
+    net, config = restore_network(path, header, params, buffers, first.device)
     if config.seed != seed:
         raise ModelFileError(f"{path}: has seed {config.seed}, but member {k} has seed {seed}")
-    return net, (header["train"], params, velocities, path)
+    return net, (header["train"], params, buffers, path)
 
 
 def gradient_study(args) -> int:

@@ -3,7 +3,9 @@
 
 The record has ``epoch``, ``eta``, ``seconds``, ``images_per_second`` (training images over
 training seconds, evaluation excluded) and the monitored costs and accuracies, None
-where not computed. Costs are per example and include the L2 term ½(λ/n)Σw², as the
+where not computed. A run with an average of its weights (``ema``) reports the average
+there, and the trained weights' accuracies as ``raw_validation_accuracy`` and
+``raw_test_accuracy``. Costs are per example and include the L2 term ½(λ/n)Σw², as the
 book's network2 reports them.
 """
 
@@ -21,6 +23,8 @@ ACCURACY_AND_COST_KEYS = (
     ("validation_accuracy", "validation"),
     ("test_accuracy", "test"),
 )
+# what a run with ``ema`` also reports of its trained (not averaged) weights, as raw_KEY
+RAW_KEYS = ("validation_accuracy", "test_accuracy")
 
 
 def epoch_record(net, config, splits: dict, epoch: int, eta: float, seconds: float) -> dict:
@@ -65,6 +69,13 @@ def epoch_line(r: dict, epochs: int) -> str:
         v = r[key]
         if v is not None:
             parts.append(f"{label} {v:.2%}" if key.endswith("accuracy") else f"{label} {v:.4f}")
+    raw = [
+        f"{label} {r[f'raw_{key}']:.2%}"
+        for key, label in ACCURACY_AND_COST_KEYS
+        if key in RAW_KEYS and r.get(f"raw_{key}") is not None
+    ]
+    if raw:
+        parts.append(f"(trained weights: {', '.join(raw)})")
     return "  ".join(parts)
 
 
@@ -114,6 +125,7 @@ def read_metrics(path) -> list[dict]:
 def _is_epoch(record: dict) -> bool:
     """An epoch record: a whole epoch number, seconds ≥ 0, every other value a number or null."""
     numbers = ["eta", "images_per_second", *(key for key, _ in ACCURACY_AND_COST_KEYS)]
+    numbers += [f"raw_{key}" for key in RAW_KEYS]
     return (
         _is_number(record.get("epoch")) and float(record["epoch"]).is_integer()
         and _is_number(record.get("seconds")) and record["seconds"] >= 0

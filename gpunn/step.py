@@ -11,9 +11,9 @@ device memory, launch the graph (a handful of host calls whatever the network).
 What makes the step capturable: nothing in it reads the device from the host; the
 dropout masks read the step from device memory (``StepKey``) and the update reads η
 from it; matrix products call cuBLAS directly (``gpunn.kernels.blas``; CuPy's own refuses
-capture); the velocities exist before capture. Memory comes from a pool of the graph's
-own, kept as long as the graph, whose addresses are baked into it. A graph is kept only
-while the network's parameters and the optimizer's velocities are the arrays it was
+capture); the velocities (and averages) exist before capture. Memory comes from a pool of
+the graph's own, kept as long as the graph, whose addresses are baked into it. A graph is kept only
+while the network's parameters and the optimizer's buffers are the arrays it was
 captured with; new ones (a restore) mean a new capture.
 
 If capture fails (an operation that refuses it), the step says why once and runs
@@ -197,7 +197,7 @@ class _StepGraph:
         self.graph.launch()  # on the current stream
 
     def matches(self, net, opt) -> bool:
-        """True while the parameters and velocities are the arrays captured."""
+        """True while the parameters and the optimizer's buffers are the arrays captured."""
         now = _state_arrays(net, opt)
         return len(now) == len(self.kept) and all(
             a is b for a, b in zip(now, self.kept, strict=True)
@@ -210,6 +210,6 @@ def _graph_xp(net) -> Any:
 
 
 def _state_arrays(net, opt) -> list:
-    """Every array a captured step writes in place: parameters, then velocities."""
+    """Every array a captured step writes in place: parameters, velocities, averages."""
     arrays = [a for layer in net.layers for a in (layer.w, layer.b)]
-    return arrays + list(opt.velocities.values())
+    return arrays + list(opt.velocities.values()) + list(opt.averages.values())

@@ -21,7 +21,7 @@ from gpunn.config import TrainConfig
 from gpunn.data.expand import distort_epoch, expand_training_data
 from gpunn.errors import ConfigError, GpunnError, NumericalError
 from gpunn.interrupts import StopRequest
-from gpunn.monitor import append_metrics, epoch_line, epoch_record, rewrite_metrics
+from gpunn.monitor import RAW_KEYS, append_metrics, epoch_line, epoch_record, rewrite_metrics
 from gpunn.optim import SGD
 from gpunn.progress import ProgressBar
 from gpunn.step import TrainStep
@@ -111,7 +111,7 @@ class Trainer:
             self.train_x, self.train_y = expand_training_data(
                 expand, self.train_x, self.train_y, network.input_shape
             )
-        self.optimizer = SGD(c.eta, c.lmbda, c.l1, c.momentum, n=len(self.train_x))
+        self.optimizer = SGD(c.eta, c.lmbda, c.l1, c.momentum, n=len(self.train_x), ema=c.ema)
         # skip-batch reads each batch's gradients on the host: no graph for it
         graphs = cuda_graphs if c.nan_policy == "stop" else False
         self.train_step = TrainStep(
@@ -143,14 +143,15 @@ class Trainer:
             "run_info": self.run_info,
         }
 
-    def restore(self, train_state: dict, params: dict, velocities: dict, path=None) -> None:
-        """Continue from a checkpoint read by ``gpunn.checkpoint.read_checkpoint`` (at ``path``).
+    def restore(self, train_state: dict, params: dict, buffers: dict, path=None) -> None:
+        """Continue from a checkpoint read by ``gpunn.checkpoint.read_checkpoint`` (at ``path``):
+        its training state, parameters and optimizer buffers (velocities, averages).
 
         With ``path``, saving this very state again (an interrupt or a NaN before the
         next batch) points to that file instead of rewriting it.
         """
         self.net.load_state(params)
-        self.optimizer.load_state(velocities, self.net.device, self.net.dtype)
+        self.optimizer.load_state(buffers, self.net.device, self.net.dtype)
         self.epoch, self.batch = train_state["epoch"], train_state["batch"]
         self.step, self.history = train_state["step"], list(train_state["history"])
         self.total_seconds = train_state["total_seconds"]
@@ -203,6 +204,8 @@ class Trainer:
                 self._write_metrics(record)
                 self.log(epoch_line(record, self.config.epochs))
                 self.save_checkpoint()
+        if c.ema:  # what was evaluated is what the run leaves (and the caller saves)
+            self.optimizer.keep_averages(self.net)
         summary = self._summary()
         self._write_metrics(summary)
         if self.tracker.stop_reason:
@@ -269,19 +272,23 @@ class Trainer:
         return ok
 
     def _snapshot(self):
-        """Device copies of parameters and velocities, and the position, to roll back to."""
+        """Device copies of parameters, velocities and averages, and the position, to roll
+        back to."""
         return (*self._copy_params(), self.batch, self.step)
 
     def _copy_params(self):
         params = [{k: v.copy() for k, v in layer.params().items()} for layer in self.net.layers]
-        return params, {k: v.copy() for k, v in self.optimizer.velocities.items()}
+        opt = self.optimizer
+        return params, *(
+            {k: v.copy() for k, v in b.items()} for b in (opt.velocities, opt.averages)
+        )
 
     def _restore(self, good) -> None:
         """Go back to a ``_snapshot``."""
-        params, velocities, self.batch, self.step = good
+        params, velocities, averages, self.batch, self.step = good
         for layer, p in zip(self.net.layers, params, strict=True):
             layer.set_params(p)
-        self.optimizer.velocities = velocities
+        self.optimizer.velocities, self.optimizer.averages = velocities, averages
 
     def _check_finite(self, good) -> None:
         xp = self.net.xp
@@ -316,8 +323,18 @@ class Trainer:
 
     # --- evaluation and reporting ------------------------------------------------------
     def _evaluate(self, seconds: float) -> dict:
+        """The epoch's record; with ``ema``, of the averaged weights, and with the trained
+        weights' validation and test accuracy beside them as raw_…_accuracy."""
+        c, opt = self.config, self.optimizer
         splits = {"train": (self.train_x, self.train_y), **self.eval_sets}
-        return epoch_record(self.net, self.config, splits, self.epoch, self.optimizer.eta, seconds)
+        if not c.ema:
+            return epoch_record(self.net, c, splits, self.epoch, opt.eta, seconds)
+        raw = epoch_record(self.net, c.evaluation_only(), splits, self.epoch, opt.eta, seconds)
+        with opt.averaged(self.net):
+            record = epoch_record(self.net, c, splits, self.epoch, opt.eta, seconds)
+        for key in RAW_KEYS:
+            record[f"raw_{key}"] = raw[key]
+        return record
 
     def _summary(self) -> dict:
         t = self.tracker

@@ -131,6 +131,8 @@ CONFIG_ERRORS = [
     (["--l1", "-0.1"], "regularisation must be non-negative"),
     (["--momentum", "1"], r"momentum must be in \[0, 1\)"),
     (["--momentum", "-0.1"], r"momentum must be in \[0, 1\)"),
+    (["--ema", "1"], r"the average's decay ema must be in \[0, 1\) \(0: none\)"),
+    (["--ema", "nan"], "ema must be a finite number"),
     (["--preset", "lenet"], "unknown preset 'lenet'"),
     (["--save", "."], "is a folder"),
     (["--save", "TRAIN_FILE/net.npz"], "is not a folder"),
@@ -248,6 +250,7 @@ def test_resume_refuses_options_that_differ_from_the_run(trained, data_dir, caps
         ["--distort-strength", "0.5"],
         ["--validation-size", "0"],
         ["--elastic-alpha", "0"],
+        ["--ema", "0.9"],
     ):
         line = fails([*argv, *extra], capsys)
         assert f"{extra[0]} {extra[1]}" in line and "(the run has" in line

@@ -361,13 +361,17 @@ def test_without_a_checkpoint_dir_an_interrupt_saves_beside_not_into_another_run
 
 def test_a_checkpoint_that_does_not_fit_its_network_names_the_file(tmp_path):
     where = interrupted_mid_epoch(tmp_path / "c")
-    header, params, velocities = read_checkpoint(where)
+    header, params, buffers = read_checkpoint(where)
     params["layer0/w"] = params["layer0/w"][:, :-1]
     with pytest.raises(ModelFileError, match=f"{where}: not a run gpunn can continue"):
-        restore_network(where, header, params, velocities)
-    velocities["layer0/w"] = np.zeros(3)
-    with pytest.raises(ModelFileError, match="velocity/layer0/w"):
-        restore_network(where, header, read_checkpoint(where)[1], velocities)
+        restore_network(where, header, params, buffers)
+    for key in ("velocity/layer0/w", "average/layer0/w"):
+        with pytest.raises(ModelFileError, match=f"{key} of shape \\(3,\\) fits no parameter"):
+            restore_network(where, header, read_checkpoint(where)[1], {key: np.zeros(3)})
+    with pytest.raises(ModelFileError, match="'momentum/layer0/w' is not an optimizer buffer"):
+        restore_network(
+            where, header, read_checkpoint(where)[1], {"momentum/layer0/w": np.zeros(3)}
+        )
     header["train"]["config"]["eta"] = -1.0
     with pytest.raises(ModelFileError, match="eta"):
         restore_network(where, header, read_checkpoint(where)[1], {})

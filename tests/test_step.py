@@ -89,10 +89,11 @@ def graph_step(net, opt, **kwargs) -> TrainStep:
     return step
 
 
-def _replay_against_eager(device, steps, etas, between=None, pooling="max", momentum=0.5):
-    """Train two copies, by graph and eagerly, with η changing per step; compare each step."""
+def _replay_against_eager(device, steps, etas, between=None, pooling="max", momentum=0.5, ema=0.0):
+    """Train two copies, by graph and eagerly, with η changing per step; compare each step
+    (and the weights' averages, with ema)."""
     g_net, e_net = small_net(device, pooling), small_net(device, pooling)
-    g_opt, e_opt = (SGD(0.1, lmbda=1.0, momentum=momentum, n=100) for _ in range(2))
+    g_opt, e_opt = (SGD(0.1, lmbda=1.0, momentum=momentum, n=100, ema=ema) for _ in range(2))
     g_step = graph_step(g_net, g_opt, seed=5, log=pytest.fail)
     e_step = TrainStep(e_net, e_opt, M, seed=5, graphs=False)
     for k, (x, y) in enumerate(batches(device, steps)):
@@ -103,11 +104,23 @@ def _replay_against_eager(device, steps, etas, between=None, pooling="max", mome
         e_step(x, y, k)
         for name, v in params(g_net).items():
             np.testing.assert_allclose(v, params(e_net)[name], rtol=1e-5, atol=1e-6, err_msg=name)
+        for name, a in g_opt.averages.items():
+            np.testing.assert_allclose(
+                backend.to_numpy(a),
+                backend.to_numpy(e_opt.averages[name]),
+                rtol=1e-5,
+                atol=1e-6,
+                err_msg=name,
+            )
+    assert len(g_opt.averages) == (2 * len(g_net.layers) if ema else 0)
     return g_step
 
 
-@pytest.mark.parametrize("pooling, momentum", [("max", 0.5), ("mean", 0.0), ("l2", 0.9)])
-def test_graph_replays_match_eager_steps(graph_device, pooling, momentum):
+@pytest.mark.parametrize(
+    "pooling, momentum, ema",
+    [("max", 0.5, 0.0), ("mean", 0.0, 0.0), ("l2", 0.9, 0.0), ("max", 0.5, 0.9)],
+)
+def test_graph_replays_match_eager_steps(graph_device, pooling, momentum, ema):
     """The masks change with the step and η with the schedule, as when run eagerly; an
     evaluation between steps (as the trainer's between epochs) disturbs nothing."""
     x_eval = batches(graph_device, 1, seed=9)[0][0]
@@ -121,7 +134,7 @@ def test_graph_replays_match_eager_steps(graph_device, pooling, momentum):
         )
 
     etas = [0.1, 0.05, 0.2, 0.2, 0.01, 0.1]
-    g_step = _replay_against_eager(graph_device, 6, etas, evaluate, pooling, momentum)
+    g_step = _replay_against_eager(graph_device, 6, etas, evaluate, pooling, momentum, ema)
     assert g_step.mode == "graph" and g_step._graph is not None and not g_step._retired
 
 

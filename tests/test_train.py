@@ -12,6 +12,7 @@ from gpunn.config import TrainConfig
 from gpunn.data.expand import distort_epoch
 from gpunn.errors import ConfigError, ModelFileError, NumericalError
 from gpunn.layers import FullyConnected, Softmax
+from gpunn.monitor import epoch_line
 from gpunn.network import Network
 from gpunn.tracker import step_eta
 from gpunn.train import Trainer, TrainingInterrupted
@@ -60,9 +61,16 @@ def test_learns_and_writes_metrics(tmp_path):
     assert best > 0.9
 
 
-def run_to_end(tmp_path, epochs=4, warmup=0.0, anneal="none", **kwargs):
+def run_to_end(tmp_path, epochs=4, warmup=0.0, anneal="none", ema=0.0, **kwargs):
     cfg = TrainConfig(
-        epochs=epochs, eta=0.03, momentum=0.5, lmbda=0.5, seed=5, warmup=warmup, anneal=anneal
+        epochs=epochs,
+        eta=0.03,
+        momentum=0.5,
+        lmbda=0.5,
+        seed=5,
+        warmup=warmup,
+        anneal=anneal,
+        ema=ema,
     )
     trainer = Trainer(make_net(dropout=0.2), blobs(), cfg, log=quiet, **kwargs)
     trainer.run()
@@ -88,13 +96,20 @@ def test_resume_from_every_epoch_gives_identical_weights(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("expand", "warmup", "anneal"),
-    [(None, 0.0, "none"), ("distort", 0.0, "none"), (None, 2.0, "none"), (None, 1.0, "cosine")],
+    ("expand", "warmup", "anneal", "ema"),
+    [
+        (None, 0.0, "none", 0.0),
+        ("distort", 0.0, "none", 0.0),
+        (None, 2.0, "none", 0.0),
+        (None, 1.0, "cosine", 0.0),
+        (None, 0.0, "none", 0.9),
+    ],
 )
-def test_interrupt_mid_epoch_then_resume_is_identical(tmp_path, expand, warmup, anneal):
-    reference = run_to_end(tmp_path, expand=expand, warmup=warmup, anneal=anneal)
+def test_interrupt_mid_epoch_then_resume_is_identical(tmp_path, expand, warmup, anneal, ema):
+    """… the averages too, with ema (the runs end holding them)."""
+    reference = run_to_end(tmp_path, expand=expand, warmup=warmup, anneal=anneal, ema=ema)
     cfg = TrainConfig(
-        epochs=4, eta=0.03, momentum=0.5, lmbda=0.5, seed=5, warmup=warmup, anneal=anneal
+        epochs=4, eta=0.03, momentum=0.5, lmbda=0.5, seed=5, warmup=warmup, anneal=anneal, ema=ema
     )
     trainer = Trainer(
         make_net(dropout=0.2), blobs(), cfg, log=quiet, checkpoint_dir=tmp_path / "c", expand=expand
@@ -118,6 +133,33 @@ def test_interrupt_mid_epoch_then_resume_is_identical(tmp_path, expand, warmup, 
     resumed.run()
     for k, v in reference.net.state().items():
         np.testing.assert_array_equal(resumed.net.state()[k], v)
+
+
+def test_an_averaged_run_trains_as_a_plain_one_and_reports_and_keeps_the_average(tmp_path):
+    """Same seed, with and without ema: the same trained weights every epoch (the raw_
+    accuracies), the average evaluated, checkpointed and left in the network at the end."""
+    plain = run_to_end(tmp_path, checkpoint_dir=tmp_path / "plain")
+    metrics = tmp_path / "ema.jsonl"
+    averaged = run_to_end(tmp_path, ema=0.9, checkpoint_dir=tmp_path / "ema", metrics_path=metrics)
+    for p, a in zip(plain.history, averaged.history, strict=True):
+        assert a["raw_test_accuracy"] == p["test_accuracy"]
+        assert a["raw_validation_accuracy"] == p["validation_accuracy"]
+    assert [a["test_accuracy"] for a in averaged.history] != [
+        p["test_accuracy"] for p in plain.history
+    ]
+    _, p_params, _ = read_checkpoint(checkpoint_paths(tmp_path / "plain")[-1])
+    _, a_params, buffers = read_checkpoint(checkpoint_paths(tmp_path / "ema")[-1])
+    for k, v in p_params.items():
+        np.testing.assert_array_equal(a_params[k], v)  # checkpoints hold the trained weights
+        np.testing.assert_array_equal(averaged.net.state()[k], buffers[f"average/{k}"])
+    x, y = blobs().test.x, blobs().test.y
+    correct, _ = averaged.net.evaluate(x, y)
+    assert int(correct) / len(x) == averaged.history[-1]["test_accuracy"]
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert "trained weights: validation" in epoch_line(records[0], 4)
+    assert records[-1]["test_accuracy_at_best_validation"] in [
+        r["test_accuracy"] for r in records[:-1]
+    ]
 
 
 def run_recording_etas(cfg):
