@@ -12,7 +12,7 @@ import signal
 import sys
 
 from gpunn.errors import GpunnError, NumericalError
-from gpunn.monitor import ACCURACY_AND_COST_KEYS
+from gpunn.monitor import CURVE_KEYS
 
 EXIT_BAD_INPUT, EXIT_NUMERICAL, EXIT_INTERRUPTED = 2, 3, 130
 
@@ -271,9 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("metrics", nargs="+", metavar="METRICS", help="gpunn train --metrics files")
     c.add_argument(
         "--key",
-        default="test_accuracy",
-        choices=[key for key, _ in ACCURACY_AND_COST_KEYS] + ["eta"],  # what a record holds
-        help="what to plot (default test_accuracy)",
+        nargs="+",
+        default=["test_accuracy"],
+        choices=CURVE_KEYS,
+        metavar="KEY",
+        help=f"what to plot (default test_accuracy): {', '.join(CURVE_KEYS)}; several "
+        "accuracies (e.g. test_accuracy raw_test_accuracy) share one plot",
     )
     c.add_argument(
         "--x",

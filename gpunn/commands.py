@@ -426,17 +426,23 @@ def cmd_curves(args) -> int:
         low, high = args.ylim
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
             raise ConfigError(f"--ylim {low:g} {high:g}: give two finite numbers, LOW under HIGH")
+    keys = list(dict.fromkeys(args.key))
+    if len(keys) > 1 and not all(key.endswith("accuracy") for key in keys):
+        raise ConfigError(
+            f"--key {' '.join(keys)}: several keys share one plot only if all are accuracies"
+        )
     require()
     histories = {}
     for path, label in zip(args.metrics, _curve_labels(args.metrics), strict=True):
         records = read_metrics(path)
-        if all(r.get(args.key) is None for r in records):
-            raise ConfigError(
-                f"{path}: no {args.key} in its epochs (the run did not monitor it; "
-                f"see gpunn train --help)"
-            )
+        for key in keys:
+            if all(r.get(key) is None for r in records):
+                raise ConfigError(
+                    f"{path}: no {key} in its epochs (the run did not monitor it; "
+                    f"see gpunn train --help)"
+                )
         histories[label] = records
-    print(f"wrote {plot_learning_curves(histories, out, args.key, args.x, args.ylim)}")
+    print(f"wrote {plot_learning_curves(histories, out, keys, args.x, args.ylim)}")
     return 0
 
 

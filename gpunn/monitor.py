@@ -25,6 +25,8 @@ ACCURACY_AND_COST_KEYS = (
 )
 # what a run with ``ema`` also reports of its trained (not averaged) weights, as raw_KEY
 RAW_KEYS = ("validation_accuracy", "test_accuracy")
+# what ``gpunn curves --key`` can plot
+CURVE_KEYS = [key for key, _ in ACCURACY_AND_COST_KEYS] + [f"raw_{k}" for k in RAW_KEYS] + ["eta"]
 
 
 def epoch_record(net, config, splits: dict, epoch: int, eta: float, seconds: float) -> dict:

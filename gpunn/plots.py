@@ -58,21 +58,27 @@ def plot_learning_curves(
     histories: dict[str, list[dict]], path, key="test_accuracy", x="epoch", ylim=None
 ) -> Path:
     """``key`` per epoch for each named run (accuracy in %, or a cost, or η), against the
-    epoch or (``x="images"``) the millions of training images seen; ``ylim`` (low, high)."""
+    epoch or (``x="images"``) the millions of training images seen; ``ylim`` (low, high).
+    ``key`` may be a list of accuracies: a line for each run and key ('run: key')."""
     from gpunn.monitor import images_seen
 
+    keys = [key] if isinstance(key, str) else list(key)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    scale = 100.0 if key.endswith("accuracy") else 1.0
     for name, history in histories.items():
         xs = images_seen(history) if x == "images" else [r["epoch"] for r in history]
-        points = [(at, r[key]) for at, r in zip(xs, history, strict=True) if r.get(key) is not None]
-        if points:
+        for k in keys:
+            points = [(at, r[k]) for at, r in zip(xs, history, strict=True) if r.get(k) is not None]
+            if not points:
+                continue
             at, values = zip(*points, strict=True)
             at = np.asarray(at) / (1e6 if x == "images" else 1)
-            ax.plot(at, np.asarray(values) * scale, label=name, marker="." if len(at) < 2 else "")
+            scale = 100.0 if k.endswith("accuracy") else 1.0
+            label = name if len(keys) == 1 else f"{name}: {k.replace('_', ' ')}"
+            ax.plot(at, np.asarray(values) * scale, label=label, marker="." if len(at) < 2 else "")
     ax.set_xlabel("training images seen (millions)" if x == "images" else "epoch")
-    ax.set_ylabel(key.replace("_", " ") + (" (%)" if key.endswith("accuracy") else ""))
+    what = keys[0].replace("_", " ") if len(keys) == 1 else "accuracy"
+    ax.set_ylabel(what + (" (%)" if keys[0].endswith("accuracy") else ""))
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.grid(alpha=0.3)

@@ -26,6 +26,7 @@ def record(epoch, test, seconds=2.0, rate=500.0, **extra):
         "validation_cost": None,
         "validation_accuracy": extra.get("validation"),
         "test_accuracy": test,
+        **{k: v for k, v in extra.items() if k != "validation"},
     }
 
 
@@ -92,6 +93,30 @@ def test_curves_of_two_runs_against_images_seen(tmp_path, capsys, monkeypatch):
     np.testing.assert_allclose(drawn["b"], [[0.005], [97.0]])
 
 
+def test_several_accuracies_share_one_plot(tmp_path, monkeypatch):
+    """An --ema run's average and trained weights, each a line named 'run: key'."""
+    pytest.importorskip("matplotlib")
+    drawn = {}
+    save = plots._save
+
+    def keep(fig, path):
+        drawn.update({line.get_label(): line.get_ydata() for line in fig.axes[0].lines})
+        drawn["ylabel"] = fig.axes[0].get_ylabel()
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    a = write(
+        tmp_path / "a.jsonl",
+        record(1, 0.98, raw_test_accuracy=0.97),
+        record(2, 0.99, raw_test_accuracy=0.985),
+    )
+    argv = ["curves", a, "--key", "test_accuracy", "raw_test_accuracy", "--out", tmp_path / "c.png"]
+    assert main([str(x) for x in argv]) == 0
+    np.testing.assert_allclose(drawn["a: test accuracy"], [98.0, 99.0])
+    np.testing.assert_allclose(drawn["a: raw test accuracy"], [97.0, 98.5])
+    assert drawn["ylabel"] == "accuracy (%)"
+
+
 def test_labels_are_file_names_unless_they_clash():
     paths = ["d1/a.jsonl", "d2/a.jsonl", "e/ens.jsonl.member0", "b.jsonl"]
     assert _curve_labels(paths) == ["d1/a.jsonl", "d2/a.jsonl", "ens member0", "b"]
@@ -109,6 +134,8 @@ def test_curves_refuse_bad_input_with_one_line_and_write_nothing(tmp_path, capsy
         ([good, tmp_path / "none.jsonl", *out], r"none\.jsonl: cannot read it"),
         ([good, bad, *out], r"bad\.jsonl, line 1: not a gpunn metrics record"),
         ([good, "--key", "validation_accuracy", *out], "no validation_accuracy in its epochs"),
+        ([good, "--key", "test_accuracy", "raw_test_accuracy", *out], "no raw_test_accuracy"),
+        ([good, "--key", "test_accuracy", "eta", *out], "only if all are accuracies"),
         ([good, "--ylim", "99", "98", *out], "LOW under HIGH"),
         ([good, "--ylim", "0", "inf", *out], "two finite numbers"),
         ([good, "--out", tmp_path], "is a folder"),
