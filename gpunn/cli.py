@@ -232,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also average each network's output over the image and its four one-pixel "
         "shifts (the book's expansion, at evaluation; five times the work)",
     )
+    e.add_argument(
+        "--trained-weights",
+        action="store_true",
+        help="from a checkpoint of an --ema run, the weights trained instead of their moving "
+        "average (what the run's epochs reported and --save saved)",
+    )
     _add_device_arg(e)
     _add_data_args(e, dataset=None, help="default: the one the model was trained on, else mnist")
 
@@ -271,12 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("metrics", nargs="+", metavar="METRICS", help="gpunn train --metrics files")
     c.add_argument(
         "--key",
-        nargs="+",
-        default=["test_accuracy"],
+        action="append",
         choices=CURVE_KEYS,
         metavar="KEY",
-        help=f"what to plot (default test_accuracy): {', '.join(CURVE_KEYS)}; several "
-        "accuracies (e.g. test_accuracy raw_test_accuracy) share one plot",
+        help=f"what to plot (default test_accuracy): {', '.join(CURVE_KEYS)}; given again, "
+        "more accuracies share the plot (--key test_accuracy --key raw_test_accuracy)",
     )
     c.add_argument(
         "--x",

@@ -181,7 +181,13 @@ def cmd_train(args) -> int:
     _say(
         f"training {run_info.get('preset', 'network')} on {network.device.describe()}: "
         f"{images}, {_epochs(config.epochs)}, mini-batch {config.mini_batch_size}, "
-        f"η {config.eta:g}" + (f" ({eta_words})" if eta_words else "")
+        f"η {config.eta:g}"
+        + (f" ({eta_words})" if eta_words else "")
+        + (
+            f"; the weights' moving average (β {config.ema:g}) evaluated and kept"
+            if config.ema
+            else ""
+        )
     )
     if run_info.get("ensemble"):
         from gpunn.experiments import train_ensemble
@@ -277,8 +283,7 @@ def _distortion_words(config) -> list[str]:
 def _eta_words(config) -> list[str]:
     """How η moves within the run: ['warmed up over 1 epoch', 'cosine-annealed to 0']."""
     words = [f"warmed up over {_epochs(config.warmup)}"] if config.warmup else []
-    words += ["cosine-annealed to 0"] if config.anneal == "cosine" else []
-    return words + ([f"weights averaged with β {config.ema:g}"] if config.ema else [])
+    return words + (["cosine-annealed to 0"] if config.anneal == "cosine" else [])
 
 
 def _epochs(n: float) -> str:
@@ -311,7 +316,7 @@ def cmd_evaluate(args) -> int:
     from gpunn.serialize import load_model
 
     device = get_device(args.device)
-    models = [load_model(path, device) for path in args.model]
+    models = [load_model(path, device, args.trained_weights) for path in args.model]
     name = ", ".join(args.model)
     if len(models) == 1:
         model = models[0]
@@ -426,22 +431,23 @@ def cmd_curves(args) -> int:
         low, high = args.ylim
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
             raise ConfigError(f"--ylim {low:g} {high:g}: give two finite numbers, LOW under HIGH")
-    keys = list(dict.fromkeys(args.key))
+    keys = list(dict.fromkeys(args.key or ["test_accuracy"]))
     if len(keys) > 1 and not all(key.endswith("accuracy") for key in keys):
         raise ConfigError(
             f"--key {' '.join(keys)}: several keys share one plot only if all are accuracies"
         )
     require()
-    histories = {}
-    for path, label in zip(args.metrics, _curve_labels(args.metrics), strict=True):
-        records = read_metrics(path)
-        for key in keys:
-            if all(r.get(key) is None for r in records):
-                raise ConfigError(
-                    f"{path}: no {key} in its epochs (the run did not monitor it; "
-                    f"see gpunn train --help)"
-                )
-        histories[label] = records
+    labels = _curve_labels(args.metrics)
+    histories = {
+        label: read_metrics(path) for path, label in zip(args.metrics, labels, strict=True)
+    }
+    for key in keys:  # a run without one of several keys just has no line for it
+        if not any(r.get(key) is not None for h in histories.values() for r in h):
+            where = args.metrics[0] if len(args.metrics) == 1 else "none of the files"
+            raise ConfigError(
+                f"{where}: no {key} in its epochs (the run did not monitor it; "
+                f"see gpunn train --help)"
+            )
     print(f"wrote {plot_learning_curves(histories, out, keys, args.x, args.ylim)}")
     return 0
 

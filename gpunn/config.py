@@ -34,7 +34,9 @@ class TrainConfig:
     lmbda: float = 0.0
     l1: float = 0.0
     momentum: float = 0.0
-    ema: float = 0.0  # β of the weights' moving average that is evaluated and kept (0: none)
+    # β of the weights' moving average that is evaluated and kept (0: none); the schedule,
+    # early stopping and the best epoch then follow the average's validation accuracy
+    ema: float = 0.0
     schedule: int | None = None  # halve η after this many epochs without improvement
     eta_floor: float = 1 / 128  # with a schedule, stop once η ≤ η₀·eta_floor
     early_stopping: int | None = None  # stop after this many epochs without improvement

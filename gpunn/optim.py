@@ -7,7 +7,7 @@ With gradients summed over a mini-batch of m examples and n training examples:
 
 so λ alone gives the book's weight decay w ← (1 − ηλ/n) w − (η/m) ∇w. With ``ema`` β > 0
 the optimizer also keeps an exponential moving average of every parameter (Polyak
-averaging), updated after each step and starting from the weights of the first step:
+averaging), starting from the weights before the first step and updated after each:
 
     a ← β a + (1 − β) w
 

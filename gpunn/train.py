@@ -65,6 +65,8 @@ class Trainer:
     The splits are checked first (``Network.check_examples``): a bad one raises ShapeError or
     DataError before any training. ``cuda_graphs``: replay each step from a CUDA graph on
     the GPU (``gpunn.step``); None leaves it to ``GPUNN_CUDA_GRAPHS`` (on by default).
+    With ``config.ema`` the network ends ``run()`` holding the average of its weights (what
+    was evaluated); a second ``run()`` would train on from there.
     """
 
     def __init__(

@@ -472,6 +472,40 @@ def test_evaluate_takes_a_checkpoint_too(trained, data_dir, capsys):
     assert from_checkpoint == capsys.readouterr().out  # the run's last state is the saved one
 
 
+def test_an_ema_run_saves_its_average_and_its_checkpoint_holds_both(tmp_path, data_dir, capsys):
+    """train --ema: the epoch line gives the average and the trained weights; evaluate of
+    the checkpoint gives the average (as saved), with --trained-weights the weights trained."""
+    argv = [*TRAIN, "--data-dir", data_dir, "--ema", "0.99", "--checkpoint-dir", tmp_path / "c"]
+    assert main([str(a) for a in [*argv, "--save", tmp_path / "net.npz"]]) == 0
+    err = capsys.readouterr().err
+    average, trained = re.search(
+        r"test (\S+%)  \(trained weights: validation \S+, test (\S+%)\)", err
+    ).groups()
+    last = sorted((tmp_path / "c").glob("ckpt-*.npz"))[-1]
+    said = {}
+    for name, extra in (
+        ("net", [tmp_path / "net.npz"]),
+        ("ckpt", [last]),
+        ("raw", [last, "--trained-weights"]),
+    ):
+        assert (
+            main(
+                [
+                    "evaluate",
+                    *(str(a) for a in extra),
+                    "--data-dir",
+                    str(data_dir),
+                    "--device",
+                    "cpu",
+                ]
+            )
+            == 0
+        )
+        said[name] = re.search(r"test accuracy (\S+%)", capsys.readouterr().out).group(1)
+    assert average != trained  # so that the three evaluations tell the two apart
+    assert said == {"net": average, "ckpt": average, "raw": trained}
+
+
 def test_evaluate_reads_the_dataset_the_model_was_trained_on(tmp_path, monkeypatch, capsys):
     asked = []
 

@@ -110,10 +110,14 @@ def test_several_accuracies_share_one_plot(tmp_path, monkeypatch):
         record(1, 0.98, raw_test_accuracy=0.97),
         record(2, 0.99, raw_test_accuracy=0.985),
     )
-    argv = ["curves", a, "--key", "test_accuracy", "raw_test_accuracy", "--out", tmp_path / "c.png"]
+    b = write(tmp_path / "b.jsonl", record(1, 0.96))  # a run without an average
+    keys = ["--key", "test_accuracy", "--key", "raw_test_accuracy"]
+    argv = ["curves", *keys, a, b, "--out", tmp_path / "c.png"]
     assert main([str(x) for x in argv]) == 0
     np.testing.assert_allclose(drawn["a: test accuracy"], [98.0, 99.0])
     np.testing.assert_allclose(drawn["a: raw test accuracy"], [97.0, 98.5])
+    np.testing.assert_allclose(drawn["b: test accuracy"], [96.0])
+    assert "b: raw test accuracy" not in drawn
     assert drawn["ylabel"] == "accuracy (%)"
 
 
@@ -127,6 +131,7 @@ def test_labels_are_file_names_unless_they_clash():
 def test_curves_refuse_bad_input_with_one_line_and_write_nothing(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     good = write(tmp_path / "a.jsonl", record(1, 0.98))
+    good2 = write(tmp_path / "a2.jsonl", record(1, 0.97))
     bad = tmp_path / "bad.jsonl"
     bad.write_text("epoch 1 test 98%\n")
     out = ["--out", tmp_path / "c.png"]
@@ -134,8 +139,9 @@ def test_curves_refuse_bad_input_with_one_line_and_write_nothing(tmp_path, capsy
         ([good, tmp_path / "none.jsonl", *out], r"none\.jsonl: cannot read it"),
         ([good, bad, *out], r"bad\.jsonl, line 1: not a gpunn metrics record"),
         ([good, "--key", "validation_accuracy", *out], "no validation_accuracy in its epochs"),
-        ([good, "--key", "test_accuracy", "raw_test_accuracy", *out], "no raw_test_accuracy"),
-        ([good, "--key", "test_accuracy", "eta", *out], "only if all are accuracies"),
+        ([good, "--key", "test_accuracy", "--key", "raw_test_accuracy", *out], "no raw_test"),
+        ([good, good2, "--key", "raw_test_accuracy", *out], "none of the files: no raw_test"),
+        ([good, "--key", "test_accuracy", "--key", "eta", *out], "only if all are accuracies"),
         ([good, "--ylim", "99", "98", *out], "LOW under HIGH"),
         ([good, "--ylim", "0", "inf", *out], "two finite numbers"),
         ([good, "--out", tmp_path], "is a folder"),

@@ -14,6 +14,7 @@ from gpunn.errors import ConfigError, ModelFileError, NumericalError
 from gpunn.layers import FullyConnected, Softmax
 from gpunn.monitor import epoch_line
 from gpunn.network import Network
+from gpunn.serialize import load_model
 from gpunn.tracker import step_eta
 from gpunn.train import Trainer, TrainingInterrupted
 from tests.synthetic import blobs
@@ -155,6 +156,10 @@ def test_an_averaged_run_trains_as_a_plain_one_and_reports_and_keeps_the_average
     x, y = blobs().test.x, blobs().test.y
     correct, _ = averaged.net.evaluate(x, y)
     assert int(correct) / len(x) == averaged.history[-1]["test_accuracy"]
+    last = checkpoint_paths(tmp_path / "ema")[-1]  # evaluated as the run reported it, or raw
+    for trained, expect in ((False, averaged.net.state()), (True, a_params)):
+        for k, v in load_model(last, trained_weights=trained).state().items():
+            np.testing.assert_array_equal(v, expect[k])
     records = [json.loads(line) for line in metrics.read_text().splitlines()]
     assert "trained weights: validation" in epoch_line(records[0], 4)
     assert records[-1]["test_accuracy_at_best_validation"] in [
