@@ -35,6 +35,17 @@ def _peers(text: str) -> tuple[str, ...]:
     return () if "none" in values else values
 
 
+def _nonnegative(text: str) -> float:
+    """A number of seconds ≥ 0 (argparse type)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= v < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number ≥ 0, got {text}")
+    return v
+
+
 def _positive(kind):
     def parse(text: str):
         try:
@@ -82,6 +93,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=10.0,
         metavar="S",
         help="seconds to wait for a quiet machine before each round (default 10)",
+    )
+    p.add_argument(
+        "--gap",
+        type=_nonnegative,
+        metavar="S",
+        help="idle seconds before each measurement, so that the other side's spinning "
+        "worker threads sleep first (default 0.5 on the CPU, 0 on a GPU)",
     )
     p.add_argument(
         "--torch-threads",
@@ -143,6 +161,7 @@ def benchmark(args, log=None, save=None) -> dict:
         data_dir=args.data_dir,
         max_load=None if args.max_load < 0 else args.max_load,
         quiet_timeout=args.quiet_timeout,
+        gap=args.gap,
     )
     if args.torch_threads and "torch" in ",".join(peers):
         from gpunn.benchmark.peers import import_torch

@@ -42,6 +42,16 @@ class BenchConfig:
     data_dir: str | None = None
     max_load: float | None = 0.25  # CPU cores other processes may use during a round
     quiet_timeout: float = 10.0  # seconds to wait for such a quiet machine per round
+    gap: float | None = (
+        None  # idle seconds before each measurement (None: 0.5 on the CPU, 0 on a GPU)
+    )
+
+    def gap_seconds(self) -> float:
+        """The idle before each measurement: on the CPU long enough for the other side's
+        spinning worker threads to sleep (OpenMP's KMP_BLOCKTIME is 200 ms)."""
+        if self.gap is not None:
+            return self.gap
+        return 0.5 if self.device == "cpu" else 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -89,6 +99,7 @@ def measure_row(preset, mode: str, pool, state: dict, config: BenchConfig) -> di
                 config.warmup_steps,
                 config.max_load,
                 config.quiet_timeout,
+                config.gap_seconds(),
             )
         )
     del runners

@@ -138,8 +138,13 @@ def alternate(
     warmup_steps: int = 3,
     max_load: float | None = None,
     quiet_timeout: float | None = None,
+    gap: float = 0.0,
 ) -> dict[str, dict]:
     """Measure the runners in rounds (each once, in turn); per name, stats or why it failed.
+
+    ``gap``: seconds of idle before each measurement, so that the worker threads the last
+    runner left spinning (OpenMP's, OpenBLAS's wait for more work for a while) have gone to
+    sleep and take no core from the next one: each side starts alike.
 
     With ``max_load``, each round starts once the machine is quiet (``wait_quiet``, at
     most ``quiet_timeout`` s, default ``QUIET_TIMEOUT``) and
@@ -173,6 +178,7 @@ def alternate(
             wait_quiet(max_load, quiet_timeout)
         got = {}
         for r in list(live):
+            time.sleep(gap)
             try:
                 t = r.run(steps[r.name])
             except Exception as exc:

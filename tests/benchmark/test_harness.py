@@ -9,7 +9,7 @@ from gpunn.benchmark.harness import BenchConfig, ratio_stats, run_throughput
 from gpunn.benchmark.subjects import load_images, make_pool
 from gpunn.benchmark.timing import Runner, alternate, calibrate, stats
 
-TINY = dict(repeats=2, seconds=0.01, warmup_steps=1, data="random", max_load=None)
+TINY = dict(repeats=2, seconds=0.01, warmup_steps=1, data="random", max_load=None, gap=0.0)
 STAT_KEYS = {"available", "median", "min", "max", "q1", "q3", "samples", "steps"}
 
 
@@ -72,6 +72,26 @@ def test_alternation_order():
     assert tail == ["a", "b"] * 3
 
 
+def test_each_measurement_starts_after_the_gap(monkeypatch):
+    """The idle comes before every measurement, of either side, not once per round."""
+    from gpunn.benchmark import timing
+
+    events = []
+    monkeypatch.setattr(timing.time, "sleep", lambda s: events.append(("sleep", s)))
+    a = Runner("a", lambda i: events.append("a"), lambda: None, 1)
+    b = Runner("b", lambda i: events.append("b"), lambda: None, 1)
+    alternate([a, b], 2, 0.0, 1, gap=0.5)
+    assert events[-8:] == [("sleep", 0.5), "a", ("sleep", 0.5), "b"] * 2
+
+
+def test_the_gap_defaults_to_half_a_second_on_the_cpu_only():
+    from gpunn.benchmark.harness import BenchConfig
+
+    assert BenchConfig(device="cpu").gap_seconds() == 0.5
+    assert BenchConfig(device="gpu").gap_seconds() == 0.0
+    assert BenchConfig(device="cpu", gap=0.0).gap_seconds() == 0.0
+
+
 def test_loaded_rounds_are_redone_then_kept(monkeypatch):
     from gpunn.benchmark import timing
 
@@ -104,7 +124,7 @@ def test_pool_shapes_and_random_images_are_not_zero():
     assert make_pool(images, 1024, (784,)).x.shape == (8, 1024, 784)
 
 
-def test_the_quiet_timeout_reaches_the_rounds(monkeypatch):
+def test_the_quiet_timeout_and_the_gap_reach_the_rounds(monkeypatch):
     seen = []
 
     def record(runners, *args):
@@ -112,6 +132,6 @@ def test_the_quiet_timeout_reaches_the_rounds(monkeypatch):
         return {r.name: {"available": False, "reason": "not measured"} for r in runners}
 
     monkeypatch.setattr("gpunn.benchmark.harness.alternate", record)
-    settings = {**TINY, "max_load": 0.5, "quiet_timeout": 7.5}
+    settings = {**TINY, "max_load": 0.5, "quiet_timeout": 7.5, "gap": 0.25}
     run_throughput(BenchConfig(presets=("fc30",), batch_sizes=(3,), peers=(), **settings))
-    assert seen and all(args[-2:] == (0.5, 7.5) for args in seen)
+    assert seen and all(args[-3:] == (0.5, 7.5, 0.25) for args in seen)
