@@ -112,6 +112,9 @@ class SGD:
             eta = dtype(eta[0])
         average = bool(self.ema)
         update = _gpu_update(not np.isscalar(eta), average) if gpu else _cpu_update
+        # the CPU loop always takes β and 1 − β (rounded in w's dtype as the GPU rounds them);
+        # the GPU kernel takes β only when it averages
+        betas = [dtype(self.ema), dtype(1) - dtype(self.ema)] if not gpu else [dtype(self.ema)]
         for i, layer in enumerate(network.layers):
             # only weights are regularised; biases get (0, 0)
             for k, w, g, decay in (
@@ -122,22 +125,18 @@ class SGD:
                 v = self._velocity(name, w, xp)
                 args = [dtype(a) for a in (*decay, self.momentum)]
                 outs = [w, w if v is None else v]  # v unread at μ = 0
-                if not gpu:  # β and 1 − β, both rounded in w's dtype as the GPU rounds them
-                    args += [dtype(self.ema), dtype(1) - dtype(self.ema)]
+                if average or not gpu:
+                    args += betas
                     outs.append(self._average(name, w) if average else w)  # a unread at β = 0
-                elif average:
-                    args.append(dtype(self.ema))
-                    outs.append(self._average(name, w))
                 update(g, dtype(1.0 / m), eta, *args, *outs)
 
     def prepare(self, network: Network) -> None:
         """Make every buffer the updates will use now (before a CUDA graph capture, which
         must not allocate and fill them)."""
-        for i, layer in enumerate(network.layers):
-            for k, w in (("w", layer.w), ("b", layer.b)):
-                self._velocity(_param_name(i, k), w, network.xp)
-                if self.ema:
-                    self._average(_param_name(i, k), w)
+        for name, w in network.named_params():
+            self._velocity(name, w, network.xp)
+            if self.ema:
+                self._average(name, w)
 
     def _velocity(self, name: str, w, xp):
         """v for parameter ``name`` (zeros when new), or None on the CPU without momentum."""
@@ -171,13 +170,9 @@ class SGD:
 
     def _average_pairs(self, network: Network) -> list:
         """(parameter, average) of every parameter that has an average yet."""
-        pairs = []
-        for i, layer in enumerate(network.layers):
-            for k, w in (("w", layer.w), ("b", layer.b)):
-                a = self.averages.get(_param_name(i, k))
-                if a is not None:
-                    pairs.append((w, a))
-        return pairs
+        return [
+            (w, self.averages[name]) for name, w in network.named_params() if name in self.averages
+        ]
 
     def state(self) -> dict:
         """Host copies of the buffers: 'velocity/{name}' and 'average/{name}'."""

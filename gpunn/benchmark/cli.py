@@ -11,6 +11,7 @@ import sys
 
 from gpunn.benchmark.peers import PEERS
 from gpunn.benchmark.subjects import EAGER_PEER
+from gpunn.cli import _nonneg_float
 
 
 def _csv(kind, choices=None):
@@ -33,17 +34,6 @@ def _csv(kind, choices=None):
 def _peers(text: str) -> tuple[str, ...]:
     values = _csv(str, PEERS + (EAGER_PEER, "none"))(text)
     return () if "none" in values else values
-
-
-def _nonnegative(text: str) -> float:
-    """A number of seconds ≥ 0 (argparse type)."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= v < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number ≥ 0, got {text}")
-    return v
 
 
 def _positive(kind):
@@ -96,7 +86,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--gap",
-        type=_nonnegative,
+        type=_nonneg_float,
         metavar="S",
         help="idle seconds before each measurement, so that the other side's spinning "
         "worker threads sleep first (default 0.5 on the CPU, 0 on a GPU)",

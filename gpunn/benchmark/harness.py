@@ -42,9 +42,8 @@ class BenchConfig:
     data_dir: str | None = None
     max_load: float | None = 0.25  # CPU cores other processes may use during a round
     quiet_timeout: float = 10.0  # seconds to wait for such a quiet machine per round
-    gap: float | None = (
-        None  # idle seconds before each measurement (None: 0.5 on the CPU, 0 on a GPU)
-    )
+    # idle seconds before each measurement (None: 0.5 on the CPU, 0 on a GPU)
+    gap: float | None = None
 
     def gap_seconds(self) -> float:
         """The idle before each measurement: on the CPU long enough for the other side's
