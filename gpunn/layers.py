@@ -36,6 +36,7 @@ class Layer:
     """Base class: parameters, a cache for backward, and a config for saving."""
 
     kind = ""
+    first_row = 0  # which row of the mini-batch this layer's batch starts at (gpunn.replicas)
 
     def __init__(self, activation: str, p_dropout: float, init: str) -> None:
         self.activation = get_activation(activation)
@@ -65,7 +66,7 @@ class Layer:
     def _drop(self, x, train: bool, key: int | StepKey):
         """x with its inputs dropped (training, p > 0), and the mask (or None)."""
         if train and self.p_dropout > 0.0:
-            return dropout_forward(x, self.p_dropout, key)
+            return dropout_forward(x, self.p_dropout, key, self.first_row)
         return x, None
 
 

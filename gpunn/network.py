@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from gpunn import replicas
 from gpunn.backend import Device, get_device
 from gpunn.errors import ConfigError, DataError, ShapeError
 from gpunn.functions.costs import get_cost
@@ -104,23 +105,38 @@ class Network:
     def feedforward(self, x, train: bool = False, step: int | Any = 0, seed: int | None = None):
         """The output activations a^L (N, n_outputs); (``seed``, ``step``) key the dropout masks
         (``step`` an int, or a 1-element device array read when the masks are drawn)."""
+        return self._forward(self.layers, x, train, step, self.seed if seed is None else seed)
+
+    def backprop(self, x, y_onehot, step: int | Any = 0, seed: int | None = None) -> None:
+        """Forward in training mode, then fill each layer's ``gw``, ``gb`` (sums over the batch).
+
+        On the CPU a large enough batch of a convolutional network is split over the cores
+        (``gpunn.replicas``): the same sums, added in another order."""
         seed = self.seed if seed is None else seed
+        parts = replicas.parts_for(self, x.shape[0])
+        if parts > 1:
+            replicas.backprop(self, x, y_onehot, step, seed, parts)
+        else:
+            self.backprop_layers(self.layers, x, y_onehot, step, seed)
+
+    def backprop_layers(self, layers, x, y_onehot, step, seed: int) -> None:
+        """``backprop`` through ``layers`` (this network's, or a replica's) on this batch."""
+        self._forward(layers, x, True, step, seed)
+        out = layers[-1]
+        delta = self.cost.delta(out.activation, out.z, out.a, y_onehot)
+        for i in range(len(layers) - 1, -1, -1):
+            ga = layers[i].backward(delta, need_gx=i > 0)
+            if i > 0:
+                below = layers[i - 1]
+                delta = below.activation.backward(below.z, below.a, ga.reshape(below.z.shape))
+
+    @staticmethod
+    def _forward(layers, x, train: bool, step, seed: int):
         a = x
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(layers):
             key = step_key(seed, step, i) if train and layer.p_dropout else 0
             a = layer.forward(a, train, key)
         return a
-
-    def backprop(self, x, y_onehot, step: int | Any = 0, seed: int | None = None) -> None:
-        """Forward in training mode, then fill each layer's ``gw``, ``gb`` (sums over the batch)."""
-        self.feedforward(x, train=True, step=step, seed=seed)
-        out = self.layers[-1]
-        delta = self.cost.delta(out.activation, out.z, out.a, y_onehot)
-        for i in range(len(self.layers) - 1, -1, -1):
-            ga = self.layers[i].backward(delta, need_gx=i > 0)
-            if i > 0:
-                below = self.layers[i - 1]
-                delta = below.activation.backward(below.z, below.a, ga.reshape(below.z.shape))
 
     # --- evaluation -----------------------------------------------------------------
     def predict_proba(self, x, batch_size: int = 1000):

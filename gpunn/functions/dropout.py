@@ -76,10 +76,11 @@ def _threshold(p: float) -> int:
 
 
 @numba.njit(cache=False, nogil=True)
-def _mask_cpu(out, key, threshold):  # pragma: no cover - compiled
+def _mask_cpu(out, key, threshold, start):  # pragma: no cover - compiled
     flat = out.reshape(-1)
     for i in range(flat.size):
-        h = np.uint32((np.uint64(i) * np.uint64(_PHI)) & np.uint64(_MASK32)) ^ np.uint32(key)
+        j = np.uint64(i) + np.uint64(start)
+        h = np.uint32((j * np.uint64(_PHI)) & np.uint64(_MASK32)) ^ np.uint32(key)
         h ^= h >> np.uint32(16)
         h = np.uint32((np.uint64(h) * np.uint64(0x85EBCA6B)) & np.uint64(_MASK32))
         h ^= h >> np.uint32(13)
@@ -95,11 +96,15 @@ mask = (h >> 8) >= threshold ? (T)1 : (T)0;
 """
 
 
-def dropout_mask(xp, shape, dtype, p: float, key):
+def dropout_mask(xp, shape, dtype, p: float, key, start: int = 0):
     """A {0, 1} array of ``shape``: each element 0 with probability ``p``; ``key`` is a
-    ``mask_key`` or a ``StepKey``."""
+    ``mask_key`` or a ``StepKey``. ``start`` (NumPy only): the flat index of the first
+    element, so that rows r.. of a batch get the very mask that the whole batch's rows r..
+    would (``gpunn.replicas`` draws each part's rows so)."""
     out = xp.empty(shape, dtype=dtype)
     threshold = _threshold(p)
+    if start and xp is not np:
+        raise ValueError("dropout_mask: start is for NumPy arrays only")
     if isinstance(key, StepKey) and xp is not np:
         from gpunn.kernels.dropout import dropout_mask_on_device
 
@@ -108,7 +113,7 @@ def dropout_mask(xp, shape, dtype, p: float, key):
     if isinstance(key, StepKey):
         key = mask_key(key.seed, int(key.step[0]), key.layer)
     if xp is np:
-        _mask_cpu(out, np.uint32(key), np.uint32(threshold))
+        _mask_cpu(out, np.uint32(key), np.uint32(threshold), np.uint64(start))
     else:
         kernel = elementwise_kernel(
             "uint32 key, uint32 threshold", "T mask", _GPU_SOURCE, "gpunn_dropout_mask"
@@ -117,8 +122,10 @@ def dropout_mask(xp, shape, dtype, p: float, key):
     return out
 
 
-def dropout_forward(x, p: float, key):
-    """(x ⊙ mask, mask) with each element of x dropped with probability p."""
+def dropout_forward(x, p: float, key, first_row: int = 0):
+    """(x ⊙ mask, mask) with each element of x dropped with probability p; x holds the rows
+    ``first_row``.. of the mini-batch whose mask it draws."""
     xp = get_array_module(x)
-    mask = dropout_mask(xp, x.shape, x.dtype, p, key)
+    start = first_row * (x.size // x.shape[0]) if first_row else 0
+    mask = dropout_mask(xp, x.shape, x.dtype, p, key, start)
     return x * mask, mask

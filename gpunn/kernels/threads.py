@@ -35,6 +35,7 @@ _pool: tuple[int, ThreadPoolExecutor] | None = None
 _blas_lock = threading.Lock()
 _blas_depth = 0  # how many single_threaded_blas blocks are open
 _blas_saved = 1  # OpenBLAS's thread count before the first of them
+_inside = threading.local()  # .split: this thread already runs one part of a split
 
 
 def workers() -> int:
@@ -54,14 +55,33 @@ def over_examples(
     ``blas``: whether ``work`` calls BLAS (then OpenBLAS must be controllable).
     """
     parts = min(workers(), n) if elements >= MIN_ELEMENTS and n >= MIN_EXAMPLES else 1
-    if parts > 1 and blas and _openblas() is None:
+    return split(n, parts, work, blas)
+
+
+def split(n: int, parts: int, work: Callable[[int, int], Any], blas: bool = True) -> list[Any]:
+    """[work(lo, hi) for ``parts`` equal ranges covering 0..n], one thread each.
+
+    Serial (one range) when ``parts`` ≤ 1, when ``blas`` work cannot have OpenBLAS
+    set to one thread, or inside another split: a part never splits again (the
+    pool's threads would wait on themselves).
+    """
+    if getattr(_inside, "split", False) or (blas and _openblas() is None):
         parts = 1
     if parts <= 1:
         return [work(0, n)]
     bounds = [n * i // parts for i in range(parts + 1)]
     with single_threaded_blas() if blas else contextlib.nullcontext():
-        futures = [_executor().submit(work, bounds[i], bounds[i + 1]) for i in range(parts)]
+        futures = [_executor().submit(_part, work, bounds[i], bounds[i + 1]) for i in range(parts)]
         return [f.result() for f in futures]
+
+
+def _part(work: Callable[[int, int], Any], lo: int, hi: int) -> Any:
+    """work(lo, hi) in a pool thread, marked as inside a split."""
+    _inside.split = True
+    try:
+        return work(lo, hi)
+    finally:
+        _inside.split = False
 
 
 @contextlib.contextmanager

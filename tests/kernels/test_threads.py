@@ -71,3 +71,18 @@ def test_overlapping_blocks_restore_the_first_count():
     assert controls[1]() == 1
     inner.__exit__(None, None, None)
     assert controls[1]() == before
+
+
+def test_a_part_of_a_split_does_not_split_again(three_workers):
+    """Nested splits would wait on the pool's own threads: inside a part, work runs in place."""
+
+    def part(lo, hi):
+        here = threading.current_thread().name
+        inner = threads.over_examples(
+            9, lambda a, b: (a, b, threading.current_thread().name), elements=1 << 20, blas=False
+        )
+        return inner == [(0, 9, here)]
+
+    assert threads.split(6, 3, part, blas=False) == [True, True, True]
+    outer = threads.over_examples(9, lambda a, b: (a, b), elements=1 << 20, blas=False)
+    assert outer == [(0, 3), (3, 6), (6, 9)]  # the flag is cleared after the parts

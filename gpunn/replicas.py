@@ -1,0 +1,101 @@
+"""Data parallelism on the CPU: one mini-batch's backprop split over the cores.
+
+A mini-batch of m examples is cut into P equal runs of rows (P = the cores this
+process may use), and each run goes forward and back through its own *replica* of
+the layers, one thread each, with OpenBLAS at one thread. A replica is a shallow
+copy of a layer: it shares w and b with the network and keeps its own cache (x, z,
+a, argmax, masks) and its own gw, gb. The network's gradients are then the sums
+
+    ∂C/∂w = Σ_parts ∂C_part/∂w,    ∂C/∂b = Σ_parts ∂C_part/∂b
+
+exactly what one backprop over all m rows gives (the optimizer divides by m), up to
+the order of the float additions. Dropout draws, for rows r.. of a part, the mask
+rows r.. of the whole batch (``Layer.first_row``), so the masks are the serial ones.
+
+Why: on a 2-core VM the serial path (Numba loops on one core, OpenBLAS's two threads
+for the products) ran conv2-relu at m = 64 in 13–37 ms a step, in phases of seconds;
+two halves at once ran in 9–12 ms, steadily (bench/NOTES.md, 2026-12-01 night).
+
+Only networks with convolutions split, and only when the batch's convolution work is
+large enough: at least ``MIN_CONV_MACS`` multiply-adds, and ``CONV_MACS_PER_PARAM`` per
+parameter (the parts' gradients must be added up). The fully-connected products already
+use both cores through BLAS, and a small step loses more to the threads' hand-over than
+it gains (conv2-relu splits from m = 26, final from m = 43, fc30 never).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from gpunn.kernels import threads
+from gpunn.layers import ConvPool
+
+MIN_CONV_MACS = 40_000_000  # multiply-adds of a batch's convolutions (forward) to split
+CONV_MACS_PER_PARAM = 40  # ... and per parameter, whose gradients the parts must add up
+MIN_ROWS = 8  # the fewest examples a part gets
+
+
+def conv_macs(layers) -> int:
+    """Multiply-adds of one example's convolutions, forward: Σ F·C·K²·OH·OW."""
+    total = 0
+    for layer in layers:
+        if isinstance(layer, ConvPool):
+            c, h, w = layer.in_shape
+            k, s, p = layer.kernel, layer.stride, layer.pad
+            oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+            total += layer.n_filters * c * k * k * oh * ow
+    return total
+
+
+def parts_for(net, m: int) -> int:
+    """How many parts a CPU backprop of m examples splits into (1: do not split)."""
+    n_params = sum(layer.w.size + layer.b.size for layer in net.layers)
+    work = conv_macs(net.layers) * m
+    if net.device.is_gpu or work < max(MIN_CONV_MACS, CONV_MACS_PER_PARAM * n_params):
+        return 1
+    return max(1, min(threads.workers(), m // MIN_ROWS))
+
+
+def backprop(net, x: Any, y_onehot: Any, step: Any, seed: int, parts: int) -> None:
+    """``Network.backprop`` over ``parts`` runs of rows at once; fills each layer's gw, gb."""
+    m = x.shape[0]
+    replicas = _replicas(net, parts)
+    first_rows = {m * i // parts: i for i in range(parts)}  # threads.split's runs
+
+    def work(lo: int, hi: int) -> list:
+        part = replicas[first_rows[lo]]
+        for layer in part.layers:
+            layer.first_row = lo
+        net.backprop_layers(part.layers, x[lo:hi], y_onehot[lo:hi], step, seed)
+        return part.layers
+
+    done = threads.split(m, parts, work)
+    for i, layer in enumerate(net.layers):
+        gw, gb = done[0][i].gw, done[0][i].gb
+        for layers in done[1:]:
+            gw += layers[i].gw
+            gb += layers[i].gb
+        layer.gw, layer.gb = gw, gb
+
+
+class _Replica:
+    """Shallow copies of the network's layers, sharing its current w and b."""
+
+    def __init__(self, layers) -> None:
+        self.layers = [copy.copy(layer) for layer in layers]
+
+    def share(self, layers) -> None:
+        for mine, theirs in zip(self.layers, layers, strict=True):
+            mine.w, mine.b = theirs.w, theirs.b
+
+
+def _replicas(net, parts: int) -> list[_Replica]:
+    """``parts`` replicas of ``net``'s layers, kept on the network, sharing its w and b now
+    (the optimizer updates them in place, but a load may replace them)."""
+    kept = net.__dict__.setdefault("_replicas", [])
+    while len(kept) < parts:
+        kept.append(_Replica(net.layers))
+    for replica in kept[:parts]:
+        replica.share(net.layers)
+    return kept[:parts]

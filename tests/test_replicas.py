@@ -1,0 +1,95 @@
+"""CPU data parallelism: a batch's backprop split over threads gives the serial gradients."""
+
+import numpy as np
+import pytest
+
+from gpunn import replicas
+from gpunn.functions.dropout import dropout_mask, mask_key
+from gpunn.kernels import threads
+from gpunn.layers import ConvPool, FullyConnected, Softmax
+from gpunn.network import Network
+from gpunn.presets import get_preset
+
+
+def _net(dtype="float64"):
+    """A small conv net with dropout on two layers; the softmax weights drawn, not zero, so
+    that every layer gets a non-zero gradient."""
+    net = Network(
+        [
+            ConvPool(4, kernel=3, pool=2, activation="relu"),
+            FullyConnected(10, "relu", p_dropout=0.3),
+            Softmax(3, p_dropout=0.2),
+        ],
+        cost="log-likelihood",
+        input_shape=(1, 10, 10),
+        device="cpu",
+        dtype=dtype,
+        seed=1,
+    )
+    out = net.layers[-1]
+    out.w[...] = np.random.default_rng(5).standard_normal(out.w.shape)
+    return net
+
+
+def _batch(m, dtype=np.float64):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((m, 1, 10, 10)).astype(dtype)
+    return x, np.eye(3, dtype=dtype)[rng.integers(0, 3, m)]
+
+
+@pytest.fixture
+def split_into_three(monkeypatch):
+    if threads._openblas() is None:
+        pytest.skip("OpenBLAS not found: the split needs BLAS set to one thread")
+    monkeypatch.setattr(threads, "workers", lambda: 3)
+    monkeypatch.setattr(threads, "_pool", None)
+    monkeypatch.setattr(replicas, "MIN_CONV_MACS", 0)
+    monkeypatch.setattr(replicas, "CONV_MACS_PER_PARAM", 0)
+
+
+def test_split_backprop_gives_the_serial_gradients_and_dropout_masks(split_into_three):
+    x, y = _batch(25)
+    serial, split = _net(), _net()
+    serial.backprop_layers(serial.layers, x, y, step=3, seed=1)
+    assert replicas.parts_for(split, 25) == 3
+    split.backprop(x, y, step=3)
+    rows = [[layer.first_row for layer in r.layers] for r in split._replicas]
+    assert rows == [[0] * 3, [8] * 3, [16] * 3]  # runs 0..8, 8..16, 16..25
+    for a, b in zip(serial.layers, split.layers, strict=True):
+        assert np.abs(a.gw).max() > 0
+        np.testing.assert_allclose(b.gw, a.gw, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(b.gb, a.gb, rtol=1e-12, atol=1e-12)
+
+
+def test_replicas_follow_replaced_parameters(split_into_three):
+    """A load replaces w and b: the next split step must use the new arrays."""
+    x, y = _batch(24)
+    net = _net()
+    net.backprop(x, y, step=0)
+    fresh = _net()
+    for layer in fresh.layers:
+        layer.w *= 0.5
+    net.load_state(fresh.state())
+    net.backprop(x, y, step=0)
+    fresh.backprop_layers(fresh.layers, x, y, step=0, seed=1)
+    for a, b in zip(fresh.layers, net.layers, strict=True):
+        np.testing.assert_allclose(b.gw, a.gw, rtol=1e-12, atol=1e-12)
+
+
+def test_who_splits():
+    """Convolutional nets from a batch whose conv work pays for the hand-over; never fc30,
+    never on the book's m = 10."""
+    conv2, final, fc30 = (get_preset(n).network("cpu") for n in ("conv2-relu", "final", "fc30"))
+    cores = threads.workers()
+    assert replicas.conv_macs(conv2.layers) == 20 * 25 * 24 * 24 + 40 * 20 * 25 * 8 * 8
+    assert replicas.parts_for(conv2, 10) == 1 and replicas.parts_for(final, 10) == 1
+    assert replicas.parts_for(conv2, 64) == min(cores, 8)
+    assert replicas.parts_for(final, 32) == 1 and replicas.parts_for(final, 64) == min(cores, 8)
+    assert replicas.parts_for(fc30, 4096) == 1
+
+
+def test_dropout_rows_from_start_match_the_whole_batch():
+    key = mask_key(2, 7, 1)
+    whole = dropout_mask(np, (10, 6), np.float32, 0.4, key)
+    part = dropout_mask(np, (4, 6), np.float32, 0.4, key, start=5 * 6)
+    np.testing.assert_array_equal(part, whole[5:9])
