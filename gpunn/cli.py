@@ -325,6 +325,9 @@ def _run(argv: list[str] | None) -> int:
 
     handler = getattr(commands, f"cmd_{args.command}")
     try:
+        from gpunn.kernels.threads import workers
+
+        workers()  # a bad GPUNN_CPU_THREADS is refused now, before any work
         return handler(args) or 0
     except NumericalError as exc:
         print(f"gpunn: error: {exc}", file=sys.stderr)

@@ -111,7 +111,8 @@ class Network:
         """Forward in training mode, then fill each layer's ``gw``, ``gb`` (sums over the batch).
 
         On the CPU a large enough batch of a convolutional network is split over the cores
-        (``gpunn.replicas``): the same sums, added in another order."""
+        (``gpunn.replicas``; ``GPUNN_CPU_THREADS=1`` keeps it whole): the same sums, added
+        in another order, and the layers' caches (x, z, a, …) are then not this batch's."""
         seed = self.seed if seed is None else seed
         parts = replicas.parts_for(self, x.shape[0])
         if parts > 1:

@@ -50,52 +50,35 @@ def conv_macs(layers) -> int:
 
 def parts_for(net, m: int) -> int:
     """How many parts a CPU backprop of m examples splits into (1: do not split)."""
+    if net.device.is_gpu or not threads.can_split():
+        return 1
     n_params = sum(layer.w.size + layer.b.size for layer in net.layers)
     work = conv_macs(net.layers) * m
-    if net.device.is_gpu or work < max(MIN_CONV_MACS, CONV_MACS_PER_PARAM * n_params):
+    if work < max(MIN_CONV_MACS, CONV_MACS_PER_PARAM * n_params):
         return 1
     return max(1, min(threads.workers(), m // MIN_ROWS))
 
 
 def backprop(net, x: Any, y_onehot: Any, step: Any, seed: int, parts: int) -> None:
-    """``Network.backprop`` over ``parts`` runs of rows at once; fills each layer's gw, gb."""
+    """``Network.backprop`` over ``parts`` runs of rows at once; fills each layer's gw, gb.
+
+    The replicas are made for this call and dropped after it (a shallow copy of a layer
+    costs microseconds), so that none outlives the batch it cached, nor a layer replaced
+    or changed meanwhile. The network's own layers keep the caches of their last forward
+    pass, not this batch's."""
     m = x.shape[0]
-    replicas = _replicas(net, parts)
-    first_rows = {m * i // parts: i for i in range(parts)}  # threads.split's runs
 
     def work(lo: int, hi: int) -> list:
-        part = replicas[first_rows[lo]]
-        for layer in part.layers:
+        layers = [copy.copy(layer) for layer in net.layers]  # shares w and b
+        for layer in layers:
             layer.first_row = lo
-        net.backprop_layers(part.layers, x[lo:hi], y_onehot[lo:hi], step, seed)
-        return part.layers
+        net.backprop_layers(layers, x[lo:hi], y_onehot[lo:hi], step, seed)
+        return [(layer.gw, layer.gb) for layer in layers]
 
     done = threads.split(m, parts, work)
     for i, layer in enumerate(net.layers):
-        gw, gb = done[0][i].gw, done[0][i].gb
-        for layers in done[1:]:
-            gw += layers[i].gw
-            gb += layers[i].gb
+        gw, gb = done[0][i]  # fresh arrays of the first part's backward: added into
+        for grads in done[1:]:
+            gw += grads[i][0]
+            gb += grads[i][1]
         layer.gw, layer.gb = gw, gb
-
-
-class _Replica:
-    """Shallow copies of the network's layers, sharing its current w and b."""
-
-    def __init__(self, layers) -> None:
-        self.layers = [copy.copy(layer) for layer in layers]
-
-    def share(self, layers) -> None:
-        for mine, theirs in zip(self.layers, layers, strict=True):
-            mine.w, mine.b = theirs.w, theirs.b
-
-
-def _replicas(net, parts: int) -> list[_Replica]:
-    """``parts`` replicas of ``net``'s layers, kept on the network, sharing its w and b now
-    (the optimizer updates them in place, but a load may replace them)."""
-    kept = net.__dict__.setdefault("_replicas", [])
-    while len(kept) < parts:
-        kept.append(_Replica(net.layers))
-    for replica in kept[:parts]:
-        replica.share(net.layers)
-    return kept[:parts]

@@ -38,30 +38,49 @@ def _batch(m, dtype=np.float64):
 
 
 @pytest.fixture
-def split_into_three(monkeypatch):
+def any_work_splits(monkeypatch):
     if threads._openblas() is None:
         pytest.skip("OpenBLAS not found: the split needs BLAS set to one thread")
-    monkeypatch.setattr(threads, "workers", lambda: 3)
-    monkeypatch.setattr(threads, "_pool", None)
     monkeypatch.setattr(replicas, "MIN_CONV_MACS", 0)
     monkeypatch.setattr(replicas, "CONV_MACS_PER_PARAM", 0)
 
 
-def test_split_backprop_gives_the_serial_gradients_and_dropout_masks(split_into_three):
+@pytest.fixture
+def split_into_three(any_work_splits, monkeypatch):
+    monkeypatch.setattr(threads, "workers", lambda: 3)
+    monkeypatch.setattr(threads, "_pool", None)
+
+
+@pytest.fixture
+def parts_seen(monkeypatch):
+    """(rows, first_row of each layer, own layers?) of every backprop_layers call."""
+    seen = []
+    plain = Network.backprop_layers
+
+    def spy(self, layers, x, y_onehot, step, seed):
+        own = any(a is b for a, b in zip(layers, self.layers, strict=True))
+        seen.append((len(x), [layer.first_row for layer in layers], own))
+        return plain(self, layers, x, y_onehot, step, seed)
+
+    monkeypatch.setattr(Network, "backprop_layers", spy)
+    return seen
+
+
+def test_split_backprop_gives_the_serial_gradients_and_dropout_masks(split_into_three, parts_seen):
     x, y = _batch(25)
     serial, split = _net(), _net()
     serial.backprop_layers(serial.layers, x, y, step=3, seed=1)
+    parts_seen.clear()
     assert replicas.parts_for(split, 25) == 3
     split.backprop(x, y, step=3)
-    rows = [[layer.first_row for layer in r.layers] for r in split._replicas]
-    assert rows == [[0] * 3, [8] * 3, [16] * 3]  # runs 0..8, 8..16, 16..25
+    assert sorted(parts_seen) == [(8, [0] * 3, False), (8, [8] * 3, False), (9, [16] * 3, False)]
     for a, b in zip(serial.layers, split.layers, strict=True):
         assert np.abs(a.gw).max() > 0
         np.testing.assert_allclose(b.gw, a.gw, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(b.gb, a.gb, rtol=1e-12, atol=1e-12)
 
 
-def test_replicas_follow_replaced_parameters(split_into_three):
+def test_replicas_follow_replaced_parameters(split_into_three, parts_seen):
     """A load replaces w and b: the next split step must use the new arrays."""
     x, y = _batch(24)
     net = _net()
@@ -71,9 +90,18 @@ def test_replicas_follow_replaced_parameters(split_into_three):
         layer.w *= 0.5
     net.load_state(fresh.state())
     net.backprop(x, y, step=0)
+    assert len(parts_seen) == 6  # both steps split in three
     fresh.backprop_layers(fresh.layers, x, y, step=0, seed=1)
     for a, b in zip(fresh.layers, net.layers, strict=True):
         np.testing.assert_allclose(b.gw, a.gw, rtol=1e-12, atol=1e-12)
+
+
+def test_gpunn_cpu_threads_1_keeps_the_batch_whole(any_work_splits, monkeypatch, parts_seen):
+    monkeypatch.setenv("GPUNN_CPU_THREADS", "1")
+    net = _net()
+    assert replicas.parts_for(net, 25) == 1
+    net.backprop(*_batch(25), step=0)
+    assert parts_seen == [(25, [0] * 3, True)]
 
 
 def test_who_splits():

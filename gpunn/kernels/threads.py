@@ -16,6 +16,7 @@ runs in the calling thread, as it would without this module.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import ctypes
 import functools
@@ -24,6 +25,10 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+import numpy as np
+
+from gpunn.errors import ConfigError
 
 MIN_ELEMENTS = 1 << 15  # below this many array elements one thread is faster
 # Below this many examples the split loses end to end: conv2-relu training on the 2-core VM
@@ -39,11 +44,24 @@ _inside = threading.local()  # .split: this thread already runs one part of a sp
 
 
 def workers() -> int:
-    """The number of cores this process may run on."""
+    """The number of cores this process may run on, at most ``GPUNN_CPU_THREADS`` when set
+    (1: all of gpunn's own CPU work in the calling thread, e.g. two runs side by side)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    limit = os.environ.get("GPUNN_CPU_THREADS", "").strip()
+    if not limit:
+        return cores
+    if not limit.isdigit() or int(limit) < 1:
+        raise ConfigError(f"GPUNN_CPU_THREADS must be a positive integer, got {limit!r}")
+    return min(cores, int(limit))
+
+
+def can_split(blas: bool = True) -> bool:
+    """Whether ``split`` would really run parts at once here (not inside another part, and
+    OpenBLAS under control when the work calls BLAS)."""
+    return not getattr(_inside, "split", False) and not (blas and _openblas() is None)
 
 
 def over_examples(
@@ -59,27 +77,31 @@ def over_examples(
 
 
 def split(n: int, parts: int, work: Callable[[int, int], Any], blas: bool = True) -> list[Any]:
-    """[work(lo, hi) for ``parts`` equal ranges covering 0..n], one thread each.
+    """[work(lo, hi) for ``parts`` equal ranges covering 0..n], one thread each; range i
+    starts at lo = n·i // parts.
 
     Serial (one range) when ``parts`` ≤ 1, when ``blas`` work cannot have OpenBLAS
     set to one thread, or inside another split: a part never splits again (the
     pool's threads would wait on themselves).
     """
-    if getattr(_inside, "split", False) or (blas and _openblas() is None):
-        parts = 1
-    if parts <= 1:
+    if parts <= 1 or not can_split(blas):
         return [work(0, n)]
     bounds = [n * i // parts for i in range(parts + 1)]
+    errors = np.geterr()  # NumPy's error settings are per thread: the parts take the caller's
     with single_threaded_blas() if blas else contextlib.nullcontext():
-        futures = [_executor().submit(_part, work, bounds[i], bounds[i + 1]) for i in range(parts)]
+        futures = [
+            _executor().submit(_part, work, bounds[i], bounds[i + 1], errors) for i in range(parts)
+        ]
+        concurrent.futures.wait(futures)  # all parts end before BLAS's threads come back
         return [f.result() for f in futures]
 
 
-def _part(work: Callable[[int, int], Any], lo: int, hi: int) -> Any:
-    """work(lo, hi) in a pool thread, marked as inside a split."""
+def _part(work: Callable[[int, int], Any], lo: int, hi: int, errors: dict) -> Any:
+    """work(lo, hi) in a pool thread, marked as inside a split, under ``errors``."""
     _inside.split = True
     try:
-        return work(lo, hi)
+        with np.errstate(**errors):
+            return work(lo, hi)
     finally:
         _inside.split = False
 

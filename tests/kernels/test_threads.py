@@ -5,6 +5,7 @@ import threading
 import numpy as np
 import pytest
 
+from gpunn.errors import ConfigError
 from gpunn.kernels import threads
 
 
@@ -86,3 +87,26 @@ def test_a_part_of_a_split_does_not_split_again(three_workers):
     assert threads.split(6, 3, part, blas=False) == [True, True, True]
     outer = threads.over_examples(9, lambda a, b: (a, b), elements=1 << 20, blas=False)
     assert outer == [(0, 3), (3, 6), (6, 9)]  # the flag is cleared after the parts
+
+
+def test_parts_keep_the_callers_numpy_error_settings(three_workers):
+    """np.errstate is per thread: a part must not warn where its caller silenced NumPy."""
+    with np.errstate(divide="ignore", over="raise"):
+        seen = threads.split(3, 3, lambda lo, hi: np.geterr(), blas=False)
+    assert all(e["divide"] == "ignore" and e["over"] == "raise" for e in seen)
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
+def test_gpunn_cpu_threads_must_be_a_positive_integer(monkeypatch, value):
+    monkeypatch.setenv("GPUNN_CPU_THREADS", value)
+    with pytest.raises(ConfigError, match="GPUNN_CPU_THREADS must be a positive integer"):
+        threads.workers()
+
+
+def test_gpunn_cpu_threads_caps_the_workers(monkeypatch):
+    monkeypatch.delenv("GPUNN_CPU_THREADS", raising=False)
+    cores = threads.workers()
+    monkeypatch.setenv("GPUNN_CPU_THREADS", "1")
+    assert threads.workers() == 1
+    monkeypatch.setenv("GPUNN_CPU_THREADS", "999")
+    assert threads.workers() == cores
