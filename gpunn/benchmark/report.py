@@ -109,7 +109,12 @@ def environment(device) -> dict:
         "git": git_commit(),
         "threads_env": {
             k: os.environ[k]
-            for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+            for k in (
+                "OMP_NUM_THREADS",
+                "OPENBLAS_NUM_THREADS",
+                "MKL_NUM_THREADS",
+                "GPUNN_CPU_THREADS",
+            )
             if k in os.environ
         },
     }

@@ -37,8 +37,10 @@ ROW = {
 }
 
 
-def test_environment_names_machine_and_versions():
+def test_environment_names_machine_and_versions(monkeypatch):
+    monkeypatch.setenv("GPUNN_CPU_THREADS", "1")
     env = environment(CPU)
+    assert env["threads_env"]["GPUNN_CPU_THREADS"] == "1"  # what split a batch, or not
     assert env["device"] == "cpu" and env["gpu"] is None
     assert env["cpu"]["cores"] >= 1 and env["cpu"]["model"]
     assert env["versions"]["numpy"] and env["versions"]["gpunn"]
