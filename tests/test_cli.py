@@ -171,7 +171,6 @@ def test_bad_values_stop_before_any_work(extra, message, capsys, no_data, cwd, t
     assert (snapshot(cwd), snapshot(trained)) == before
 
 
-@pytest.mark.skipif(backend.gpu_available(), reason="a GPU is usable here")
 def test_a_bad_gpunn_cpu_threads_is_one_error_before_any_work(capsys, no_data, cwd, monkeypatch):
     monkeypatch.setenv("GPUNN_CPU_THREADS", "two")
     line = fails([*TRAIN, "--checkpoint-dir", "c"], capsys)
@@ -179,6 +178,7 @@ def test_a_bad_gpunn_cpu_threads_is_one_error_before_any_work(capsys, no_data, c
     assert not (cwd / "c").exists()
 
 
+@pytest.mark.skipif(backend.gpu_available(), reason="a GPU is usable here")
 def test_asking_for_a_missing_gpu_is_one_error(capsys, no_data, cwd):
     line = fails([*TRAIN[:-2], "--device", "gpu"], capsys)
     assert "the GPU was asked for" in line
