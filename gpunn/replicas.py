@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from gpunn.functions.conv import conv_output_shape
 from gpunn.kernels import threads
 from gpunn.layers import ConvPool
 
@@ -37,24 +38,25 @@ MIN_ROWS = 8  # the fewest examples a part gets
 
 
 def conv_macs(layers) -> int:
-    """Multiply-adds of one example's convolutions, forward: Σ F·C·K²·OH·OW."""
+    """Multiply-adds of one example's convolutions, forward: Σ (F·OH·OW)·(C·K²)."""
     total = 0
     for layer in layers:
         if isinstance(layer, ConvPool):
-            c, h, w = layer.in_shape
-            k, s, p = layer.kernel, layer.stride, layer.pad
-            oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-            total += layer.n_filters * c * k * k * oh * ow
+            _, f, oh, ow = conv_output_shape(
+                (1, *layer.in_shape), layer.w.shape, layer.stride, layer.pad
+            )
+            total += f * oh * ow * (layer.w.size // f)
     return total
 
 
 def parts_for(net, m: int) -> int:
     """How many parts a CPU backprop of m examples splits into (1: do not split)."""
-    if net.device.is_gpu or not threads.can_split():
+    if net.device.is_gpu:
         return 1
-    n_params = sum(layer.w.size + layer.b.size for layer in net.layers)
     work = conv_macs(net.layers) * m
-    if work < max(MIN_CONV_MACS, CONV_MACS_PER_PARAM * n_params):
+    if work < MIN_CONV_MACS or not threads.can_split():
+        return 1
+    if work < CONV_MACS_PER_PARAM * sum(layer.w.size + layer.b.size for layer in net.layers):
         return 1
     return max(1, min(threads.workers(), m // MIN_ROWS))
 
