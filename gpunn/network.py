@@ -126,7 +126,8 @@ class Network:
         out = layers[-1]
         delta = self.cost.delta(out.activation, out.z, out.a, y_onehot)
         for i in range(len(layers) - 1, -1, -1):
-            ga = layers[i].backward(delta, need_gx=i > 0)
+            with replicas.one_core(layers[i], True):
+                ga = layers[i].backward(delta, need_gx=i > 0)
             if i > 0:
                 below = layers[i - 1]
                 delta = below.activation.backward(below.z, below.a, ga.reshape(below.z.shape))
@@ -136,7 +137,8 @@ class Network:
         a = x
         for i, layer in enumerate(layers):
             key = step_key(seed, step, i) if train and layer.p_dropout else 0
-            a = layer.forward(a, train, key)
+            with replicas.one_core(layer, train):
+                a = layer.forward(a, train, key)
         return a
 
     # --- evaluation -----------------------------------------------------------------

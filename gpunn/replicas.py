@@ -21,12 +21,24 @@ large enough: at least ``MIN_CONV_MACS`` multiply-adds, and ``CONV_MACS_PER_PARA
 parameter (the parts' gradients must be added up). The fully-connected products already
 use both cores through BLAS, and a small step loses more to the threads' hand-over than
 it gains (conv2-relu splits from m = 26, final from m = 43, fc30 never).
+
+A batch too small to split still keeps each convolutional layer on one core
+(``one_core``): its Numba loops and the products on their column buffers run with
+OpenBLAS at one thread, so that no buffer written on one core is read or rewritten
+on the other. The fully-connected products keep BLAS's threads, which split large
+weight matrices over the cores' caches (final's FC 1000). On the 2-core VM at m = 10
+(bench/NOTES.md, 2026-12-02) this ran conv2-relu training 1.29× and final 1.04× faster
+than with BLAS's two threads everywhere, median of paired rounds; inference, where the
+forward products at m = 256 gained from two threads, is left as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Any
+
+import numpy as np
 
 from gpunn.functions.conv import conv_output_shape
 from gpunn.kernels import threads
@@ -59,6 +71,14 @@ def parts_for(net, m: int) -> int:
     if work < CONV_MACS_PER_PARAM * sum(layer.w.size + layer.b.size for layer in net.layers):
         return 1
     return max(1, min(threads.workers(), m // MIN_ROWS))
+
+
+def one_core(layer, train: bool) -> contextlib.AbstractContextManager:
+    """The context a layer's forward or backward runs in: OpenBLAS at one thread for a CPU
+    ``ConvPool`` in training, nothing otherwise (see the module's docstring)."""
+    if train and isinstance(layer, ConvPool) and isinstance(layer.w, np.ndarray):
+        return threads.single_threaded_blas()
+    return contextlib.nullcontext()
 
 
 def backprop(net, x: Any, y_onehot: Any, step: Any, seed: int, parts: int) -> None:

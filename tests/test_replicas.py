@@ -121,3 +121,41 @@ def test_dropout_rows_from_start_match_the_whole_batch():
     whole = dropout_mask(np, (10, 6), np.float32, 0.4, key)
     part = dropout_mask(np, (4, 6), np.float32, 0.4, key, start=5 * 6)
     np.testing.assert_array_equal(part, whole[5:9])
+
+
+def test_unsplit_training_keeps_conv_layers_on_one_core(monkeypatch):
+    """An unsplit CPU backprop runs ConvPool's products with OpenBLAS at one thread and the
+    fully-connected ones with BLAS's own count; inference leaves every layer alone."""
+    controls = threads._openblas()
+    if controls is None:
+        pytest.skip("OpenBLAS not found: nothing to set to one thread")
+    set_threads, get_threads = controls
+    seen = []
+    for cls in (ConvPool, FullyConnected):
+        for name in ("forward", "backward"):
+            plain = getattr(cls, name)
+
+            def spy(self, *args, _plain=plain, _name=name, **kwargs):
+                seen.append((type(self).__name__, _name, get_threads()))
+                return _plain(self, *args, **kwargs)
+
+            monkeypatch.setattr(cls, name, spy)
+    saved = get_threads()
+    set_threads(2)
+    try:
+        net = _net()
+        net.backprop(*_batch(5), step=0)
+        training = list(seen)
+        seen.clear()
+        net.feedforward(_batch(5)[0])
+    finally:
+        set_threads(saved)
+    assert training == [
+        ("ConvPool", "forward", 1),
+        ("FullyConnected", "forward", 2),
+        ("Softmax", "forward", 2),
+        ("Softmax", "backward", 2),
+        ("FullyConnected", "backward", 2),
+        ("ConvPool", "backward", 1),
+    ]
+    assert [count for *_, count in seen] == [2, 2, 2]
