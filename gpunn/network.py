@@ -105,7 +105,19 @@ class Network:
     def feedforward(self, x, train: bool = False, step: int | Any = 0, seed: int | None = None):
         """The output activations a^L (N, n_outputs); (``seed``, ``step``) key the dropout masks
         (``step`` an int, or a 1-element device array read when the masks are drawn)."""
-        return self._forward(self.layers, x, train, step, self.seed if seed is None else seed)
+        if not train:
+            return self.output(x)[1]
+        return self.forward_layers(self.layers, x, train, step, self.seed if seed is None else seed)
+
+    def output(self, x) -> tuple[Any, Any]:
+        """(z^L, a^L) of x in evaluation mode. On the CPU a large enough batch of a
+        convolutional network is split over the cores, as ``backprop``'s is; the layers'
+        caches are then not this batch's."""
+        parts = replicas.parts_for(self, x.shape[0], train=False)
+        if parts > 1:
+            return replicas.output(self, x, parts)
+        a = self.forward_layers(self.layers, x, False, 0, self.seed)
+        return self.layers[-1].z, a
 
     def backprop(self, x, y_onehot, step: int | Any = 0, seed: int | None = None) -> None:
         """Forward in training mode, then fill each layer's ``gw``, ``gb`` (sums over the batch).
@@ -122,7 +134,7 @@ class Network:
 
     def backprop_layers(self, layers, x, y_onehot, step, seed: int) -> None:
         """``backprop`` through ``layers`` (this network's, or a replica's) on this batch."""
-        self._forward(layers, x, True, step, seed)
+        self.forward_layers(layers, x, True, step, seed)
         out = layers[-1]
         delta = self.cost.delta(out.activation, out.z, out.a, y_onehot)
         for i in range(len(layers) - 1, -1, -1):
@@ -133,7 +145,8 @@ class Network:
                 delta = below.activation.backward(below.z, below.a, ga.reshape(below.z.shape))
 
     @staticmethod
-    def _forward(layers, x, train: bool, step, seed: int):
+    def forward_layers(layers, x, train: bool, step, seed: int):
+        """a^L of x through ``layers`` (this network's, or a replica's), each caching its own."""
         a = x
         for i, layer in enumerate(layers):
             key = step_key(seed, step, i) if train and layer.p_dropout else 0
@@ -169,11 +182,10 @@ class Network:
         eye = xp.eye(self.n_outputs, dtype=self.dtype)
         for i in range(0, len(x), batch_size):
             xb, yb = x[i : i + batch_size], labels[i : i + batch_size]
-            a = self.feedforward(xb)
+            z, a = self.output(xb)
             correct += (a.argmax(axis=1) == yb).sum()
             if cost:
-                out = self.layers[-1]
-                total += self.cost.fn(out.z, a, eye[yb])
+                total += self.cost.fn(z, a, eye[yb])
         return correct, total
 
     def weight_norm_sq(self):

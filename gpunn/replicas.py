@@ -61,14 +61,18 @@ def conv_macs(layers) -> int:
     return total
 
 
-def parts_for(net, m: int) -> int:
-    """How many parts a CPU backprop of m examples splits into (1: do not split)."""
+def parts_for(net, m: int, train: bool = True) -> int:
+    """How many parts a CPU backprop (``train``) or evaluation forward pass of m examples
+    splits into (1: do not split). A forward pass has no gradients to add up, so only
+    its convolution work counts."""
     if net.device.is_gpu:
         return 1
     work = conv_macs(net.layers) * m
     if work < MIN_CONV_MACS or not threads.can_split():
         return 1
-    if work < CONV_MACS_PER_PARAM * sum(layer.w.size + layer.b.size for layer in net.layers):
+    if train and work < CONV_MACS_PER_PARAM * sum(
+        layer.w.size + layer.b.size for layer in net.layers
+    ):
         return 1
     return max(1, min(threads.workers(), m // MIN_ROWS))
 
@@ -79,6 +83,19 @@ def one_core(layer, train: bool) -> contextlib.AbstractContextManager:
     if train and isinstance(layer, ConvPool) and isinstance(layer.w, np.ndarray):
         return threads.single_threaded_blas()
     return contextlib.nullcontext()
+
+
+def output(net, x: Any, parts: int) -> tuple[Any, Any]:
+    """``Network.output`` (evaluation mode: the last layer's z and a) over ``parts`` runs of
+    rows at once, each through its own replicas; the rows' results put back in order."""
+
+    def work(lo: int, hi: int) -> tuple[Any, Any]:
+        layers = [copy.copy(layer) for layer in net.layers]
+        a = net.forward_layers(layers, x[lo:hi], False, 0, 0)
+        return layers[-1].z, a
+
+    done = threads.split(x.shape[0], parts, work)
+    return tuple(np.concatenate([part[k] for part in done]) for k in (0, 1))
 
 
 def backprop(net, x: Any, y_onehot: Any, step: Any, seed: int, parts: int) -> None:

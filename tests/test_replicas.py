@@ -159,3 +159,37 @@ def test_unsplit_training_keeps_conv_layers_on_one_core(monkeypatch):
         ("ConvPool", "backward", 1),
     ]
     assert [count for *_, count in seen] == [2, 2, 2]
+
+
+def test_split_evaluation_gives_the_serial_outputs_and_cost(split_into_three, monkeypatch):
+    net = _net()
+    x, y_onehot = _batch(25)
+    labels = y_onehot.argmax(axis=1)
+    rows = []
+    plain = Network.forward_layers
+
+    def spy(layers, x, *args):
+        rows.append(x.shape[0])
+        return plain(layers, x, *args)
+
+    monkeypatch.setattr(Network, "forward_layers", staticmethod(spy))
+    z, a = net.output(x)
+    correct, cost = net.evaluate(x, labels, cost=True)
+    assert sorted(rows) == [8, 8, 8, 8, 9, 9]  # two calls, each in three parts
+    monkeypatch.setattr(replicas, "parts_for", lambda *args, **kwargs: 1)
+    z1, a1 = net.output(x)
+    serial_correct, serial_cost = net.evaluate(x, labels, cost=True)
+    np.testing.assert_allclose(z, z1, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(a, a1, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(net.feedforward(x), a1)
+    assert int(correct) == int(serial_correct)
+    np.testing.assert_allclose(float(cost), float(serial_cost), rtol=1e-12)
+
+
+def test_who_splits_evaluation():
+    """A forward pass adds no gradients: only the convolution work counts."""
+    conv2, fc30 = (get_preset(n).network("cpu") for n in ("conv2-relu", "fc30"))
+    cores = threads.workers()
+    assert replicas.parts_for(conv2, 10, train=False) == 1
+    assert replicas.parts_for(conv2, 26, train=False) == min(cores, 3)
+    assert replicas.parts_for(fc30, 4096, train=False) == 1
