@@ -104,7 +104,10 @@ class Network:
     # --- forward and backward -------------------------------------------------------
     def feedforward(self, x, train: bool = False, step: int | Any = 0, seed: int | None = None):
         """The output activations a^L (N, n_outputs); (``seed``, ``step``) key the dropout masks
-        (``step`` an int, or a 1-element device array read when the masks are drawn)."""
+        (``step`` an int, or a 1-element device array read when the masks are drawn).
+
+        In evaluation mode (``train`` false) this is ``output(x)[1]``: step and seed play no
+        part, and a split CPU batch leaves the layers' caches alone (``output`` gives z^L)."""
         if not train:
             return self.output(x)[1]
         return self.forward_layers(self.layers, x, train, step, self.seed if seed is None else seed)

@@ -1,4 +1,4 @@
-"""Data parallelism on the CPU: one mini-batch's backprop split over the cores.
+"""Data parallelism on the CPU: one mini-batch's backprop, or evaluation, split over the cores.
 
 A mini-batch of m examples is cut into P equal runs of rows (P = the cores this
 process may use), and each run goes forward and back through its own *replica* of
@@ -22,14 +22,21 @@ parameter (the parts' gradients must be added up). The fully-connected products 
 use both cores through BLAS, and a small step loses more to the threads' hand-over than
 it gains (conv2-relu splits from m = 26, final from m = 43, fc30 never).
 
-A batch too small to split still keeps each convolutional layer on one core
+An evaluation forward pass (``output``) splits the same way when its convolution work
+reaches ``MIN_CONV_MACS``; it has no gradients to add, so the per-parameter rule does
+not apply (final splits from m = 26). Each part returns its rows' z^L and a^L, put back
+in order. On the 2-core VM this ran inference at m = 256 1.9× faster (conv2-relu, final)
+and at m = 1024 2.2× (final); paired rounds, bench/NOTES.md, 2026-12-02.
+
+A training batch too small to split still keeps each convolutional layer on one core
 (``one_core``): its Numba loops and the products on their column buffers run with
 OpenBLAS at one thread, so that no buffer written on one core is read or rewritten
 on the other. The fully-connected products keep BLAS's threads, which split large
-weight matrices over the cores' caches (final's FC 1000). On the 2-core VM at m = 10
-(bench/NOTES.md, 2026-12-02) this ran conv2-relu training 1.29× and final 1.04× faster
-than with BLAS's two threads everywhere, median of paired rounds; inference, where the
-forward products at m = 256 gained from two threads, is left as it was.
+weight matrices over the cores' caches. On the 2-core VM at m = 10 (bench/NOTES.md,
+2026-12-02) this ran conv2-relu training 1.29× and final 1.04× faster than BLAS's two
+threads everywhere (median of paired rounds); the whole step at one thread was faster
+still for conv2-relu (1.07×, its FC 100 is small) but slower for final (0.93×, two FC
+1000). Unsplit evaluation (small m) keeps BLAS's threads.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""CPU data parallelism: a batch's backprop split over threads gives the serial gradients."""
+"""CPU data parallelism: a batch's backprop or evaluation split over threads gives the serial
+results, and unsplit training keeps the convolutions on one core."""
+
+import contextlib
 
 import numpy as np
 import pytest
@@ -108,7 +111,7 @@ def test_who_splits():
     """Convolutional nets from a batch whose conv work pays for the hand-over; never fc30,
     never on the book's m = 10."""
     conv2, final, fc30 = (get_preset(n).network("cpu") for n in ("conv2-relu", "final", "fc30"))
-    cores = threads.workers()
+    cores = threads.workers() if threads.can_split() else 1
     assert replicas.conv_macs(conv2.layers) == 20 * 25 * 24 * 24 + 40 * 20 * 25 * 8 * 8
     assert replicas.parts_for(conv2, 10) == 1 and replicas.parts_for(final, 10) == 1
     assert replicas.parts_for(conv2, 64) == min(cores, 8)
@@ -174,22 +177,36 @@ def test_split_evaluation_gives_the_serial_outputs_and_cost(split_into_three, mo
 
     monkeypatch.setattr(Network, "forward_layers", staticmethod(spy))
     z, a = net.output(x)
+    fed = net.feedforward(x)
     correct, cost = net.evaluate(x, labels, cost=True)
-    assert sorted(rows) == [8, 8, 8, 8, 9, 9]  # two calls, each in three parts
+    assert sorted(rows) == [8] * 6 + [9] * 3  # three calls, each in three parts
     monkeypatch.setattr(replicas, "parts_for", lambda *args, **kwargs: 1)
     z1, a1 = net.output(x)
     serial_correct, serial_cost = net.evaluate(x, labels, cost=True)
     np.testing.assert_allclose(z, z1, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(a, a1, rtol=1e-12, atol=1e-12)
-    np.testing.assert_array_equal(net.feedforward(x), a1)
+    np.testing.assert_array_equal(fed, a)
     assert int(correct) == int(serial_correct)
     np.testing.assert_allclose(float(cost), float(serial_cost), rtol=1e-12)
 
 
 def test_who_splits_evaluation():
-    """A forward pass adds no gradients: only the convolution work counts."""
-    conv2, fc30 = (get_preset(n).network("cpu") for n in ("conv2-relu", "fc30"))
-    cores = threads.workers()
+    """A forward pass adds no gradients: only the convolution work counts (final at m = 32:
+    50 M multiply-adds, enough to split, but under 40 per parameter)."""
+    conv2, final, fc30 = (get_preset(n).network("cpu") for n in ("conv2-relu", "final", "fc30"))
+    cores = threads.workers() if threads.can_split() else 1
     assert replicas.parts_for(conv2, 10, train=False) == 1
     assert replicas.parts_for(conv2, 26, train=False) == min(cores, 3)
+    assert replicas.parts_for(final, 32) == 1
+    assert replicas.parts_for(final, 32, train=False) == min(cores, 4)
     assert replicas.parts_for(fc30, 4096, train=False) == 1
+
+
+def test_one_core_only_for_cpu_convolutions_in_training():
+    conv, fc = ConvPool(4, kernel=3), FullyConnected(10)
+    conv.w = fc.w = np.zeros((2, 2))
+    assert isinstance(replicas.one_core(conv, True), type(threads.single_threaded_blas()))
+    for layer, train in ((conv, False), (fc, True)):
+        assert isinstance(replicas.one_core(layer, train), contextlib.nullcontext)
+    conv.w = object()  # not a NumPy array: a GPU layer
+    assert isinstance(replicas.one_core(conv, True), contextlib.nullcontext)

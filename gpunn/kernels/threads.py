@@ -33,7 +33,9 @@ from gpunn.errors import ConfigError
 MIN_ELEMENTS = 1 << 15  # below this many array elements one thread is faster
 # Below this many examples the split loses end to end: conv2-relu training on the 2-core VM
 # measured 1,900 img/s split against 2,300 serial at m = 10, and no gain at 64 and 256
-# (bench/NOTES.md); evaluation batches (1,000 examples) still split.
+# (bench/NOTES.md). A convolutional network's evaluation batches (1,000 examples) are
+# split whole by ``gpunn.replicas``, and this then runs serially inside each part; the
+# data expansion's large batches still split here.
 MIN_EXAMPLES = 512
 
 _pool: tuple[int, ThreadPoolExecutor] | None = None

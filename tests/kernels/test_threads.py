@@ -57,6 +57,9 @@ def test_blas_is_single_threaded_inside_and_restored_after():
         assert get_threads() == 1
         np.ones((64, 64)) @ np.ones((64, 64))
     assert get_threads() == before
+    with pytest.raises(RuntimeError), threads.single_threaded_blas():
+        raise RuntimeError("a layer failed")
+    assert get_threads() == before
 
 
 def test_overlapping_blocks_restore_the_first_count():
