@@ -127,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="cosine: lower η step by step as ½(1 + cos) to near 0 at the last step "
         "(after any warm-up; default: the preset's, none)",
     )
+    t.add_argument(
+        "--order",
+        choices=["shuffled", "fixed"],
+        help="the mini-batches' order each epoch: shuffled afresh (default), or fixed, the "
+        "training set's own order every epoch as in network3",
+    )
     t.add_argument("--seed", type=_nonneg_int, help="default 0")
     t.add_argument(
         "--train-size", type=_positive_int, metavar="N", help="train on the first N training images"

@@ -39,6 +39,7 @@ CONFIG_OPTIONS = (
     "early_stopping",
     "warmup",
     "anneal",
+    "order",
     "distort_strength",
     "distort_scale",
     "elastic_alpha",
@@ -180,7 +181,9 @@ def cmd_train(args) -> int:
     eta_words = ", ".join(_eta_words(config))
     _say(
         f"training {run_info.get('preset', 'network')} on {network.device.describe()}: "
-        f"{images}, {_epochs(config.epochs)}, mini-batch {config.mini_batch_size}, "
+        f"{images}"
+        + (" in a fixed order" if config.order == "fixed" else "")
+        + f", {_epochs(config.epochs)}, mini-batch {config.mini_batch_size}, "
         f"η {config.eta:g}"
         + (f" ({eta_words})" if eta_words else "")
         + (

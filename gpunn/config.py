@@ -15,6 +15,9 @@ from gpunn.optim import check_hyper
 from gpunn.tracker import ANNEALS
 
 NAN_POLICIES = ("stop", "skip-batch")
+# "shuffled": a fresh permutation each epoch; "fixed": the training set's own order every
+# epoch, as network3's SGD takes its mini-batches
+ORDERS = ("shuffled", "fixed")
 # the settings that mean something only with expand="distort", and their defaults
 DISTORTION_DEFAULTS = {"distort_strength": 1.0, "distort_scale": 0.0, "elastic_alpha": None}
 
@@ -42,6 +45,7 @@ class TrainConfig:
     early_stopping: int | None = None  # stop after this many epochs without improvement
     warmup: float = 0.0  # epochs over which η rises linearly from η/W to η (W: their steps)
     anneal: str = "none"  # "cosine": η falls as ½(1 + cos) to near 0 by the last step
+    order: str = "shuffled"  # the mini-batches' order each epoch (ORDERS)
     distort_strength: float = 1.0  # expand="distort": scales shifts, rotations, elastic α (if None)
     distort_scale: float = 0.0  # with expand="distort": size factors drawn from [1 − F, 1 + F]
     elastic_alpha: float | None = None  # with expand="distort": α instead of 34·strength
@@ -79,6 +83,8 @@ class TrainConfig:
             )
         if self.anneal not in ANNEALS:
             raise ConfigError(f"anneal must be one of {', '.join(ANNEALS)}, got {self.anneal!r}")
+        if self.order not in ORDERS:
+            raise ConfigError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
         if not 0 < self.eta_floor < 1:
             raise ConfigError(f"eta_floor must be in (0, 1), got {self.eta_floor!r}")
         if self.nan_policy not in NAN_POLICIES:

@@ -1,7 +1,8 @@
 """The epoch loop: mini-batch SGD on the network's device, monitoring, checkpoints, resume.
 
 Per epoch: shuffle (a permutation from SeedSequence([seed, epoch]), gathered on the
-device once), run every full mini-batch (the last incomplete one is dropped, as in
+device once; ``order="fixed"`` keeps the training set's own order, as network3 did),
+run every full mini-batch (the last incomplete one is dropped, as in
 network3), then evaluate. Nothing is copied to the host per batch: accuracy and cost
 are summed on the device and read once per epoch.
 """
@@ -230,8 +231,10 @@ class Trainer:
         n_batches = len(self.train_x) // m
         net.device.synchronize()
         start = time.perf_counter()  # the epoch's shuffle and distortions count as training
-        perm = net.device.send(epoch_permutation(c.seed, self.epoch, len(self.train_x)))
-        x, y = self.train_x[perm], self.train_onehot[perm]
+        x, y = self.train_x, self.train_onehot
+        if c.order == "shuffled":
+            perm = net.device.send(epoch_permutation(c.seed, self.epoch, len(x)))
+            x, y = x[perm], y[perm]
         if self.distort:
             x = distort_epoch(
                 x,

@@ -233,6 +233,31 @@ def test_distort_redraws_the_images_each_epoch_and_resumes_exactly(tmp_path):
     assert not np.array_equal(plain.net.state()["layer0/w"], reference.net.state()["layer0/w"])
 
 
+@pytest.mark.parametrize("order", ["shuffled", "fixed"])
+def test_order_fixed_takes_the_training_set_in_its_own_order_every_epoch(order):
+    data = blobs()
+    cfg = TrainConfig(epochs=2, eta=0.03, mini_batch_size=10, seed=5, order=order)
+    trainer = Trainer(make_net(), data, cfg, log=quiet)
+    batches = []
+    real_backprop = trainer.net.backprop
+
+    def spy(x, *args, **kwargs):
+        batches.append(np.array(x))
+        return real_backprop(x, *args, **kwargs)
+
+    trainer.net.backprop = spy
+    trainer.run()
+    assert len(batches) == 1 + 2 * 60  # the untimed warm-up step, then two epochs
+    epoch = np.concatenate(batches[1:61]), np.concatenate(batches[61:])
+    if order == "fixed":
+        np.testing.assert_array_equal(epoch[0], data.train.x)
+        np.testing.assert_array_equal(epoch[1], data.train.x)
+    else:  # each epoch a permutation of the training set, and not the same one
+        for e in epoch:
+            assert sorted(map(bytes, e)) == sorted(map(bytes, data.train.x))
+        assert not np.array_equal(epoch[0], epoch[1])
+
+
 def test_a_signal_after_the_last_batch_finishes_the_run_and_is_reported():
     trainer = Trainer(make_net(), blobs(), TrainConfig(epochs=2, eta=0.05), log=quiet)
     evaluate = trainer._evaluate
@@ -298,6 +323,7 @@ def test_schedule_halves_eta_and_stops():
         dict(eta=-0.1),
         dict(momentum=1.5),
         dict(nan_policy="ignore"),
+        dict(order="network3"),
         dict(mini_batch_size=10_000),
         dict(warmup=-1),
         dict(warmup=float("inf")),
