@@ -21,7 +21,9 @@
 #              host- or device-bound steps at m = 10, whether a step can be a CUDA graph
 #              (PROBE_ONLY="methods step ..." for some of them: launch methods
 #              weight_gradient step graph; PROBE_STEPS steps per network)
-#   conv2-relu gpunn train --preset conv2-relu --device gpu (60 epochs)
+#   conv2-relu gpunn train --preset conv2-relu --device gpu (60 epochs), with $CONV2's flags
+#              (e.g. CONV2="--ema 0.9999", the weights' moving average; default: none) and
+#              seed $SEED (default 0)
 #   final-fast the final-fast preset (final at mini-batch 256, η 0.8 = η·m/10, warm-up 1
 #              epoch): the recipe for the 2-minute goal (bench/results/accuracy/README.md)
 #   ensemble-fast  the ensemble5-fast preset: five of those (seeds 0–4), voting and averaging
@@ -154,8 +156,9 @@ for stage in "$@"; do
         CAP=${PROBE_CAP:-90} run probe python bench/launch_probe.py --steps "${PROBE_STEPS:-2000}" \
             ${PROBE_ONLY:+--only $PROBE_ONLY} --json "$OUT/launch-probe-$stamp-$commit.json" ;;
     conv2-relu)
-        run_train train-conv2-relu python -m gpunn train --preset conv2-relu \
-            --device gpu --no-progress --metrics "$OUT/conv2-relu-gpu.jsonl" \
+        # shellcheck disable=SC2086  # $CONV2 is a list of flags
+        run_train train-conv2-relu python -m gpunn train --preset conv2-relu ${CONV2:-} \
+            --seed "${SEED:-0}" --device gpu --no-progress --metrics "$OUT/conv2-relu-gpu.jsonl" \
             --checkpoint-dir "$OUT/conv2-relu-ckpt" --keep-checkpoints 1 ;;
     final-fast)
         run_train train-final-fast python -m gpunn train \
