@@ -92,12 +92,21 @@ def one_core(layer, train: bool) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
+def _replicas(net, first_row: int) -> list:
+    """Shallow copies of the network's layers (sharing w and b, caches of their own) for the
+    part of the batch that starts at row ``first_row``."""
+    layers = [copy.copy(layer) for layer in net.layers]
+    for layer in layers:
+        layer.first_row = first_row
+    return layers
+
+
 def output(net, x: Any, parts: int) -> tuple[Any, Any]:
     """``Network.output`` (evaluation mode: the last layer's z and a) over ``parts`` runs of
     rows at once, each through its own replicas; the rows' results put back in order."""
 
     def work(lo: int, hi: int) -> tuple[Any, Any]:
-        layers = [copy.copy(layer) for layer in net.layers]
+        layers = _replicas(net, lo)
         a = net.forward_layers(layers, x[lo:hi], False, 0, 0)
         return layers[-1].z, a
 
@@ -115,9 +124,7 @@ def backprop(net, x: Any, y_onehot: Any, step: Any, seed: int, parts: int) -> No
     m = x.shape[0]
 
     def work(lo: int, hi: int) -> list:
-        layers = [copy.copy(layer) for layer in net.layers]  # shares w and b
-        for layer in layers:
-            layer.first_row = lo
+        layers = _replicas(net, lo)
         net.backprop_layers(layers, x[lo:hi], y_onehot[lo:hi], step, seed)
         return [(layer.gw, layer.gb) for layer in layers]
 
