@@ -70,6 +70,12 @@ def save_checkpoint(directory, network, optimizer, train_state: dict, keep: int 
 def read_checkpoint(path) -> tuple[dict, dict, dict]:
     """(header, params, optimizer buffers) of one checkpoint file."""
     header, arrays = read_npz(path, {CHECKPOINT_FORMAT: CHECKPOINT_FORMAT_VERSION})
+    return checked_checkpoint(path, header, arrays)
+
+
+def checked_checkpoint(path, header: dict, arrays: dict) -> tuple[dict, dict, dict]:
+    """(header, params, optimizer buffers) of a checkpoint read by ``read_npz``;
+    ModelFileError naming ``path`` when its header lacks the training state."""
     params, buffers = split_arrays(arrays)
     train = header.get("train")
     if not isinstance(header.get("network"), dict) or not isinstance(train, dict):
@@ -88,6 +94,36 @@ def split_arrays(arrays: dict) -> tuple[dict, dict]:
     params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
     buffers = {k: v for k, v in arrays.items() if k.partition("/")[0] in STATE_KINDS}
     return params, buffers
+
+
+def checkpoint_model(path, header: dict, params: dict, buffers: dict, device=None,
+                     trained_weights: bool = False):  # fmt: skip
+    """The checkpoint's network as its run evaluated it: the average of the weights when the
+    run kept one (``ema`` > 0), else (or with ``trained_weights``) the weights trained.
+
+    A run with ``ema`` keeps an average of every parameter from its first step on (before
+    it, the average is the weights); ModelFileError naming ``path`` when only some of the
+    parameters have one, or when a run without ``ema`` left averages.
+    """
+    from gpunn.serialize import network_from_file
+
+    averages = {
+        k.removeprefix("average/"): v for k, v in buffers.items() if k.startswith("average/")
+    }
+    if averages and not header["train"]["config"].get("ema"):
+        raise ModelFileError(
+            f"{path}: holds averages of the weights, but its run kept none (ema 0)"
+        )
+    if averages and set(averages) != set(params):
+        missing = ", ".join(sorted(set(params) - set(averages))) or "none"
+        extra = ", ".join(sorted(set(averages) - set(params))) or "none"
+        raise ModelFileError(
+            f"{path}: the averages of the weights do not match its parameters "
+            f"(missing: {missing}; not parameters: {extra})"
+        )
+    chosen = averages if averages and not trained_weights else params
+    run_info = header["train"].get("run_info", {})
+    return network_from_file(path, {**header, "metadata": run_info}, chosen, device)
 
 
 def restore_network(path, header: dict, params: dict, buffers: dict, device=None):

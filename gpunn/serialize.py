@@ -147,7 +147,12 @@ def load_model(path, device=None, trained_weights: bool = False):
     checkpoint, the network as it was then: with the average of its weights if the run kept
     one (``--ema``, what its epochs reported), else (or with ``trained_weights``) the
     weights trained."""
-    from gpunn.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION, split_arrays
+    from gpunn.checkpoint import (
+        CHECKPOINT_FORMAT,
+        CHECKPOINT_FORMAT_VERSION,
+        checked_checkpoint,
+        checkpoint_model,
+    )
     from gpunn.ensemble import ENSEMBLE_FORMAT, ENSEMBLE_FORMAT_VERSION, Ensemble
 
     formats = {
@@ -159,15 +164,8 @@ def load_model(path, device=None, trained_weights: bool = False):
     if header["format"] == ENSEMBLE_FORMAT:
         return Ensemble.from_file(path, header, arrays, device)
     if header["format"] == CHECKPOINT_FORMAT:  # parameters under param/, beside velocities
-        params, buffers = split_arrays(arrays)
-        averages = {
-            k.removeprefix("average/"): v for k, v in buffers.items() if k.startswith("average/")
-        }
-        if averages and not trained_weights:
-            params = averages
-        train = header.get("train")
-        run_info = train.get("run_info", {}) if isinstance(train, dict) else None
-        return network_from_file(path, {**header, "metadata": run_info}, params, device)
+        header, params, buffers = checked_checkpoint(path, header, arrays)
+        return checkpoint_model(path, header, params, buffers, device, trained_weights)
     return network_from_file(path, header, arrays, device)
 
 

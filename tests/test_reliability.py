@@ -17,12 +17,20 @@ import numpy as np
 import pytest
 
 from gpunn import train as train_module
-from gpunn.checkpoint import checkpoint_paths, load_latest, read_checkpoint, restore_network
+from gpunn.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_FORMAT_VERSION,
+    checkpoint_paths,
+    load_latest,
+    read_checkpoint,
+    restore_network,
+)
 from gpunn.config import TrainConfig
 from gpunn.errors import DataError, GpunnError, ModelFileError, NumericalError, ShapeError
 from gpunn.interrupts import StopRequest
 from gpunn.layers import FullyConnected, Softmax
 from gpunn.network import Network
+from gpunn.serialize import load_model, read_npz, write_npz
 from gpunn.train import Trainer, TrainingInterrupted
 from tests.faults import (
     assert_same_weights,
@@ -375,6 +383,31 @@ def test_a_checkpoint_that_does_not_fit_its_network_names_the_file(tmp_path):
     header["train"]["config"]["eta"] = -1.0
     with pytest.raises(ModelFileError, match="eta"):
         restore_network(where, header, read_checkpoint(where)[1], {})
+
+
+def test_load_model_refuses_averages_that_do_not_fit_the_checkpoints_run(tmp_path):
+    """An ema run's checkpoint is evaluated with its averages only when every parameter has
+    one; averages in a run without ema, or for some parameters only, are a clear error."""
+    where = interrupted_mid_epoch(tmp_path / "c")  # momentum 0.5, no ema
+    header, arrays = read_npz(where, {CHECKPOINT_FORMAT: CHECKPOINT_FORMAT_VERSION})
+    averages = {f"average/{k[len('param/') :]}": v + 1 for k, v in arrays.items() if "param/" in k}
+
+    def written(name, ema, extra):
+        train = {**header["train"], "config": {**header["train"]["config"], "ema": ema}}
+        write_npz(tmp_path / name, {**arrays, **extra}, {**header, "train": train})
+        return tmp_path / name
+
+    with pytest.raises(ModelFileError, match="holds averages of the weights, but its run kept"):
+        load_model(written("no-ema.npz", 0.0, averages))
+    part = {k: v for k, v in averages.items() if not k.endswith("/b")}
+    with pytest.raises(ModelFileError, match="missing: layer0/b, layer1/b; not parameters: none"):
+        load_model(written("part.npz", 0.9, part))
+    both = written("both.npz", 0.9, averages)
+    for trained, shift in ((False, 1), (True, 0)):
+        for k, v in load_model(both, trained_weights=trained).state().items():
+            np.testing.assert_array_equal(v, arrays[f"param/{k}"] + shift)
+    for k, v in load_model(written("first.npz", 0.9, {})).state().items():
+        np.testing.assert_array_equal(v, arrays[f"param/{k}"])  # before any step a = w
 
 
 def bad(split, field, value):
