@@ -5,7 +5,8 @@
     python bench/run.py --device cpu --batch-sizes 10,64,256
 
 Takes every ``gpunn bench`` option; unless ``--json`` is given the record goes to
-bench/results/<date>-<device>-<host>-<commit>.json (never over an earlier run's). The
+bench/results/<date>-<device or GPU name>-<host>-<commit>[-dirty][-k].json (never over an
+earlier run's: -2, -3, … when the name is taken). The
 file is rewritten after every row, with ``"complete": false`` until the run ends.
 """
 

@@ -1,8 +1,8 @@
 """The one switch between NumPy on the CPU and CuPy on an NVIDIA GPU.
 
-This is the only module that imports CuPy. Everything else asks it for a
-``Device`` (which carries ``.xp``, the array module) or calls
-``get_array_module(*arrays)``.
+CuPy is imported here (and, apart from this module, only by ``kernels/blas.py``,
+for its cuBLAS handle). Everything else asks it for a ``Device`` (which carries
+``.xp``, the array module) or calls ``get_array_module(*arrays)``.
 
 The default device is chosen, in order, by ``use(name)``, the environment
 variable ``GPUNN_DEVICE`` and finally ``auto``: the GPU when CuPy can use a CUDA

@@ -2,7 +2,8 @@
 
 shallow → conv1 → conv2 → conv2-relu → + expanded data → + extra FC → final (dropout)
 → an ensemble of five finals. Writes results.json, learning curves, the first layer's
-filters and the misclassified test digits of the best net.
+filters and the (first 100) misclassified test digits of the last net trained (final for
+the whole ladder).
 
     python scripts/chapter6.py --device gpu            # the whole ladder
     python scripts/chapter6.py --only conv2-relu final --epochs 5
@@ -30,7 +31,7 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--only", nargs="+", choices=LADDER, default=LADDER)
     p.add_argument(
-        "--ensemble", type=int, default=5, help="members of the final ensemble (0: none)"
+        "--ensemble", type=int, default=5, help="members of the final ensemble (≤ 1: none)"
     )
     args = p.parse_args()
     results = Results("chapter6", args)

@@ -1,7 +1,7 @@
 """What every chapter script shares: arguments, a results folder, and runs recorded with provenance.
 
-Each run's record carries the device, the date, the git commit and the seconds it took,
-so every number in a results file says where it came from.
+A results file carries the device, the date and the git commit, and each run in it the
+seconds it took, so every number in it says where it came from.
 """
 
 from __future__ import annotations
