@@ -104,7 +104,7 @@ def candidate_dirs(name: str, data_dir: str | Path | None = None) -> list[Path]:
     if data_dir is not None:
         roots = [(Path(data_dir), True)]
     else:
-        env = os.environ.get("GPUNN_DATA")
+        env = os.environ.get("GPUNN_DATA", "").strip()  # blank: unset
         roots = ([(Path(env), True)] if env else []) + [(cache_dir(), False)]
     dirs = []
     for root, direct in roots:

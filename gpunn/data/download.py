@@ -145,16 +145,33 @@ def missing_message(info: DatasetInfo, missing: list[str], directory: Path, why:
 
 
 def download_missing(info: DatasetInfo, directory: Path, missing: list[str]) -> None:
-    """Fetch each IDX file in ``missing`` into ``directory``; DataError if any cannot be had."""
+    """Fetch each IDX file in ``missing`` into ``directory``; DataError if any cannot be had.
+
+    Folders made for the download that are still empty when it fails are removed again."""
+    made = [d for d in (directory, *directory.parents) if not d.exists()]  # deepest first
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        _remove_empty(made)
         raise DataError(missing_message(info, missing, directory, f"cannot create: {exc}")) from exc
-    for i, name in enumerate(missing):
+    try:
+        for i, name in enumerate(missing):
+            try:
+                fetch(info, name, directory)
+            except DataError:
+                raise
+            except OSError as exc:  # unreachable mirrors, or the folder is not writable
+                why = f"cannot download: {exc}"
+                raise DataError(missing_message(info, missing[i:], directory, why)) from exc
+    except BaseException:
+        _remove_empty(made)
+        raise
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """rmdir each of ``folders`` (deepest first) while they are empty."""
+    for folder in folders:
         try:
-            fetch(info, name, directory)
-        except DataError:
-            raise
-        except OSError as exc:  # unreachable mirrors, or the folder is not writable
-            why = f"cannot download: {exc}"
-            raise DataError(missing_message(info, missing[i:], directory, why)) from exc
+            folder.rmdir()
+        except OSError:
+            return

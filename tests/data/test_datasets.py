@@ -141,7 +141,7 @@ def test_offline_error_lists_missing_files(isolated):
     assert "GPUNN_DATA" in message and "--data-dir" in message and "no network" in message
     mirrors = DATASETS["mnist"].mirrors
     assert isolated == [f"{m}train-images-idx3-ubyte.gz" for m in mirrors]
-    assert list(target.iterdir()) == []  # no partial file left behind
+    assert not target.parent.parent.exists()  # no partial file, nor the folders made for them
 
 
 def test_no_download_when_switched_off(tmp_path, fakes, isolated):
@@ -191,3 +191,14 @@ def test_download_tries_the_next_mirror(tmp_path, fakes, isolated, monkeypatch):
     patch_info(monkeypatch, "mnist", mirrors=mirrors)
     assert load("mnist", validation_size=10).source == str(cache_dir() / "mnist")
     assert len(isolated) == 8
+
+
+def test_a_failed_download_into_a_new_data_dir_leaves_no_folders(tmp_path, isolated):
+    with pytest.raises(DataError, match="no network"):
+        load("mnist", tmp_path / "new" / "sub", validation_size=10)
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_blank_gpunn_data_counts_as_unset(monkeypatch, isolated):
+    monkeypatch.setenv("GPUNN_DATA", " ")
+    assert candidate_dirs("mnist")[0] == cache_dir() / "mnist"
