@@ -17,6 +17,16 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def source_files(source) -> list[Path]:
+    """The files a dataset was read from: its IDX files when ``source`` is a folder."""
+    from gpunn.data.sources import IDX_NAMES, find_idx_file
+
+    source = Path(source)
+    if not source.is_dir():
+        return [source]
+    return [p for p in (find_idx_file(source, name) for name in IDX_NAMES) if p is not None]
+
+
 def _load_data(name: str, data_dir, train_size=None, validation_size=None):
     """The dataset split as in the book; ``validation_size`` None keeps the book's 10,000."""
     from gpunn import data
@@ -172,6 +182,7 @@ def cmd_train(args) -> int:
         run_info.get("train_size"),
         run_info.get("validation_size"),
     )
+    _check_outputs(args, None, source_files(data.source))  # not over the data read
     distortions = ", ".join(_distortion_words(config))
     images = {
         "shifts": f"{5 * len(data.train.x)} training images (5× by one-pixel shifts)",
@@ -240,19 +251,27 @@ def _check_validation(config, validation_size) -> None:
         )
 
 
-def _check_outputs(args, checkpoint_dir) -> None:
-    """Fail before training, not after, when an output cannot be written or would mix runs."""
+def _check_outputs(args, checkpoint_dir, inputs=()) -> None:
+    """Fail before training, not after, when an output cannot be written, is one of the
+    run's ``inputs``, takes another output's name, or would mix runs."""
     from gpunn.checkpoint import checkpoint_paths
+    from gpunn.files import check_distinct, check_output
 
-    if args.save:
-        _check_writable(Path(args.save))
-    if args.metrics and Path(args.metrics).is_dir():
-        raise ConfigError(f"--metrics {args.metrics}: is a folder; give a file name")
+    files = {"--save": args.save, "--metrics": args.metrics}
+    check_distinct(files)
+    for option, path in files.items():
+        if path:
+            check_output(path, option, inputs=inputs)
     if checkpoint_dir is None:
         return
-    folder = Path(checkpoint_dir)
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"--checkpoint-dir {folder}: is a file, not a folder")
+    folder = check_output(checkpoint_dir, "--checkpoint-dir", folder=True)
+    for option, path in files.items():
+        if path and Path(path).parent.resolve() == folder.resolve():
+            if Path(path).match("ckpt-*.npz"):
+                raise ConfigError(
+                    f"{option} {path}: is named as the run's checkpoints in {folder}; "
+                    f"give another name"
+                )
     if args.resume and folder.resolve() == Path(args.resume).resolve():
         return
     others = checkpoint_paths(folder) + sorted(folder.glob("member*/ckpt-*.npz"))
@@ -262,15 +281,6 @@ def _check_outputs(args, checkpoint_dir) -> None:
             f"({others[-1].relative_to(folder)}); continue that run with --resume {folder}, "
             f"or give an empty folder"
         )
-
-
-def _check_writable(path: Path) -> None:
-    """Fail before training, not after, when the model cannot be saved there."""
-    if path.is_dir():
-        raise ConfigError(f"--save {path}: is a folder; give a file name such as {path}/net.npz")
-    parent = path.parent if str(path.parent) else Path(".")
-    if parent.exists() and not parent.is_dir():
-        raise ConfigError(f"--save {path}: {parent} is not a folder")
 
 
 def _distortion_words(config) -> list[str]:
@@ -429,7 +439,7 @@ def cmd_curves(args) -> int:
     from gpunn.monitor import read_metrics
     from gpunn.plots import plot_learning_curves, require
 
-    out = _png_out(args.out)
+    out = _png_out(args.out, inputs=args.metrics)
     if args.ylim is not None:
         low, high = args.ylim
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
@@ -463,14 +473,17 @@ def _curve_labels(paths: list[str]) -> list[str]:
     return [p if names.count(n) > 1 else n for p, n in zip(paths, names, strict=True)]
 
 
-def _png_out(out: str) -> Path:
-    """The path of a PNG to write: ConfigError for a folder or another suffix."""
+def _png_out(out: str, inputs=()) -> Path:
+    """The path of a PNG to write: ConfigError for a folder, another suffix, a place that
+    cannot be written, or one of the command's ``inputs``."""
+    from gpunn.files import check_output
+
     out = Path(out)
     if out.is_dir():
         raise ConfigError(f"--out {out}: is a folder; give a file name such as {out}/plot.png")
     if out.suffix.lower() != ".png":
         raise ConfigError(f"--out {out}: give a .png file name")
-    return out
+    return check_output(out, "--out", inputs=inputs)
 
 
 def read_image(path: str, side: int = 28) -> np.ndarray:

@@ -18,11 +18,11 @@ def train_ensemble(args, first, config, run_info, data, checkpoint, folder) -> i
     gpunn-checkpoints), so an interrupted ensemble continues with ``--resume folder``.
     ``checkpoint`` is member 0's when resuming, else None.
     """
-    import json
     from dataclasses import replace
 
     from gpunn.ensemble import Ensemble, accuracy_table
     from gpunn.interrupts import StopRequest
+    from gpunn.monitor import write_metrics
     from gpunn.train import Trainer, TrainingInterrupted, unused_checkpoint_dir
 
     size = run_info["ensemble"]
@@ -70,9 +70,8 @@ def train_ensemble(args, first, config, run_info, data, checkpoint, folder) -> i
     test_x = first.device.send(data.test.x, first.dtype)
     result = ensemble.evaluate(test_x, first.device.send(data.test.y, np.int64))
     print(accuracy_table(result))
-    if args.metrics:
-        with open(args.metrics, "a") as f:
-            f.write(json.dumps({"final": True, "ensemble": result, **run_info}) + "\n")
+    if args.metrics:  # the members' epochs are in FILE.member{k}
+        write_metrics(args.metrics, [{"final": True, "ensemble": result, **run_info}])
     if args.save:
         ensemble.save(args.save, {"train": config.to_dict(), **run_info, "test": result})
         _say(f"saved the ensemble to {args.save}")
@@ -110,11 +109,13 @@ def gradient_study(args) -> int:
 
     start = time.perf_counter()
 
+    from gpunn.files import atomic_write_text, check_output
     from gpunn.gradients import BOOK_SIZES, VARIANTS, track_speeds
-    from gpunn.plots import plot_speeds
+    from gpunn.plots import plot_speeds, require
 
+    out = check_output(args.out, "--out", folder=True)  # before the study, not after it
+    require()
     data = _load_data(args.dataset, args.data_dir, args.train_size)
-    out = Path(args.out)
     runs = []
     for activation, init in VARIANTS:
         for sizes in BOOK_SIZES:
@@ -146,7 +147,7 @@ def gradient_study(args) -> int:
         "seconds": time.perf_counter() - start,
         "runs": [r.to_dict() for r in runs],
     }
-    (out / "gradients.json").write_text(json.dumps(record, indent=1))
+    atomic_write_text(out / "gradients.json", json.dumps(record, indent=1))
     plot_speeds(runs, out / "gradients.png")
     _say(f"wrote {out / 'gradients.json'} and {out / 'gradients.png'}")
     return 0

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from gpunn.errors import ConfigError
+from gpunn.files import atomic_write_text
 
 ACCURACY_AND_COST_KEYS = (
     ("train_cost", "train cost"),
@@ -81,16 +82,11 @@ def epoch_line(r: dict, epochs: int) -> str:
     return "  ".join(parts)
 
 
-def rewrite_metrics(path: Path, history: list[dict]) -> None:
-    """Start the JSON-lines file afresh with ``history`` (non-empty on resume)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in history)
-
-
-def append_metrics(path: Path, record: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
+def write_metrics(path, records: list[dict]) -> None:
+    """Replace the JSON-lines file at ``path`` with ``records``, one per line, atomically:
+    an interrupted or failed run never leaves it cut short, and a file from an earlier run
+    stays whole until this run has a record to put in its place."""
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def read_metrics(path) -> list[dict]:

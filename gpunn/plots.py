@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
 from gpunn.errors import ConfigError
+from gpunn.files import atomic_write_bytes
 
 
 def _pyplot():
@@ -26,10 +28,14 @@ def require() -> None:
 
 
 def _save(fig, path) -> Path:
+    """Write ``fig`` to ``path`` (its format from the suffix, PNG without one) atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format=path.suffix[1:] or "png", dpi=110, bbox_inches="tight")
+    finally:
+        _pyplot().close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 

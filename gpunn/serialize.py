@@ -10,55 +10,18 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from gpunn.errors import GpunnError, ModelFileError
+from gpunn.files import atomic_write_bytes
 
 MODEL_FORMAT = "gpunn-model"
 MODEL_FORMAT_VERSION = 1
 HEADER_KEY = "__gpunn__"
 ZIP_MAGIC = b"PK\x03\x04"  # every .npz starts with a zip local file header
-
-
-def new_file_mode() -> int:
-    """The mode ``open`` would give a new file under the current umask (mkstemp's is 0600)."""
-    try:  # Linux: read it, rather than set and restore it (a race with other threads)
-        with open("/proc/self/status") as f:
-            umask = next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
-    except (OSError, StopIteration, ValueError, IndexError):
-        umask = os.umask(0)
-        os.umask(umask)
-    return 0o666 & ~umask
-
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, new_file_mode())
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
 
 
 def write_npz(path, arrays: dict[str, np.ndarray], header: dict) -> None:

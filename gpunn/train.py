@@ -22,7 +22,7 @@ from gpunn.config import TrainConfig
 from gpunn.data.expand import distort_epoch, expand_training_data
 from gpunn.errors import ConfigError, GpunnError, NumericalError
 from gpunn.interrupts import StopRequest
-from gpunn.monitor import RAW_KEYS, append_metrics, epoch_line, epoch_record, rewrite_metrics
+from gpunn.monitor import RAW_KEYS, epoch_line, epoch_record, write_metrics
 from gpunn.optim import SGD
 from gpunn.progress import ProgressBar
 from gpunn.step import TrainStep
@@ -182,7 +182,8 @@ class Trainer:
     # --- the loop ----------------------------------------------------------------------
     def run(self) -> TrainResult:
         c = self.config
-        self._rewrite_metrics()
+        if self.history:  # a resumed run: the file as at the checkpoint, no later epochs
+            self._write_metrics()
         # Overflow and NaN are found by the guard at each epoch's end, not as NumPy warnings.
         with (
             StopRequest() as self._stop,
@@ -204,7 +205,7 @@ class Trainer:
                     self.epoch, record["validation_accuracy"], record["test_accuracy"]
                 )
                 self.optimizer.eta = self.tracker.eta
-                self._write_metrics(record)
+                self._write_metrics()
                 self.log(epoch_line(record, self.config.epochs))
                 self.save_checkpoint()
         if c.ema:  # what was evaluated is what the run leaves (and the caller saves)
@@ -359,11 +360,7 @@ class Trainer:
             **self.run_info,
         }
 
-    def _rewrite_metrics(self) -> None:
-        """Start the metrics file afresh with the history so far (non-empty on resume)."""
+    def _write_metrics(self, summary: dict | None = None) -> None:
+        """Write the metrics file anew: the epochs so far, then ``summary`` at the end."""
         if self.metrics_path:
-            rewrite_metrics(self.metrics_path, self.history)
-
-    def _write_metrics(self, record: dict) -> None:
-        if self.metrics_path:
-            append_metrics(self.metrics_path, record)
+            write_metrics(self.metrics_path, self.history + ([summary] if summary else []))

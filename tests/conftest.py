@@ -57,3 +57,10 @@ def kernel_arrays():
         gpu = backend.get_device("gpu")
         return lambda a: gpu.send(a)
     return lambda a: a
+
+
+@pytest.fixture
+def cwd(tmp_path, monkeypatch):
+    """A fresh empty working directory (the test's tmp_path)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

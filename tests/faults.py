@@ -84,6 +84,14 @@ def wait_for(condition, proc=None, timeout=TIMEOUT_S, poll=0.002):
         time.sleep(poll)
 
 
+def fails(argv, capsys, code=2):
+    """Run ``gpunn ARGV`` in this process, expecting exit status ``code``; its one error line."""
+    from gpunn.cli import main
+
+    assert main([str(a) for a in argv]) == code
+    return one_error_line(capsys.readouterr().err)
+
+
 def one_error_line(stderr, prefix="gpunn: error: "):
     """The single error line of a failed command; AssertionError unless there is exactly one."""
     assert "Traceback" not in stderr, stderr

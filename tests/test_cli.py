@@ -34,6 +34,7 @@ from tests.faults import (
     command,
     edited,
     env,
+    fails,
     gpunn,
     one_error_line,
     snapshot,
@@ -49,12 +50,6 @@ def data_dir(tmp_path_factory):
 
 
 @pytest.fixture
-def cwd(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture
 def no_data(monkeypatch):
     """Make loading a dataset fail the test: these errors must come before that work."""
 
@@ -62,13 +57,6 @@ def no_data(monkeypatch):
         raise AssertionError("the dataset was loaded")
 
     monkeypatch.setattr("gpunn.commands._load_data", refuse)
-
-
-def fails(argv, capsys, code=2):
-    """Run ``gpunn ARGV`` in this process; its one error line."""
-    assert main([str(a) for a in argv]) == code
-    out, err = capsys.readouterr()
-    return one_error_line(err)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pytest
 
-from gpunn import serialize
+from gpunn import files, serialize
 from gpunn.checkpoint import read_checkpoint
 from gpunn.cli import main
 from gpunn.ensemble import Ensemble
@@ -134,7 +134,7 @@ def test_a_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatc
     def full_disk(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(serialize.os, "fsync", full_disk)
+    monkeypatch.setattr(files.os, "fsync", full_disk)
     with pytest.raises(OSError, match="No space left"):
         make_net(seed=2).save(path)
     assert path.read_bytes() == before

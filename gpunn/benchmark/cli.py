@@ -11,7 +11,7 @@ import sys
 
 from gpunn.benchmark.peers import PEERS
 from gpunn.benchmark.subjects import EAGER_PEER
-from gpunn.cli import _nonneg_float
+from gpunn.cli import _nonneg_float, _positive_float
 
 
 def _csv(kind, choices=None):
@@ -42,11 +42,22 @@ def _positive(kind):
             v = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not v > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        if not 0 < v < float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a finite positive number, got {text}")
         return v
 
     return parse
+
+
+def _finite_float(text: str) -> float:
+    """An argparse type: any finite number (a negative one may mean "off")."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not abs(v) < float("inf"):  # also NaN
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return v
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,12 +77,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--repeats", type=_positive(int), default=5, help="measurements per side")
     p.add_argument(
-        "--seconds", type=_positive(float), default=1.0, help="time budget per measurement"
+        "--seconds", type=_positive_float, default=1.0, help="time budget per measurement"
     )
     p.add_argument("--warmup-steps", type=_positive(int), default=3)
     p.add_argument(
         "--max-load",
-        type=float,
+        type=_finite_float,
         default=0.25,
         metavar="CORES",
         help="redo a round in which other processes used more CPU cores than this "
@@ -79,7 +90,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--quiet-timeout",
-        type=float,
+        type=_nonneg_float,
         default=10.0,
         metavar="S",
         help="seconds to wait for a quiet machine before each round (default 10)",
@@ -153,6 +164,10 @@ def benchmark(args, log=None, save=None) -> dict:
         quiet_timeout=args.quiet_timeout,
         gap=args.gap,
     )
+    from gpunn.presets import get_preset
+
+    for name in config.presets:  # an unknown name fails here, before any file is written
+        get_preset(name)
     if args.torch_threads and "torch" in ",".join(peers):
         from gpunn.benchmark.peers import import_torch
 
@@ -184,6 +199,7 @@ def run(args) -> int:
     """``gpunn bench``: print the table as rows finish, write the JSON; 0 on success."""
     from gpunn.benchmark.report import TABLE_HEADER, format_row, kernel_table, reasons, write_json
     from gpunn.errors import ConfigError
+    from gpunn.files import check_output
 
     def log(row):
         print("\n".join(format_row(row)), flush=True)
@@ -191,6 +207,9 @@ def run(args) -> int:
     def save(record):
         if args.json:
             write_json(args.json, record)
+
+    if args.json:
+        check_output(args.json, "--json")
 
     try:
         print(TABLE_HEADER, flush=True)

@@ -12,6 +12,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from gpunn.files import atomic_write_text
+
 SCHEMA = "gpunn-bench/1"
 
 
@@ -229,12 +231,9 @@ def finite(value):
 
 
 def write_json(path, record: dict) -> Path:
-    """Write ``record`` as indented JSON (folders made as needed); returns the path."""
+    """Write ``record`` as indented JSON, atomically (folders made as needed); the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(finite(record), indent=1, allow_nan=False) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(finite(record), indent=1, allow_nan=False) + "\n")
     return path
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from gpunn.data.idx import parse_idx, read_bytes
 from gpunn.data.sources import IDX_NAMES
 from gpunn.errors import DataError
-from gpunn.serialize import new_file_mode
+from gpunn.files import new_file_mode
 
 urlopen = urllib.request.urlopen  # module attribute, so tests can replace it
 TIMEOUT_S = 60

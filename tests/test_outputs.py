@@ -1,0 +1,154 @@
+"""Output files: refused before the work when they cannot be written or would overwrite an
+input, and written atomically, so a failed or interrupted command leaves earlier files whole."""
+
+import errno
+import json
+import os
+import re
+
+import pytest
+
+from gpunn import files
+from gpunn.cli import main
+from gpunn.errors import ConfigError
+from gpunn.files import check_distinct, check_output
+from gpunn.monitor import write_metrics
+from tests.faults import fails, snapshot, write_pkl_dataset
+
+TRAIN = ["train", "--preset", "fc30", "--train-size", "300", "--epochs", "1", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_pkl_dataset(tmp_path_factory.mktemp("data"), n_train=300, n_test=100)
+
+
+def full_disk(monkeypatch):
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", no_space)
+
+
+# --- check_output, check_distinct ------------------------------------------------------
+def test_check_output_takes_a_writable_place_and_names_the_option_otherwise(tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    assert check_output(tmp_path / "new" / "deeper" / "m.npz", "--save") == (
+        tmp_path / "new" / "deeper" / "m.npz"
+    )
+    assert not (tmp_path / "new").exists()  # nothing made by the check
+    cases = [
+        ((tmp_path, "--save"), {}, "--save .*: is a folder"),
+        ((tmp_path / "a_file", "--checkpoint-dir"), {"folder": True}, "is a file, not a folder"),
+        ((tmp_path / "a_file" / "m.npz", "--save"), {}, "a_file is not a folder"),
+        ((tmp_path / "a_file", "--out"), {"inputs": [tmp_path / "a_file"]}, "is an input"),
+    ]
+    for args, kwargs, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            check_output(*args, **kwargs)
+    assert sorted(os.listdir(tmp_path)) == ["a_file"]
+
+
+def test_check_output_tries_the_folder_it_would_write_in(tmp_path, monkeypatch):
+    """A read-only mount (or permissions, for anyone but root) is found before the work."""
+
+    def read_only(dir):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(files.tempfile, "TemporaryFile", read_only)
+    with pytest.raises(ConfigError, match=r"--metrics .*m.jsonl: cannot write in .* \(Read-only"):
+        check_output(tmp_path / "m.jsonl", "--metrics")
+
+
+def test_two_outputs_may_not_share_a_file(tmp_path):
+    check_distinct({"--save": "a.npz", "--metrics": None, "--json": "b.json"})
+    with pytest.raises(ConfigError, match="--save x.npz and --metrics ./x.npz name the same file"):
+        check_distinct({"--save": "x.npz", "--metrics": "./x.npz"})
+
+
+# --- atomic writes -----------------------------------------------------------------------
+def test_a_failed_metrics_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    path = tmp_path / "m.jsonl"
+    write_metrics(path, [{"epoch": 1}])
+    before = path.read_bytes()
+    full_disk(monkeypatch)
+    with pytest.raises(OSError, match="No space left"):
+        write_metrics(path, [{"epoch": 1}, {"epoch": 2}])
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["m.jsonl"]
+
+
+def test_a_failed_plot_leaves_the_old_png_whole(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from gpunn.plots import plot_speeds
+
+    class Run:
+        label, speeds, steps = "net", [[1.0, 0.1]], [0]
+
+    out = tmp_path / "g.png"
+    out.write_bytes(b"an earlier plot")
+    full_disk(monkeypatch)
+    with pytest.raises(OSError, match="No space left"):
+        plot_speeds([Run()], out)
+    assert out.read_bytes() == b"an earlier plot"
+    assert os.listdir(tmp_path) == ["g.png"]
+
+
+# --- the commands ------------------------------------------------------------------------
+def test_a_run_that_fails_leaves_an_earlier_metrics_file_whole(cwd, data_dir, capsys):
+    (cwd / "m.jsonl").write_text('{"epoch": 1}\n')
+    argv = [*TRAIN, "--data-dir", data_dir, "--eta", "1e308", "--metrics", "m.jsonl"]
+    assert "non-finite" in fails(argv, capsys, code=3)
+    assert (cwd / "m.jsonl").read_text() == '{"epoch": 1}\n'
+
+
+def test_a_run_replaces_an_earlier_metrics_file_epoch_by_epoch(cwd, data_dir):
+    (cwd / "m.jsonl").write_text('{"epoch": 7}\n' * 9)
+    assert main([str(a) for a in [*TRAIN, "--data-dir", data_dir, "--metrics", "m.jsonl"]]) == 0
+    records = [json.loads(line) for line in (cwd / "m.jsonl").read_text().splitlines()]
+    assert [r.get("epoch") for r in records[:-1]] == [1] and records[-1]["final"]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (
+            ["--save", "x.npz", "--metrics", "x.npz"],
+            "--save x.npz and --metrics x.npz name the same file",
+        ),
+        (["--save", "DATA/mnist.pkl.gz"], "--save .*mnist.pkl.gz: is an input of this command"),
+        (["--metrics", "DATA/mnist.pkl.gz"], "--metrics .*: is an input of this command"),
+        (
+            ["--checkpoint-dir", "ck", "--metrics", "ck/ckpt-0001-000000.npz"],
+            "is named as the run's checkpoints in ck",
+        ),
+    ],
+)
+def test_train_refuses_outputs_over_its_inputs_or_each_other(extra, message, cwd, data_dir, capsys):
+    before = snapshot(data_dir)
+    argv = [*TRAIN, "--data-dir", data_dir, *(str(a).replace("DATA", str(data_dir)) for a in extra)]
+    assert re.search(message, fails(argv, capsys))
+    assert snapshot(data_dir) == before
+    assert sorted(p.name for p in cwd.iterdir()) == []
+
+
+def test_curves_will_not_draw_over_its_own_input(cwd, capsys):
+    write_metrics(cwd / "run.png", [{"epoch": 1, "test_accuracy": 0.9}, {"final": True}])
+    before = (cwd / "run.png").read_bytes()
+    assert "is an input of this command" in fails(["curves", "run.png", "--out", "run.png"], capsys)
+    assert (cwd / "run.png").read_bytes() == before
+
+
+def test_bench_with_an_unknown_preset_leaves_an_earlier_record_whole(cwd, capsys):
+    (cwd / "b.json").write_text('{"rows": [1]}')
+    argv = ["bench", "--device", "cpu", "--presets", "bogus", "--peers", "none"]
+    message = fails([*argv, "--no-kernels", "--json", "b.json"], capsys)
+    assert "unknown preset 'bogus'" in message
+    assert (cwd / "b.json").read_text() == '{"rows": [1]}'
+
+
+def test_gradients_refuses_an_out_folder_that_is_a_file_before_the_study(cwd, capsys):
+    (cwd / "afile").write_text("x")
+    message = fails(["gradients", "--out", "afile", "--data-dir", cwd / "nowhere"], capsys)
+    assert "--out afile: is a file, not a folder" in message
+    assert sorted(p.name for p in cwd.iterdir()) == ["afile"]
