@@ -81,9 +81,17 @@ def checked_checkpoint(path, header: dict, arrays: dict) -> tuple[dict, dict, di
     if not isinstance(header.get("network"), dict) or not isinstance(train, dict):
         raise ModelFileError(f"{path}: the checkpoint header is incomplete")
     for key, types in TRAIN_STATE.items():
-        if not isinstance(train.get(key), types) or isinstance(train.get(key), bool):
+        value = train.get(key)
+        if not isinstance(value, types) or isinstance(value, bool) or _negative(value):
             raise ModelFileError(f"{path}: the checkpoint's training state lacks a valid {key!r}")
+    if not all(isinstance(record, dict) for record in train["history"]):
+        raise ModelFileError(f"{path}: the checkpoint's history holds something not an epoch")
     return header, params, buffers
+
+
+def _negative(value) -> bool:
+    """Whether a position or a time is below zero, or not a finite number."""
+    return isinstance(value, int | float) and not 0 <= value < float("inf")
 
 
 def split_arrays(arrays: dict) -> tuple[dict, dict]:
@@ -146,9 +154,15 @@ def restore_network(path, header: dict, params: dict, buffers: dict, device=None
             if shapes.get(split_state_key(key)[1]) != v.shape:
                 raise ValueError(f"{key} of shape {v.shape} fits no parameter")
         config = TrainConfig.from_dict(train["config"]).check()
-        Tracker(**train["tracker"])
-        if not isinstance(train.get("run_info", {}), dict):
+        Tracker(**train["tracker"]).check()
+        run_info = train.get("run_info", {})
+        if not isinstance(run_info, dict):
             raise TypeError("run_info is not a mapping")
+        outputs = run_info.get("outputs", {})
+        if not isinstance(outputs, dict) or not all(
+            isinstance(v, str | None) for v in outputs.values()
+        ):
+            raise TypeError("run_info's outputs are not file names")
     except (KeyError, TypeError, ValueError) as exc:  # ValueError: ShapeError, ConfigError
         raise ModelFileError(f"{path}: not a run gpunn can continue ({exc})") from None
     return network, config
@@ -157,6 +171,8 @@ def restore_network(path, header: dict, params: dict, buffers: dict, device=None
 def load_latest(directory) -> tuple[Path, dict, dict, dict]:
     """The newest readable checkpoint in ``directory``: (path, header, params, buffers)."""
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ModelFileError(f"{directory}: is a file, not a checkpoint directory")
     if not directory.is_dir():
         raise ModelFileError(f"{directory}: no such checkpoint directory")
     paths = checkpoint_paths(directory)

@@ -355,6 +355,9 @@ def _run(argv: list[str] | None) -> int:
     except OSError as exc:  # a full disk, an unwritable folder: still one line
         print(f"gpunn: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except MemoryError as exc:  # a model file's absurd sizes, a batch too large (CuPy's too)
+        print(f"gpunn: error: out of memory: {exc or 'an allocation failed'}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

@@ -339,10 +339,13 @@ def cmd_evaluate(args) -> int:
             raise ConfigError(f"{nested[0]}: is an ensemble; give networks or checkpoints")
         model = Ensemble(models)
         model.metadata = models[0].metadata
-    held_out = _split_of(args.model, models, args.split)
+    train_size, held_out = _split_of(args.model, models, args.split)
     # the dataset the model was trained on, unless told otherwise
     data = _load_data(
-        args.dataset or model.metadata.get("dataset") or "mnist", args.data_dir, None, held_out
+        args.dataset or model.metadata.get("dataset") or "mnist",
+        args.data_dir,
+        train_size,
+        held_out,
     )
     split = getattr(data, args.split)
     x = model.device.send(split.x, model.dtype)
@@ -368,27 +371,30 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def _split_of(paths, models, split: str) -> int:
-    """The validation size the models were trained with (so that --split train and
-    validation are the images they were trained and validated on); ConfigError when that
-    split means nothing for them."""
-    pairs = zip(paths, models, strict=True)
+def _split_of(paths, models, split: str) -> tuple[int | None, int]:
+    """(training size or None for all, validation size) the models were trained with, so
+    that --split train and validation are the images they were trained and validated on;
+    ConfigError when that split means nothing for them."""
+    pairs = list(zip(paths, models, strict=True))
     sizes = {p: _held_out(m.metadata.get("validation_size")) for p, m in pairs}
     if split == "test":
-        return next(iter(sizes.values()))  # the test images are the same whatever it was
-    if len(set(sizes.values())) > 1:
-        listed = ", ".join(f"{p} {n}" for p, n in sizes.items())
-        raise ConfigError(
-            f"the networks held out different validation sizes ({listed}): their --split "
-            f"{split} differs; evaluate them together on --split test"
-        )
+        return None, next(iter(sizes.values()))  # the test images are the same whatever
+    train_sizes = {p: m.metadata.get("train_size") for p, m in pairs}
+    for what, values in (("validation", sizes), ("training", train_sizes)):
+        if len(set(values.values())) > 1:
+            listed = ", ".join(f"{p} {n or 'all'}" for p, n in values.items())
+            raise ConfigError(
+                f"the networks had different {what} sizes ({listed}): their --split "
+                f"{split} differs; evaluate them together on --split test"
+            )
     trained_on_it = [p for p, n in sizes.items() if n == 0]
     if split == "validation" and trained_on_it:
         raise ConfigError(
             f"{trained_on_it[0]}: was trained on the validation images (--validation-size 0), "
             f"so its validation accuracy measures nothing; evaluate on --split test"
         )
-    return next(iter(sizes.values()))
+    train_size = next(iter(train_sizes.values()))
+    return (train_size if split == "train" else None), next(iter(sizes.values()))
 
 
 MAX_GRID = (100, 30)  # gpunn distortions: the most digits (rows) and draws (columns)

@@ -22,10 +22,18 @@ ORDERS = ("shuffled", "fixed")
 DISTORTION_DEFAULTS = {"distort_strength": 1.0, "distort_scale": 0.0, "elastic_alpha": None}
 
 
-def _check_finite(name: str, v: object, what: str, zero_ok: bool = False) -> None:
-    """ConfigError unless v is a finite real number > 0 (≥ 0 when ``zero_ok``)."""
+# Distortions past these leave no digit to learn (shifts of 20 px, turns of 100°, α ten
+# times Simard's 34): a bound, so that a slip of the keyboard is an error, not an overflow.
+MAX_DISTORT_STRENGTH = 10.0
+MAX_ELASTIC_ALPHA = 340.0
+
+
+def _check_finite(
+    name: str, v: object, what: str, zero_ok: bool = False, most: float = float("inf")
+) -> None:
+    """ConfigError unless v is a finite real number > 0 (≥ 0 when ``zero_ok``), ≤ ``most``."""
     real = isinstance(v, int | float) and not isinstance(v, bool)
-    if not real or not ((0 <= v) if zero_ok else (0 < v)) or not v < float("inf"):
+    if not real or not ((0 <= v) if zero_ok else (0 < v)) or not v < float("inf") or v > most:
         raise ConfigError(f"{name} must be {what}, got {v!r}")
 
 
@@ -71,7 +79,12 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be a positive integer or None, got {v!r}")
         check_hyper(self.eta, self.lmbda, self.l1, self.momentum, self.ema)
         _check_finite("warmup", self.warmup, "a non-negative number of epochs", zero_ok=True)
-        _check_finite("distort_strength", self.distort_strength, "a positive number")
+        _check_finite(
+            "distort_strength",
+            self.distort_strength,
+            f"a positive number up to {MAX_DISTORT_STRENGTH:g}",
+            most=MAX_DISTORT_STRENGTH,
+        )
         _check_finite("distort_scale", self.distort_scale, "a number in [0, 1)", zero_ok=True)
         if not self.distort_scale < 1:
             raise ConfigError(
@@ -79,7 +92,11 @@ class TrainConfig:
             )
         if self.elastic_alpha is not None:
             _check_finite(
-                "elastic_alpha", self.elastic_alpha, "a non-negative number", zero_ok=True
+                "elastic_alpha",
+                self.elastic_alpha,
+                f"a non-negative number up to {MAX_ELASTIC_ALPHA:g}",
+                zero_ok=True,
+                most=MAX_ELASTIC_ALPHA,
             )
         if self.anneal not in ANNEALS:
             raise ConfigError(f"anneal must be one of {', '.join(ANNEALS)}, got {self.anneal!r}")

@@ -49,6 +49,8 @@ class Network:
         self.device = get_device(device)
         self.dtype = np.dtype(DTYPES[str(dtype)])
         self.input_shape = tuple(int(s) for s in input_shape)
+        if not self.input_shape or min(self.input_shape) < 1:
+            raise ShapeError(f"input_shape must be one or more positive sizes, got {input_shape}")
         self.seed = int(seed)
         rng = np.random.default_rng(self.seed)
         shape = self.input_shape

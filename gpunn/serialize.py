@@ -129,11 +129,23 @@ def load_model(path, device=None, trained_weights: bool = False):
     if header["format"] == CHECKPOINT_FORMAT:  # parameters under param/, beside velocities
         header, params, buffers = checked_checkpoint(path, header, arrays)
         return checkpoint_model(path, header, params, buffers, device, trained_weights)
-    return network_from_file(path, header, arrays, device)
+    network = network_from_file(path, header, arrays, device)
+    train = network.metadata.get("train")
+    if trained_weights and isinstance(train, dict) and train.get("ema"):
+        raise ModelFileError(
+            f"{path}: holds the average of its run's weights (--ema), not the weights trained; "
+            f"those are in the run's checkpoints (gpunn evaluate CHECKPOINT --trained-weights)"
+        )
+    return network
 
 
 def network_from_file(path, header: dict, arrays: dict, device=None):
     """The network of a model file's ``header`` and ``arrays`` (see ``read_npz``)."""
+    for name, v in arrays.items():
+        if v.dtype.kind not in "biuf":
+            raise ModelFileError(f"{path}: {name} holds {v.dtype} values, not real numbers")
+        if v.dtype.kind == "f" and not np.isfinite(v).all():
+            raise ModelFileError(f"{path}: {name} holds NaN or infinite values")
     try:
         network = network_from_config(header["network"], device)
         network.load_state(arrays)

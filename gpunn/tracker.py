@@ -46,6 +46,25 @@ class Tracker:
     since_change: int = 0
     stop_reason: str | None = None
 
+    def check(self) -> Tracker:
+        """Self, or ValueError naming a field that no run could have left so (a tracker
+        read back from a checkpoint file)."""
+        for name in ("eta0", "eta", "eta_floor"):
+            if not _real(getattr(self, name), low=0.0) or getattr(self, name) == 0:
+                raise ValueError(f"the tracker's {name} is not a positive number")
+        for name in ("since_best", "since_change", "schedule", "early_stopping", "best_epoch"):
+            v = getattr(self, name)
+            optional = name not in ("since_best", "since_change")
+            if not (v is None and optional) and not (_integer(v) and v >= 0):
+                raise ValueError(f"the tracker's {name} is not a count")
+        for name in ("best_validation_accuracy", "test_accuracy_at_best_validation"):
+            v = getattr(self, name)
+            if v is not None and not _real(v, low=0.0, high=1.0):
+                raise ValueError(f"the tracker's {name} is not an accuracy")
+        if not isinstance(self.stop_reason, str | None):
+            raise ValueError("the tracker's stop_reason is not text")
+        return self
+
     def update(self, epoch: int, validation_accuracy, test_accuracy) -> None:
         """Record one epoch's accuracies; may lower η or set ``stop_reason``."""
         if validation_accuracy is None:
@@ -71,3 +90,13 @@ class Tracker:
 
     def state(self) -> dict:
         return asdict(self)
+
+
+def _integer(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _real(v, low: float = -math.inf, high: float = math.inf) -> bool:
+    """Whether v is a finite int or float in [low, high]."""
+    real = isinstance(v, int | float) and not isinstance(v, bool)
+    return real and math.isfinite(v) and low <= v <= high

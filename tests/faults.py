@@ -201,9 +201,13 @@ MALFORMED = {
         good, lambda h: _net(h, layers=[{**h["network"]["layers"][0], "n_out": 0}])
     ),
     "garbage input_shape": lambda good: edited(good, lambda h: _net(h, input_shape="abc")),
+    "an input_shape of 0": lambda good: edited(good, lambda h: _net(h, input_shape=[0])),
+    "a negative input_shape": lambda good: edited(good, lambda h: _net(h, input_shape=[-1, 28])),
     "unknown cost": lambda good: edited(good, lambda h: _net(h, cost="hinge")),
     "integer dtype": lambda good: edited(good, lambda h: _net(h, dtype="int8")),
     "a missing parameter": lambda good: edited(good, drop=("layer0/w",)),
     "a parameter of the wrong shape": lambda good: edited(good, **{"layer0/w": np.zeros((3, 3))}),
     "a parameter of strings": lambda good: edited(good, **{"layer0/b": np.array(["x"] * 10)}),
+    "complex weights": lambda good: edited(good, **{"layer0/b": np.zeros(10, np.complex64)}),
+    "NaN weights": lambda good: edited(good, **{"layer0/b": np.full(10, np.nan, np.float32)}),
 }

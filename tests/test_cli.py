@@ -139,6 +139,15 @@ CONFIG_ERRORS = [
         r"distort_scale must be a number in \[0, 1\)",
     ),
     (
+        ["--expand", "distort", "--distort-strength", "1e308"],
+        "distort_strength must be a positive number up to 10, got 1e",
+    ),
+    (
+        ["--expand", "distort", "--elastic-alpha", "341"],
+        "elastic_alpha must be a non-negative number up to 340, got 341",
+    ),
+    (["--resume", "TRAIN_FILE"], "is a file, not a checkpoint directory"),
+    (
         ["--validation-size", "0", "--early-stopping", "2"],
         "--validation-size 0 leaves no validation images, but --early-stopping 2 follows",
     ),
@@ -446,16 +455,17 @@ def test_validation_size_zero_trains_on_all_and_reports_the_last_epoch(data_dir,
 
 def test_evaluate_splits_the_data_as_the_network_was_trained(trained, data_dir, tmp_path, capsys):
     # data_dir: 500 training then 10,000 validation images; this net held out the last 5,000
+    # and trained on the first 500 (--train-size) of the 5,500 others
     argv = [*TRAIN, "--data-dir", data_dir, "--validation-size", "5000"]
     assert main([str(a) for a in [*argv, "--save", tmp_path / "net.npz"]]) == 0
     capsys.readouterr()
     evaluate = ["evaluate", tmp_path / "net.npz", "--data-dir", data_dir, "--device", "cpu"]
-    for split, n in (("validation", 5000), ("train", 5500)):
+    for split, n in (("validation", 5000), ("train", 500)):
         assert main([str(a) for a in [*evaluate, "--split", split]]) == 0
         assert re.fullmatch(rf"{split} accuracy \S+ \(\d+/{n}\)\n", capsys.readouterr().out)
     both = [*evaluate[:2], trained / "net.npz", *evaluate[2:]]  # and one that held out 10,000
     line = fails([*both, "--split", "validation"], capsys)
-    assert "held out different validation sizes" in line and "net.npz 5000" in line
+    assert "had different validation sizes" in line and "net.npz 5000" in line
     assert main([str(a) for a in both]) == 0  # the test images are the same for both
 
 
@@ -683,3 +693,23 @@ def test_distortion_words_name_only_the_settings_away_from_the_defaults():
         "elastic α 0",
     ]
     assert _distortion_words(TrainConfig()) == []
+
+
+def test_running_out_of_memory_is_one_line(monkeypatch, capsys):
+    def huge(args):
+        raise MemoryError("Unable to allocate 5.70 TiB for an array with shape (1000000000, 784)")
+
+    monkeypatch.setattr("gpunn.commands.cmd_presets", huge)
+    message = fails(["presets"], capsys)
+    assert message == "gpunn: error: out of memory: Unable to allocate 5.70 TiB for an array " + (
+        "with shape (1000000000, 784)"
+    )
+
+
+def test_trained_weights_of_a_saved_average_point_to_the_checkpoints(data_dir, cwd, capsys):
+    argv = [*TRAIN, "--data-dir", data_dir, "--ema", "0.5", "--save", "net.npz"]
+    assert main([str(a) for a in [*argv, "--checkpoint-dir", "ck"]]) == 0
+    evaluate = ["evaluate", "--data-dir", data_dir, "--device", "cpu", "--trained-weights"]
+    line = fails([*evaluate, "net.npz"], capsys)
+    assert "net.npz: holds the average of its run's weights (--ema)" in line
+    assert main([str(a) for a in [*evaluate, sorted(cwd.glob("ck/ckpt-*.npz"))[-1]]]) == 0

@@ -25,6 +25,7 @@ from gpunn.checkpoint import (
     read_checkpoint,
     restore_network,
 )
+from gpunn.cli import main
 from gpunn.config import TrainConfig
 from gpunn.errors import DataError, GpunnError, ModelFileError, NumericalError, ShapeError
 from gpunn.interrupts import StopRequest
@@ -34,6 +35,7 @@ from gpunn.serialize import load_model, read_npz, write_npz
 from gpunn.train import Trainer, TrainingInterrupted
 from tests.faults import (
     assert_same_weights,
+    edited,
     gpunn,
     one_error_line,
     saved_weights,
@@ -383,6 +385,43 @@ def test_a_checkpoint_that_does_not_fit_its_network_names_the_file(tmp_path):
     header["train"]["config"]["eta"] = -1.0
     with pytest.raises(ModelFileError, match="eta"):
         restore_network(where, header, read_checkpoint(where)[1], {})
+
+
+def _train_edit(**changes):
+    return lambda h: {**h, "train": {**h["train"], **changes}}
+
+
+def _tracker_edit(**changes):
+    return lambda h: {**h, "train": {**h["train"], "tracker": {**h["train"]["tracker"], **changes}}}
+
+
+HAND_EDITED = {  # what a hand-edited header may say, and the words of the refusal
+    "a negative epoch": (_train_edit(epoch=-5), "lacks a valid 'epoch'"),
+    "a negative step": (_train_edit(step=-1), "lacks a valid 'step'"),
+    "endless seconds": (_train_edit(total_seconds=float("inf")), "lacks a valid 'total_seconds'"),
+    "a history of numbers": (_train_edit(history=[1]), "history holds something not an epoch"),
+    "outputs of numbers": (
+        _train_edit(run_info={"outputs": [1]}),
+        "run_info's outputs are not file names",
+    ),
+    "a count as text": (_tracker_edit(since_best="x"), "tracker's since_best is not a count"),
+    "a zero learning rate": (_tracker_edit(eta=0.0), "tracker's eta is not a positive number"),
+    "an accuracy of 2": (
+        _tracker_edit(best_validation_accuracy=2.0),
+        "tracker's best_validation_accuracy is not an accuracy",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", HAND_EDITED)
+def test_a_hand_edited_checkpoint_is_one_clear_error_on_resume(case, tmp_path, capsys):
+    where = interrupted_mid_epoch(tmp_path / "c")
+    for older in checkpoint_paths(tmp_path / "c")[:-1]:  # else resume would fall back on one
+        older.unlink()
+    edit, words = HAND_EDITED[case]
+    where.write_bytes(edited(where.read_bytes(), header=edit))
+    assert main(["train", "--resume", str(tmp_path / "c"), "--device", "cpu"]) == 2
+    assert words in one_error_line(capsys.readouterr().err)
 
 
 def test_load_model_refuses_averages_that_do_not_fit_the_checkpoints_run(tmp_path):

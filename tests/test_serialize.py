@@ -71,6 +71,7 @@ def test_files_hold_no_pickle(tmp_path):
 
 
 @pytest.mark.parametrize("name", MALFORMED)
+@pytest.mark.filterwarnings("error")  # no warning beside the one line either
 def test_a_malformed_model_file_is_one_clear_error(name, tmp_path, good, no_data, capsys):
     path = tmp_path / "model.npz"
     path.write_bytes(MALFORMED[name](good))

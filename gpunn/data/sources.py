@@ -153,6 +153,9 @@ def load_pkl(path: str | Path) -> RawData:
 def load_npz(path: str | Path) -> RawData:
     """Keras' ``mnist.npz``: uint8 images (N, 28, 28) and labels (N,), read without pickle."""
     try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":  # else NumPy reads it as a pickle, and refuses so
+                raise DataError(f"{path}: not an .npz archive (a zip of .npy arrays)")
         with np.load(path, allow_pickle=False) as npz:
             missing = [key for key in NPZ_KEYS if key not in npz.files]
             if missing:

@@ -147,6 +147,8 @@ def test_npz_refuses_missing_keys_objects_and_junk(idx, tmp_path):
     np.savez(path, **{**arrays, "x_test": arrays["x_test"].astype(np.float32)})
     with pytest.raises(DataError, match="test images"):
         load_npz(path)
-    path.write_bytes(b"junk")
-    with pytest.raises(DataError, match=str(path)):
-        load_npz(path)
+    for junk in (b"junk", b"x_train = [0, 1]\n" * 40):  # short, and long enough for a pickle
+        path.write_bytes(junk)
+        with pytest.raises(DataError, match="mnist.npz: not an .npz archive") as info:
+            load_npz(path)
+        assert "pickle" not in str(info.value)
