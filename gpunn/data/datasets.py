@@ -157,6 +157,8 @@ def load_raw(
 ) -> RawData:
     """The dataset as its source holds it (``RawData``), found, fetched and verified as above."""
     info = dataset_info(name)
+    if data_dir is not None and Path(data_dir).exists() and not Path(data_dir).is_dir():
+        raise DataError(f"{data_dir}: is a file; give the folder that holds the dataset's files")
     dirs = candidate_dirs(info.name, data_dir)
     found = _find(info, dirs)
     if found is None:

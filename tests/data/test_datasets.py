@@ -202,3 +202,10 @@ def test_a_failed_download_into_a_new_data_dir_leaves_no_folders(tmp_path, isola
 def test_a_blank_gpunn_data_counts_as_unset(monkeypatch, isolated):
     monkeypatch.setenv("GPUNN_DATA", " ")
     assert candidate_dirs("mnist")[0] == cache_dir() / "mnist"
+
+
+def test_a_data_dir_that_is_a_file_is_named_so(tmp_path, isolated):
+    (tmp_path / "mnist.pkl.gz").write_bytes(b"x")
+    with pytest.raises(DataError, match="mnist.pkl.gz: is a file; give the folder that holds"):
+        load("mnist", tmp_path / "mnist.pkl.gz", validation_size=10)
+    assert isolated == []
