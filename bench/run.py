@@ -33,6 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.json:  # before the first row is measured, not after
+        from gpunn.errors import ConfigError
+        from gpunn.files import check_output
+
+        try:
+            check_output(args.json, "--json")
+        except ConfigError as exc:
+            parser.error(str(exc))
     paths: list[Path] = []
 
     def save(record: dict) -> None:  # the name is chosen once, at the first save

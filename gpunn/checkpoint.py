@@ -104,8 +104,9 @@ def split_arrays(arrays: dict) -> tuple[dict, dict]:
     return params, buffers
 
 
-def checkpoint_model(path, header: dict, params: dict, buffers: dict, device=None,
-                     trained_weights: bool = False):  # fmt: skip
+def checkpoint_model(
+    path, header: dict, params: dict, buffers: dict, device=None, trained_weights: bool = False
+):
     """The checkpoint's network as its run evaluated it: the average of the weights when the
     run kept one (``ema`` > 0), else (or with ``trained_weights``) the weights trained.
 

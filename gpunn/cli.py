@@ -356,7 +356,7 @@ def _run(argv: list[str] | None) -> int:
         print(f"gpunn: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except MemoryError as exc:  # a model file's absurd sizes, a batch too large (CuPy's too)
-        print(f"gpunn: error: out of memory: {exc or 'an allocation failed'}", file=sys.stderr)
+        print(f"gpunn: error: out of memory: {str(exc) or 'an allocation failed'}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

@@ -266,6 +266,8 @@ def _check_outputs(args, checkpoint_dir, inputs=()) -> None:
         return
     folder = check_output(checkpoint_dir, "--checkpoint-dir", folder=True)
     for option, path in files.items():
+        if path and Path(path).resolve() == folder.resolve():
+            raise ConfigError(f"{option} {path}: is the --checkpoint-dir; give a file in it")
         if path and Path(path).parent.resolve() == folder.resolve():
             if Path(path).match("ckpt-*.npz"):
                 raise ConfigError(
@@ -380,9 +382,10 @@ def _split_of(paths, models, split: str) -> tuple[int | None, int]:
     if split == "test":
         return None, next(iter(sizes.values()))  # the test images are the same whatever
     train_sizes = {p: m.metadata.get("train_size") for p, m in pairs}
-    for what, values in (("validation", sizes), ("training", train_sizes)):
+    compared = [("validation", sizes)] + ([("training", train_sizes)] if split == "train" else [])
+    for what, values in compared:  # the validation images are the last N whatever trained
         if len(set(values.values())) > 1:
-            listed = ", ".join(f"{p} {n or 'all'}" for p, n in values.items())
+            listed = ", ".join(f"{p} {'all' if n is None else n}" for p, n in values.items())
             raise ConfigError(
                 f"the networks had different {what} sizes ({listed}): their --split "
                 f"{split} differs; evaluate them together on --split test"

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from gpunn.backend import get_array_module
 from gpunn.errors import ConfigError, ModelFileError
-from gpunn.serialize import checked_metadata, network_from_config, read_npz, write_npz
+from gpunn.serialize import (
+    check_parameters,
+    checked_metadata,
+    network_from_config,
+    read_npz,
+    write_npz,
+)
 
 ENSEMBLE_FORMAT = "gpunn-ensemble"
 ENSEMBLE_FORMAT_VERSION = 1
@@ -90,6 +96,7 @@ class Ensemble:
     @classmethod
     def from_file(cls, path, header: dict, arrays: dict, device=None) -> Ensemble:
         """The ensemble of an ensemble file's ``header`` and ``arrays`` (see ``read_npz``)."""
+        check_parameters(path, arrays)
         networks = []
         try:
             for k, config in enumerate(header["members"]):

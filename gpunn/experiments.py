@@ -114,6 +114,8 @@ def gradient_study(args) -> int:
     from gpunn.plots import plot_speeds, require
 
     out = check_output(args.out, "--out", folder=True)  # before the study, not after it
+    for name in ("gradients.json", "gradients.png"):
+        check_output(out / name, "--out")
     require()
     data = _load_data(args.dataset, args.data_dir, args.train_size)
     runs = []

@@ -28,17 +28,19 @@ def new_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and rename; an OSError (a
-    full disk, a folder that cannot be made) names ``path``."""
+def atomic_write_bytes(path, data: bytes, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` via a temporary file and a rename (through a symbolic
+    link, to the file it names); ``durable``: fsync the file and the folder too, so that
+    the new content also survives a crash of the machine. An OSError (a full disk, a
+    folder that cannot be made) names ``path``."""
     path = Path(path)
     try:
-        _write_and_rename(path, data)
+        _write_and_rename(path.resolve(), data, durable)
     except OSError as exc:
         raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-def _write_and_rename(path: Path, data: bytes) -> None:
+def _write_and_rename(path: Path, data: bytes, durable: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -46,11 +48,14 @@ def _write_and_rename(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if not durable:
+        return
     try:  # make the rename itself durable
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
@@ -61,9 +66,9 @@ def _write_and_rename(path: Path, data: bytes) -> None:
         pass
 
 
-def atomic_write_text(path, text: str) -> None:
+def atomic_write_text(path, text: str, durable: bool = True) -> None:
     """``atomic_write_bytes`` of ``text`` in UTF-8."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8"), durable)
 
 
 def check_output(path, option: str, *, folder: bool = False, inputs: Iterable = ()) -> Path:
@@ -79,6 +84,8 @@ def check_output(path, option: str, *, folder: bool = False, inputs: Iterable = 
         raise ConfigError(f"{option} {path}: is a folder; give a file name")
     if folder and path.exists() and not path.is_dir():
         raise ConfigError(f"{option} {path}: is a file, not a folder")
+    if not folder and path.exists() and not path.is_file():  # a device, a pipe: no rename
+        raise ConfigError(f"{option} {path}: is not a regular file; give a file name")
     for source in inputs:
         if _same_path(path, Path(source)):
             raise ConfigError(f"{option} {path}: is an input of this command; give another name")
@@ -103,7 +110,7 @@ def check_distinct(outputs: dict[str, object]) -> None:
     for option, path in outputs.items():
         if path is None:
             continue
-        key = Path(os.path.abspath(path))
+        key = Path(path).resolve()  # through symbolic links
         if key in seen:
             raise ConfigError(
                 f"{seen[key]} and {option} {path} name the same file; give each its own"

@@ -124,28 +124,35 @@ def load_model(path, device=None, trained_weights: bool = False):
         CHECKPOINT_FORMAT: CHECKPOINT_FORMAT_VERSION,
     }
     header, arrays = read_npz(path, formats)
-    if header["format"] == ENSEMBLE_FORMAT:
-        return Ensemble.from_file(path, header, arrays, device)
     if header["format"] == CHECKPOINT_FORMAT:  # parameters under param/, beside velocities
         header, params, buffers = checked_checkpoint(path, header, arrays)
         return checkpoint_model(path, header, params, buffers, device, trained_weights)
-    network = network_from_file(path, header, arrays, device)
-    train = network.metadata.get("train")
+    if header["format"] == ENSEMBLE_FORMAT:
+        model = Ensemble.from_file(path, header, arrays, device)
+    else:
+        model = network_from_file(path, header, arrays, device)
+    train = model.metadata.get("train")
     if trained_weights and isinstance(train, dict) and train.get("ema"):
         raise ModelFileError(
             f"{path}: holds the average of its run's weights (--ema), not the weights trained; "
             f"those are in the run's checkpoints (gpunn evaluate CHECKPOINT --trained-weights)"
         )
-    return network
+    return model
 
 
-def network_from_file(path, header: dict, arrays: dict, device=None):
-    """The network of a model file's ``header`` and ``arrays`` (see ``read_npz``)."""
+def check_parameters(path, arrays: dict) -> None:
+    """ModelFileError naming ``path`` and the array when a parameter is not real numbers
+    (complex, text) or holds NaN or infinity."""
     for name, v in arrays.items():
         if v.dtype.kind not in "biuf":
             raise ModelFileError(f"{path}: {name} holds {v.dtype} values, not real numbers")
         if v.dtype.kind == "f" and not np.isfinite(v).all():
             raise ModelFileError(f"{path}: {name} holds NaN or infinite values")
+
+
+def network_from_file(path, header: dict, arrays: dict, device=None):
+    """The network of a model file's ``header`` and ``arrays`` (see ``read_npz``)."""
+    check_parameters(path, arrays)
     try:
         network = network_from_config(header["network"], device)
         network.load_state(arrays)

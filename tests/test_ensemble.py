@@ -160,3 +160,15 @@ def test_a_broken_ensemble_file_is_one_error_naming_it(tmp_path, breakage, messa
     with pytest.raises(ModelFileError, match=str(path)) as info:
         Ensemble.load(path, "cpu")
     assert any(part in str(info.value) for part in message.split("|"))
+
+
+def test_an_ensemble_file_with_nan_or_an_average_is_checked_as_a_network_is(tmp_path):
+    nets = [make_net(1), make_net(2)]
+    nets[1].layers[0].b[:] = np.nan
+    Ensemble(nets).save(tmp_path / "nan.npz")
+    with pytest.raises(ModelFileError, match="nan.npz: member1/layer0/b holds NaN"):
+        load_model(tmp_path / "nan.npz")
+    Ensemble([make_net(1), make_net(2)]).save(tmp_path / "ema.npz", {"train": {"ema": 0.9}})
+    assert isinstance(load_model(tmp_path / "ema.npz"), Ensemble)
+    with pytest.raises(ModelFileError, match="ema.npz: holds the average of its run's weights"):
+        load_model(tmp_path / "ema.npz", trained_weights=True)

@@ -5,15 +5,20 @@ import errno
 import json
 import os
 import re
+import signal
 
 import pytest
 
 from gpunn import files
-from gpunn.cli import main
+from gpunn.config import TrainConfig
 from gpunn.errors import ConfigError
 from gpunn.files import check_distinct, check_output
+from gpunn.layers import FullyConnected, Softmax
 from gpunn.monitor import write_metrics
+from gpunn.network import Network
+from gpunn.train import Trainer, TrainingInterrupted
 from tests.faults import fails, snapshot, write_pkl_dataset
+from tests.synthetic import blobs
 
 TRAIN = ["train", "--preset", "fc30", "--train-size", "300", "--epochs", "1", "--device", "cpu"]
 
@@ -24,10 +29,13 @@ def data_dir(tmp_path_factory):
 
 
 def full_disk(monkeypatch):
-    def no_space(fd):
+    """Writes fail at their last step, the fsync (durable ones) or the rename (all)."""
+
+    def no_space(*args):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(files.os, "fsync", no_space)
+    monkeypatch.setattr(files.os, "replace", no_space)
 
 
 # --- check_output, check_distinct ------------------------------------------------------
@@ -47,6 +55,28 @@ def test_check_output_takes_a_writable_place_and_names_the_option_otherwise(tmp_
         with pytest.raises(ConfigError, match=message):
             check_output(*args, **kwargs)
     assert sorted(os.listdir(tmp_path)) == ["a_file"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes whatever a folder's mode says")
+def test_check_output_refuses_a_folder_without_write_permission(tmp_path):
+    (tmp_path / "ro").mkdir(mode=0o500)
+    with pytest.raises(ConfigError, match=r"--save .*ro/m.npz: cannot write in .*ro \(Permission"):
+        check_output(tmp_path / "ro" / "m.npz", "--save")
+
+
+def test_check_output_refuses_what_a_rename_cannot_replace(tmp_path):
+    with pytest.raises(ConfigError, match="--metrics /dev/null: is not a regular file"):
+        check_output("/dev/null", "--metrics")
+
+
+def test_an_output_through_a_symbolic_link_keeps_the_link(tmp_path):
+    (tmp_path / "real.jsonl").write_text("old\n")
+    (tmp_path / "link.jsonl").symlink_to(tmp_path / "real.jsonl")
+    write_metrics(tmp_path / "link.jsonl", [{"epoch": 1}])
+    assert (tmp_path / "link.jsonl").is_symlink()
+    assert (tmp_path / "real.jsonl").read_text() == '{"epoch": 1}\n'
+    with pytest.raises(ConfigError, match="name the same file"):
+        check_distinct({"--save": tmp_path / "real.jsonl", "--metrics": tmp_path / "link.jsonl"})
 
 
 def test_check_output_tries_the_folder_it_would_write_in(tmp_path, monkeypatch):
@@ -102,11 +132,26 @@ def test_a_run_that_fails_leaves_an_earlier_metrics_file_whole(cwd, data_dir, ca
     assert (cwd / "m.jsonl").read_text() == '{"epoch": 1}\n'
 
 
-def test_a_run_replaces_an_earlier_metrics_file_epoch_by_epoch(cwd, data_dir):
-    (cwd / "m.jsonl").write_text('{"epoch": 7}\n' * 9)
-    assert main([str(a) for a in [*TRAIN, "--data-dir", data_dir, "--metrics", "m.jsonl"]]) == 0
-    records = [json.loads(line) for line in (cwd / "m.jsonl").read_text().splitlines()]
-    assert [r.get("epoch") for r in records[:-1]] == [1] and records[-1]["final"]
+@pytest.mark.parametrize("stop_at, epochs_left", [(10, [7] * 9), (70, [1])])
+def test_a_run_replaces_an_earlier_metrics_file_epoch_by_epoch(stop_at, epochs_left, tmp_path):
+    """Stopped in its first epoch (step 10 of 60), a run leaves the earlier file as it was;
+    stopped in its second (step 70), the file holds its first epoch and nothing else."""
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"epoch": 7}\n' * 9)
+    net = Network([FullyConnected(20, "relu"), Softmax(10)], "log-likelihood", device="cpu")
+    cfg = TrainConfig(epochs=3, eta=0.05)
+    trainer = Trainer(net, blobs(), cfg, log=lambda m: None, metrics_path=path)
+    step = trainer.optimizer.step
+
+    def step_then_signal(net, m):
+        step(net, m)
+        if trainer.step + 1 == stop_at:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    trainer.optimizer.step = step_then_signal
+    with pytest.raises(TrainingInterrupted):
+        trainer.run()
+    assert [json.loads(line)["epoch"] for line in path.read_text().splitlines()] == epochs_left
 
 
 @pytest.mark.parametrize(
@@ -118,6 +163,7 @@ def test_a_run_replaces_an_earlier_metrics_file_epoch_by_epoch(cwd, data_dir):
         ),
         (["--save", "DATA/mnist.pkl.gz"], "--save .*mnist.pkl.gz: is an input of this command"),
         (["--metrics", "DATA/mnist.pkl.gz"], "--metrics .*: is an input of this command"),
+        (["--checkpoint-dir", "ck", "--save", "ck"], "--save ck: is the --checkpoint-dir"),
         (
             ["--checkpoint-dir", "ck", "--metrics", "ck/ckpt-0001-000000.npz"],
             "is named as the run's checkpoints in ck",
