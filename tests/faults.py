@@ -211,3 +211,17 @@ MALFORMED = {
     "complex weights": lambda good: edited(good, **{"layer0/b": np.zeros(10, np.complex64)}),
     "NaN weights": lambda good: edited(good, **{"layer0/b": np.full(10, np.nan, np.float32)}),
 }
+
+
+def interrupt_at_step(trainer, at_step: int) -> None:
+    """Make ``trainer`` send itself SIGINT (Ctrl-C) right after step ``at_step`` (1-based)."""
+    import signal
+
+    step = trainer.optimizer.step
+
+    def step_then_signal(net, m):
+        step(net, m)
+        if trainer.step + 1 == at_step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    trainer.optimizer.step = step_then_signal

@@ -5,7 +5,6 @@ import errno
 import json
 import os
 import re
-import signal
 
 import pytest
 
@@ -17,7 +16,7 @@ from gpunn.layers import FullyConnected, Softmax
 from gpunn.monitor import write_metrics
 from gpunn.network import Network
 from gpunn.train import Trainer, TrainingInterrupted
-from tests.faults import fails, snapshot, write_pkl_dataset
+from tests.faults import fails, interrupt_at_step, snapshot, write_pkl_dataset
 from tests.synthetic import blobs
 
 TRAIN = ["train", "--preset", "fc30", "--train-size", "300", "--epochs", "1", "--device", "cpu"]
@@ -141,14 +140,7 @@ def test_a_run_replaces_an_earlier_metrics_file_epoch_by_epoch(stop_at, epochs_l
     net = Network([FullyConnected(20, "relu"), Softmax(10)], "log-likelihood", device="cpu")
     cfg = TrainConfig(epochs=3, eta=0.05)
     trainer = Trainer(net, blobs(), cfg, log=lambda m: None, metrics_path=path)
-    step = trainer.optimizer.step
-
-    def step_then_signal(net, m):
-        step(net, m)
-        if trainer.step + 1 == stop_at:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    trainer.optimizer.step = step_then_signal
+    interrupt_at_step(trainer, stop_at)
     with pytest.raises(TrainingInterrupted):
         trainer.run()
     assert [json.loads(line)["epoch"] for line in path.read_text().splitlines()] == epochs_left

@@ -37,6 +37,7 @@ from tests.faults import (
     assert_same_weights,
     edited,
     gpunn,
+    interrupt_at_step,
     one_error_line,
     saved_weights,
     snapshot,
@@ -297,14 +298,7 @@ def interrupted_mid_epoch(folder, at_step=90):
     """A run stopped by SIGINT at ``at_step`` (epoch 2, batch 30 of 60): its checkpoint."""
     cfg = TrainConfig(epochs=3, eta=0.05, momentum=0.5, seed=2)
     trainer = Trainer(small_net(), blobs(), cfg, log=quiet, checkpoint_dir=folder)
-    step = trainer.optimizer.step
-
-    def step_then_signal(net, m):
-        step(net, m)
-        if trainer.step + 1 == at_step:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    trainer.optimizer.step = step_then_signal
+    interrupt_at_step(trainer, at_step)
     with pytest.raises(TrainingInterrupted) as info:
         trainer.run()
     return info.value.checkpoint
