@@ -327,9 +327,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    from gpunn import commands
+    from gpunn import commands, inspect_commands
 
-    handler = getattr(commands, f"cmd_{args.command}")
+    name = f"cmd_{args.command}"
+    handler = getattr(commands, name, None) or getattr(inspect_commands, name)
     try:
         from gpunn.kernels.threads import workers
 

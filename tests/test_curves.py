@@ -8,8 +8,8 @@ import pytest
 
 from gpunn import plots
 from gpunn.cli import main
-from gpunn.commands import _curve_labels
 from gpunn.errors import ConfigError
+from gpunn.inspect_commands import _curve_labels
 from gpunn.monitor import images_seen, read_metrics
 from tests.faults import one_error_line, snapshot
 

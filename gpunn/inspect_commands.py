@@ -1,0 +1,216 @@
+"""The commands that look at what training made, and at the data: ``gpunn evaluate``,
+``predict``, ``curves`` and ``distortions`` (see ``gpunn.cli``; ``gpunn.commands`` has the
+rest, and the helpers these share)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from gpunn import commands
+from gpunn.backend import get_device, to_numpy
+from gpunn.errors import ConfigError, DataError, ShapeError
+
+
+def cmd_evaluate(args) -> int:
+    from gpunn.ensemble import Ensemble, accuracy_table
+    from gpunn.serialize import load_model
+
+    device = get_device(args.device)
+    models = [load_model(path, device, args.trained_weights) for path in args.model]
+    name = ", ".join(args.model)
+    if len(models) == 1:
+        model = models[0]
+    else:  # networks saved one by one (e.g. members trained in separate runs)
+        nested = [p for p, m in zip(args.model, models, strict=True) if isinstance(m, Ensemble)]
+        if nested:
+            raise ConfigError(f"{nested[0]}: is an ensemble; give networks or checkpoints")
+        model = Ensemble(models)
+        model.metadata = models[0].metadata
+    train_size, held_out = _split_of(args.model, models, args.split)
+    # the dataset the model was trained on, unless told otherwise
+    data = commands._load_data(
+        args.dataset or model.metadata.get("dataset") or "mnist",
+        args.data_dir,
+        train_size,
+        held_out,
+    )
+    split = getattr(data, args.split)
+    x = model.device.send(split.x, model.dtype)
+    y = model.device.send(split.y, np.int64)
+    model.check_input(x)
+    if model.n_outputs != data.n_classes:
+        raise ShapeError(
+            f"{name}: has {model.n_outputs} outputs, but {data.name} has {data.n_classes} classes"
+        )
+    shifts = " with test-time shifts" if args.test_shifts else ""
+    if isinstance(model, Ensemble):
+        model.test_shifts = args.test_shifts
+        print(f"{args.split} accuracy of {len(model.networks)} networks{shifts}")
+        print(accuracy_table(model.evaluate(x, y)))
+        return 0
+    correct, _ = model.evaluate(x, y)
+    print(f"{args.split} accuracy {int(correct) / len(x):.2%} ({int(correct)}/{len(x)})")
+    if args.test_shifts:
+        from gpunn.tta import shifted_probabilities
+
+        correct = int((shifted_probabilities(model, x).argmax(axis=1) == y).sum())
+        print(f"{args.split} accuracy{shifts} {correct / len(x):.2%} ({correct}/{len(x)})")
+    return 0
+
+
+def _split_of(paths, models, split: str) -> tuple[int | None, int]:
+    """(training size or None for all, validation size) the models were trained with, so
+    that --split train and validation are the images they were trained and validated on;
+    ConfigError when that split means nothing for them."""
+    pairs = list(zip(paths, models, strict=True))
+    sizes = {p: commands._held_out(m.metadata.get("validation_size")) for p, m in pairs}
+    if split == "test":
+        return None, next(iter(sizes.values()))  # the test images are the same whatever
+    train_sizes = {p: m.metadata.get("train_size") for p, m in pairs}
+    compared = [("validation", sizes)] + ([("training", train_sizes)] if split == "train" else [])
+    for what, values in compared:  # the validation images are the last N whatever trained
+        if len(set(values.values())) > 1:
+            listed = ", ".join(f"{p} {'all' if n is None else n}" for p, n in values.items())
+            raise ConfigError(
+                f"the networks had different {what} sizes ({listed}): their --split "
+                f"{split} differs; evaluate them together on --split test"
+            )
+    trained_on_it = [p for p, n in sizes.items() if n == 0]
+    if split == "validation" and trained_on_it:
+        raise ConfigError(
+            f"{trained_on_it[0]}: was trained on the validation images (--validation-size 0), "
+            f"so its validation accuracy measures nothing; evaluate on --split test"
+        )
+    train_size = next(iter(train_sizes.values()))
+    return (train_size if split == "train" else None), next(iter(sizes.values()))
+
+
+MAX_GRID = (100, 30)  # gpunn distortions: the most digits (rows) and draws (columns)
+
+
+def cmd_distortions(args) -> int:
+    """A grid: each of the first K training digits, then N fresh distortions of it (draws of
+    the kind ``gpunn train --expand distort`` makes each epoch with the same flags)."""
+    from gpunn.config import TrainConfig
+    from gpunn.data.expand import distort_epoch
+    from gpunn.plots import plot_image_grid, require
+
+    config = TrainConfig(
+        distort_strength=args.distort_strength,
+        distort_scale=args.distort_scale,
+        elastic_alpha=args.elastic_alpha,
+    ).check()
+    out = _png_out(args.out)
+    if args.digits > MAX_GRID[0] or args.draws > MAX_GRID[1]:
+        raise ConfigError(
+            f"--digits {args.digits} --draws {args.draws}: at most {MAX_GRID[0]} digits and "
+            f"{MAX_GRID[1]} draws in one picture"
+        )
+    require()  # matplotlib missing: say so before loading anything
+    x = commands._load_data(args.dataset, args.data_dir).train.x[: args.digits]
+    draws = [
+        distort_epoch(
+            x,
+            args.seed,
+            k,
+            (1, 28, 28),
+            config.distort_strength,
+            config.distort_scale,
+            config.elastic_alpha,
+        )
+        for k in range(args.draws)
+    ]
+    grid = np.stack([x, *draws], axis=1)  # (K, 1 + N, 784)
+    words = ", ".join(commands._distortion_words(config)) or "the defaults"
+    titles = ["digit"] + [f"draw {k + 1}" for k in range(args.draws)]
+    path = plot_image_grid(grid, out, titles, f"--expand distort: {words}")
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_curves(args) -> int:
+    """Learning curves of one or more runs, read from their metrics files, as one PNG."""
+    from gpunn.monitor import read_metrics
+    from gpunn.plots import plot_learning_curves, require
+
+    out = _png_out(args.out, inputs=args.metrics)
+    if args.ylim is not None:
+        low, high = args.ylim
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ConfigError(f"--ylim {low:g} {high:g}: give two finite numbers, LOW under HIGH")
+    keys = list(dict.fromkeys(args.key or ["test_accuracy"]))
+    if len(keys) > 1 and not all(key.endswith("accuracy") for key in keys):
+        raise ConfigError(
+            f"--key {' '.join(keys)}: several keys share one plot only if all are accuracies"
+        )
+    require()
+    labels = _curve_labels(args.metrics)
+    histories = {
+        label: read_metrics(path) for path, label in zip(args.metrics, labels, strict=True)
+    }
+    for key in keys:  # a run without one of several keys just has no line for it
+        if not any(r.get(key) is not None for h in histories.values() for r in h):
+            where = args.metrics[0] if len(args.metrics) == 1 else "none of the files"
+            raise ConfigError(
+                f"{where}: no {key} in its epochs (the run did not monitor it; "
+                f"see gpunn train --help)"
+            )
+    print(f"wrote {plot_learning_curves(histories, out, keys, args.x, args.ylim)}")
+    return 0
+
+
+def _curve_labels(paths: list[str]) -> list[str]:
+    """Each file's name less .jsonl ('run', 'ens member0'), or its path where names clash."""
+    if len({str(Path(p).resolve()) for p in paths}) < len(paths):
+        raise ConfigError("a metrics file is given twice")
+    names = [Path(p).name.replace(".jsonl.member", " member").removesuffix(".jsonl") for p in paths]
+    return [p if names.count(n) > 1 else n for p, n in zip(paths, names, strict=True)]
+
+
+def _png_out(out: str, inputs=()) -> Path:
+    """The path of a PNG to write: ConfigError for a folder, another suffix, a place that
+    cannot be written, or one of the command's ``inputs``."""
+    from gpunn.files import check_output
+
+    out = Path(out)
+    if out.is_dir():
+        raise ConfigError(f"--out {out}: is a folder; give a file name such as {out}/plot.png")
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"--out {out}: give a .png file name")
+    return check_output(out, "--out", inputs=inputs)
+
+
+def read_image(path: str, side: int = 28) -> np.ndarray:
+    """A grey image as float32 (side·side,) in [0, 1], white digit on black as in MNIST."""
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise ConfigError("reading images needs Pillow: pip install 'gpunn[images]'") from None
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L")
+            if img.size != (side, side):
+                img = img.resize((side, side), Image.Resampling.LANCZOS)
+            a = np.asarray(img, dtype=np.float32) / 255.0
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise DataError(f"{path}: cannot be read as an image ({exc})") from None
+    if a.mean() > 0.5:  # dark digit on a light background: invert to MNIST's convention
+        a = 1.0 - a
+    return a.reshape(-1)
+
+
+def cmd_predict(args) -> int:
+    from gpunn.serialize import load_model
+
+    network = load_model(args.model, get_device(args.device))
+    if int(np.prod(network.input_shape)) != 28 * 28:
+        raise ShapeError(f"{args.model}: takes inputs of shape {network.input_shape}, not 28×28")
+    x = np.stack([read_image(p) for p in args.images])
+    a = to_numpy(network.predict_proba(x))
+    for path, probs in zip(args.images, a, strict=True):
+        k = int(probs.argmax())
+        print(f"{path}: {k} (p = {probs[k]:.3f})")
+    return 0
