@@ -46,7 +46,9 @@ def checkpoint_name(epoch: int, batch: int) -> str:
 
 
 def save_checkpoint(directory, network, optimizer, train_state: dict, keep: int = 3) -> Path:
-    """Write one checkpoint into ``directory`` and prune all but the newest ``keep``."""
+    """Write one checkpoint into ``directory`` and prune all but the newest ``keep`` of those
+    up to it: files of later positions (another run's, left in the folder) are never
+    pruned, so they cannot push out the checkpoint just written."""
     from gpunn import __version__
 
     directory = Path(directory)
@@ -62,7 +64,7 @@ def save_checkpoint(directory, network, optimizer, train_state: dict, keep: int 
     }
     path = directory / name
     write_npz(path, arrays, header)
-    for old in checkpoint_paths(directory)[:-keep]:
+    for old in [p for p in checkpoint_paths(directory) if p.name <= name][:-keep]:
         old.unlink(missing_ok=True)
     return path
 

@@ -7,7 +7,7 @@ probability. An ensemble saves to one .npz (members' parameters under ``member{k
 from __future__ import annotations
 
 from gpunn.backend import get_array_module
-from gpunn.errors import ConfigError, ModelFileError
+from gpunn.errors import ConfigError, DataError, ModelFileError
 from gpunn.serialize import (
     check_parameters,
     checked_metadata,
@@ -61,8 +61,12 @@ class Ensemble:
         return combine(self.member_probabilities(x, batch_size), method)
 
     def evaluate(self, x, labels, batch_size: int = 1000) -> dict:
-        """Accuracy of each member and of both combinations, as Python floats."""
+        """Accuracy of each member and of both combinations, as Python floats (x and labels
+        checked as ``Network.evaluate`` checks them)."""
         xp = self.xp
+        self.networks[0].check_examples(x, labels)
+        if len(x) == 0:
+            raise DataError("there are no examples to evaluate")
         labels = xp.asarray(labels)
         probs = self.member_probabilities(x, batch_size)
         members = [float((p.argmax(axis=1) == labels).mean()) for p in probs]

@@ -71,7 +71,7 @@ def train_ensemble(args, first, config, run_info, data, checkpoint, folder) -> i
     result = ensemble.evaluate(test_x, first.device.send(data.test.y, np.int64))
     print(accuracy_table(result))
     if args.metrics:  # the members' epochs are in FILE.member{k}
-        write_metrics(args.metrics, [{"final": True, "ensemble": result, **run_info}])
+        write_metrics(args.metrics, [{**run_info, "final": True, "ensemble": result}])
     if args.save:
         ensemble.save(args.save, {"train": config.to_dict(), **run_info, "test": result})
         _say(f"saved the ensemble to {args.save}")

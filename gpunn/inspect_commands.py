@@ -19,7 +19,17 @@ def cmd_evaluate(args) -> int:
     from gpunn.serialize import load_model
 
     device = get_device(args.device)
+    resolved = [Path(p).resolve() for p in args.model]
+    twice = [p for p, r in zip(args.model, resolved, strict=True) if resolved.count(r) > 1]
+    if twice:
+        raise ConfigError(f"{twice[-1]}: given twice; an ensemble takes each network once")
     models = [load_model(path, device, args.trained_weights) for path in args.model]
+    trained_on = {m.metadata.get("dataset") or "mnist" for m in models}
+    if len(trained_on) > 1 and not args.dataset:
+        raise ConfigError(
+            f"the networks were trained on different datasets ({', '.join(sorted(trained_on))}); "
+            f"give --dataset to evaluate them together on one"
+        )
     name = ", ".join(args.model)
     if len(models) == 1:
         model = models[0]

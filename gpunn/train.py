@@ -85,6 +85,25 @@ class Trainer:
         run_info: dict | None = None,
         cuda_graphs: bool | None = None,
     ) -> None:
+        from gpunn.files import check_output
+        from gpunn.network import Network
+
+        if not isinstance(network, Network):
+            raise ConfigError(f"Trainer takes a gpunn Network, got {type(network).__name__}")
+        if not all(hasattr(getattr(data, s, None), "x") for s in ("train", "validation", "test")):
+            raise ConfigError(
+                "Trainer takes data with train, validation and test splits, each with x and y "
+                "(as gpunn.data.load gives)"
+            )
+        if not isinstance(config, TrainConfig):
+            raise ConfigError(f"Trainer takes a TrainConfig, got {type(config).__name__}")
+        keep = keep_checkpoints
+        if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+            raise ConfigError(f"keep_checkpoints must be a positive integer, got {keep!r}")
+        if checkpoint_dir:
+            check_output(checkpoint_dir, "checkpoint_dir", folder=True)
+        if metrics_path:
+            check_output(metrics_path, "metrics_path")
         self.net, self.data = network, data
         validation = data.validation
         self.config = config.check(len(data.train.x), len(validation.x) if validation else 0)

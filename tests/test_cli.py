@@ -725,3 +725,23 @@ def test_trained_weights_of_a_saved_average_point_to_the_checkpoints(data_dir, c
     line = fails([*evaluate, "net.npz"], capsys)
     assert "net.npz: holds the average of its run's weights (--ema)" in line
     assert main([str(a) for a in [*evaluate, sorted(cwd.glob("ck/ckpt-*.npz"))[-1]]]) == 0
+
+
+def test_evaluate_refuses_one_network_twice_and_mixed_datasets(tmp_path, data_dir, capsys):
+    a, b = save_model(tmp_path / "a.npz"), tmp_path / "b.npz"
+    Network([FullyConnected(10, n_in=784)], input_shape=(784,)).save(
+        b, {"dataset": "fashion-mnist"}
+    )
+    evaluate = ["evaluate", "--data-dir", data_dir, "--device", "cpu"]
+    assert "a.npz: given twice" in fails([*evaluate, a, tmp_path / "." / "a.npz"], capsys)
+    line = fails([*evaluate, a, b], capsys)
+    assert "trained on different datasets (fashion-mnist, mnist); give --dataset" in line
+    assert main([str(x) for x in [*evaluate, a, b, "--dataset", "mnist"]]) == 0
+
+
+def test_an_ensemble_s_metrics_file_holds_its_accuracies(data_dir, cwd):
+    argv = [*TRAIN, "--ensemble", "2", "--data-dir", data_dir, "--metrics", "e.jsonl"]
+    assert main([str(a) for a in argv]) == 0
+    (final,) = [json.loads(line) for line in (cwd / "e.jsonl").read_text().splitlines()]
+    assert final["final"] and len(final["ensemble"]["members"]) == 2
+    assert {"vote", "average"} <= set(final["ensemble"])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gpunn.ensemble import Ensemble, accuracy_table, combine
-from gpunn.errors import ConfigError, ModelFileError
+from gpunn.errors import ConfigError, DataError, ModelFileError, ShapeError
 from gpunn.layers import FullyConnected, Softmax
 from gpunn.network import Network
 from gpunn.serialize import load_model
@@ -172,3 +172,19 @@ def test_an_ensemble_file_with_nan_or_an_average_is_checked_as_a_network_is(tmp_
     assert isinstance(load_model(tmp_path / "ema.npz"), Ensemble)
     with pytest.raises(ModelFileError, match="ema.npz: holds the average of its run's weights"):
         load_model(tmp_path / "ema.npz", trained_weights=True)
+
+
+def test_ensemble_evaluate_checks_labels_as_a_network_does():
+    ensemble = Ensemble([make_net(1), make_net(2)])
+    x = np.random.default_rng(0).random((6, 784), dtype=np.float32)
+    y = np.arange(6)
+    for labels, error, words in (
+        (y + 20, DataError, "labels run from 20 to 25"),
+        (y + 0.3, DataError, "labels must be integers"),
+        (y[:, None], ShapeError, "labels have shape"),
+        (y[:4], ShapeError, "labels have shape"),
+    ):
+        with pytest.raises(error, match=words):
+            ensemble.evaluate(x, labels)
+    with pytest.raises(DataError, match="no examples"):
+        ensemble.evaluate(x[:0], y[:0])

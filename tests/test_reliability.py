@@ -27,7 +27,14 @@ from gpunn.checkpoint import (
 )
 from gpunn.cli import main
 from gpunn.config import TrainConfig
-from gpunn.errors import DataError, GpunnError, ModelFileError, NumericalError, ShapeError
+from gpunn.errors import (
+    ConfigError,
+    DataError,
+    GpunnError,
+    ModelFileError,
+    NumericalError,
+    ShapeError,
+)
 from gpunn.interrupts import StopRequest
 from gpunn.layers import FullyConnected, Softmax
 from gpunn.network import Network
@@ -544,3 +551,17 @@ def test_an_interrupted_ensemble_resumes_as_a_whole(tmp_path, data_dir):
     assert done.returncode == 0, done.stderr
     reference = ensemble_weights(tmp_path / "reference.npz")
     assert_same_weights(ensemble_weights(tmp_path / "out.npz"), reference)
+
+
+def test_checkpoints_of_a_later_run_in_the_folder_do_not_prune_this_one_s(tmp_path):
+    """Pruning keeps the newest ``keep`` up to the checkpoint just written: files of later
+    positions (left by another run) never push it out."""
+    for name in ("ckpt-0010-000000.npz", "ckpt-0011-000000.npz", "ckpt-0012-000000.npz"):
+        (tmp_path / name).write_bytes(b"another run's")
+    cfg = TrainConfig(epochs=3, eta=0.05)
+    Trainer(small_net(), blobs(), cfg, log=quiet, checkpoint_dir=tmp_path, keep_checkpoints=2).run()
+    names = [p.name for p in checkpoint_paths(tmp_path)]
+    assert names[:2] == ["ckpt-0002-000000.npz", "ckpt-0003-000000.npz"] and len(names) == 5
+    for keep in (0, -1, 1.5, True):
+        with pytest.raises(ConfigError, match="keep_checkpoints must be a positive integer"):
+            Trainer(small_net(), blobs(), cfg, checkpoint_dir=tmp_path, keep_checkpoints=keep)
