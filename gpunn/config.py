@@ -28,12 +28,15 @@ MAX_DISTORT_STRENGTH = 10.0
 MAX_ELASTIC_ALPHA = 340.0
 
 
+def _real(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
 def _check_finite(
     name: str, v: object, what: str, zero_ok: bool = False, most: float = float("inf")
 ) -> None:
     """ConfigError unless v is a finite real number > 0 (≥ 0 when ``zero_ok``), ≤ ``most``."""
-    real = isinstance(v, int | float) and not isinstance(v, bool)
-    if not real or not ((0 <= v) if zero_ok else (0 < v)) or not v < float("inf") or v > most:
+    if not _real(v) or not ((0 <= v) if zero_ok else (0 < v)) or not v < float("inf") or v > most:
         raise ConfigError(f"{name} must be {what}, got {v!r}")
 
 
@@ -102,7 +105,7 @@ class TrainConfig:
             raise ConfigError(f"anneal must be one of {', '.join(ANNEALS)}, got {self.anneal!r}")
         if self.order not in ORDERS:
             raise ConfigError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
-        if not 0 < self.eta_floor < 1:
+        if not _real(self.eta_floor) or not 0 < self.eta_floor < 1:
             raise ConfigError(f"eta_floor must be in (0, 1), got {self.eta_floor!r}")
         if self.nan_policy not in NAN_POLICIES:
             raise ConfigError(
@@ -150,6 +153,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
+        if not isinstance(d, dict):
+            raise ConfigError(f"training settings must be a dict, got {type(d).__name__}")
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:

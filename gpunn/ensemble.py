@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from gpunn.backend import get_array_module
 from gpunn.errors import ConfigError, DataError, ModelFileError
+from gpunn.network import Network, check_batch_size
 from gpunn.serialize import (
     check_parameters,
     checked_metadata,
+    metadata_to_write,
     network_from_config,
     read_npz,
     write_npz,
@@ -25,6 +27,9 @@ class Ensemble:
     def __init__(self, networks: list) -> None:
         if not networks:
             raise ConfigError("an ensemble needs at least one network")
+        others = [type(n).__name__ for n in networks if not isinstance(n, Network)]
+        if others:
+            raise ConfigError(f"an ensemble's members must be gpunn Networks, not {others[0]}")
         outputs = {net.n_outputs for net in networks}
         if len(outputs) != 1:
             raise ConfigError(f"ensemble members disagree on the number of classes: {outputs}")
@@ -42,6 +47,7 @@ class Ensemble:
     def member_probabilities(self, x, batch_size: int = 1000):
         """(k, N, classes) output activations of every member (with ``test_shifts``, each
         averaged over the image and its four one-pixel shifts: ``gpunn.tta``)."""
+        check_batch_size(batch_size)
         if self.test_shifts:
             from gpunn.tta import shifted_probabilities
 
@@ -88,7 +94,7 @@ class Ensemble:
             "format_version": ENSEMBLE_FORMAT_VERSION,
             "gpunn_version": __version__,
             "members": [net.config() for net in self.networks],
-            "metadata": metadata or {},
+            "metadata": metadata_to_write(metadata),
         }
         write_npz(path, arrays, header)
 

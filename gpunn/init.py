@@ -20,7 +20,7 @@ WEIGHT_STD = {
 
 
 def check_init(scheme: str) -> str:
-    if scheme not in WEIGHT_STD:
+    if not isinstance(scheme, str) or scheme not in WEIGHT_STD:
         raise ConfigError(f"unknown init {scheme!r}: choose one of {', '.join(WEIGHT_STD)}")
     return scheme
 

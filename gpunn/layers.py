@@ -27,7 +27,8 @@ def _check_positive(layer: str, **values: int) -> None:
 
 
 def _check_dropout(layer: str, p: float) -> float:
-    if not 0.0 <= float(p) < 1.0:
+    real = isinstance(p, int | float | np.integer | np.floating) and not isinstance(p, bool)
+    if not real or not 0.0 <= float(p) < 1.0:
         raise ConfigError(f"{layer}: dropout probability must be in [0, 1), got {p!r}")
     return float(p)
 

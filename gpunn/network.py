@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from gpunn import replicas
-from gpunn.backend import Device, get_device
+from gpunn.backend import Device, get_array_module, get_device
 from gpunn.errors import ConfigError, DataError, ShapeError
 from gpunn.functions.costs import get_cost
 from gpunn.functions.dropout import step_key
@@ -36,8 +36,16 @@ class Network:
         dtype: str = "float32",
         seed: int = 0,
     ) -> None:
-        if not layers:
-            raise ConfigError("a network needs at least one layer")
+        if not isinstance(layers, list | tuple) or not layers:
+            raise ConfigError("a network needs a list of one or more layers")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise ConfigError(f"layer {i} is a {type(layer).__name__}, not a gpunn layer")
+            if layer.w is not None or any(layer is other for other in layers[:i]):
+                raise ConfigError(
+                    f"layer {i} ({layer.kind}) is already part of a network: layers hold their "
+                    f"network's weights, so make a new one for each place"
+                )
         if str(dtype) not in DTYPES:
             raise ConfigError(f"dtype must be float32 or float64, got {dtype!r}")
         self.layers = list(layers)
@@ -48,9 +56,15 @@ class Network:
                 raise ConfigError("softmax is only supported in the output layer")
         self.device = get_device(device)
         self.dtype = np.dtype(DTYPES[str(dtype)])
-        self.input_shape = tuple(int(s) for s in input_shape)
-        if not self.input_shape or min(self.input_shape) < 1:
-            raise ShapeError(f"input_shape must be one or more positive sizes, got {input_shape}")
+        sizes = input_shape if isinstance(input_shape, list | tuple) else [None]
+        if not sizes or not all(isinstance(s, int | np.integer) and s >= 1 for s in sizes):
+            raise ShapeError(
+                f"input_shape must be a tuple of positive integers such as (784,) or "
+                f"(1, 28, 28), got {input_shape!r}"
+            )
+        self.input_shape = tuple(int(s) for s in sizes)
+        if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
         self.seed = int(seed)
         rng = np.random.default_rng(self.seed)
         shape = self.input_shape
@@ -72,13 +86,21 @@ class Network:
         body = "\n".join(f"  {i}: {layer.describe()}" for i, layer in enumerate(self.layers))
         return f"Network on {self.device.name}, input {self.input_shape}, cost {self.cost}\n{body}"
 
-    def check_examples(self, x, labels=None, name: str = "the") -> None:
+    def check_examples(self, x, labels=None, name: str = "the", finite: bool = True) -> None:
         """ShapeError unless x is (N,) + input_shape or (N, prod) and labels (N,); DataError
-        unless x holds real numbers and labels are integers in 0 .. n_outputs − 1."""
+        unless x holds real numbers, finite ones if ``finite`` (integer pixels only 0 and 1:
+        0–255 must be divided by 255 first), and labels are integers in 0 .. n_outputs − 1."""
         x = x if hasattr(x, "dtype") else np.asarray(x)
         if x.dtype.kind not in "biuf":
             raise DataError(f"{name} images must be real numbers, got dtype {x.dtype}")
         self.check_input(x)
+        if finite and x.size and x.dtype.kind == "f" and not get_array_module(x).isfinite(x).all():
+            raise DataError(f"{name} images hold NaN or infinite values")
+        if x.size and x.dtype.kind in "iu" and int(x.max()) > 1:
+            raise DataError(
+                f"{name} images are integers up to {int(x.max())}: give pixels as floats in "
+                f"[0, 1] (x / 255 for 8-bit images), as the network was trained on"
+            )
         if labels is None:
             return
         y = labels if hasattr(labels, "dtype") else np.asarray(labels)
@@ -163,6 +185,7 @@ class Network:
     def predict_proba(self, x, batch_size: int = 1000):
         """Output activations for all of x, in batches (evaluation mode)."""
         xp = self.xp
+        check_batch_size(batch_size)
         self.check_examples(x)
         x = self.device.send(x, self.dtype)
         if len(x) == 0:
@@ -179,6 +202,7 @@ class Network:
         """(number correct, summed cost or None) as 0-d device arrays: no host transfer
         (``check=False``: x and labels were checked before, skip the one read of the labels)."""
         xp = self.xp
+        check_batch_size(batch_size)
         if check:
             self.check_examples(x, labels)
         x, labels = self.device.send(x, self.dtype), self.device.send(labels, np.int64)
@@ -248,3 +272,13 @@ class Network:
         from gpunn.serialize import load_network
 
         return load_network(path, device)
+
+
+def check_batch_size(batch_size) -> None:
+    """ConfigError unless ``batch_size`` (of evaluation) is a positive integer."""
+    if (
+        not isinstance(batch_size, int | np.integer)
+        or isinstance(batch_size, bool)
+        or batch_size < 1
+    ):
+        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")

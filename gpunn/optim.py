@@ -63,6 +63,8 @@ def check_hyper(
     """Raise ConfigError for a learning rate, penalty, momentum or average decay out of range."""
     named = (("eta", eta), ("lmbda", lmbda), ("l1", l1), ("momentum", momentum), ("ema", ema))
     for name, v in named:
+        if not isinstance(v, int | float | np.floating | np.integer) or isinstance(v, bool):
+            raise ConfigError(f"{name} must be a number, got {v!r}")
         if not np.isfinite(v):
             raise ConfigError(f"{name} must be a finite number, got {v!r}")
     if eta <= 0:

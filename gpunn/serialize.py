@@ -70,6 +70,21 @@ def read_npz(path, formats: dict[str, int]) -> tuple[dict, dict]:
     return header, arrays
 
 
+def metadata_to_write(metadata) -> dict:
+    """``metadata`` (None: {}) if it is a JSON object, as files keep it; ConfigError else,
+    before anything is written."""
+    from gpunn.errors import ConfigError
+
+    metadata = {} if metadata is None else metadata
+    if not isinstance(metadata, dict):
+        raise ConfigError(f"metadata must be a dict (a JSON object), got {type(metadata).__name__}")
+    try:
+        json.dumps(metadata, allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"metadata must hold JSON values only ({exc})") from None
+    return metadata
+
+
 def save_network(network, path, metadata: dict | None = None) -> None:
     from gpunn import __version__
 
@@ -78,7 +93,7 @@ def save_network(network, path, metadata: dict | None = None) -> None:
         "format_version": MODEL_FORMAT_VERSION,
         "gpunn_version": __version__,
         "network": network.config(),
-        "metadata": metadata or {},
+        "metadata": metadata_to_write(metadata),
     }
     write_npz(path, network.state(), header)
 

@@ -124,8 +124,9 @@ class Trainer:
         c = self.config
         splits = {"training": data.train, "validation": data.validation, "test": data.test}
         for name, split in splits.items():
-            if split is not None:
-                network.check_examples(split.x, split.y, f"the {name}")
+            if split is not None:  # skip-batch skips the batches a bad training image spoils
+                finite = not (name == "training" and c.nan_policy == "skip-batch")
+                network.check_examples(split.x, split.y, f"the {name}", finite=finite)
         dev, dt = network.device, network.dtype
         self.train_x = dev.send(data.train.x, dt)
         self.train_y = dev.send(data.train.y, np.int64)

@@ -188,3 +188,8 @@ def test_ensemble_evaluate_checks_labels_as_a_network_does():
             ensemble.evaluate(x, labels)
     with pytest.raises(DataError, match="no examples"):
         ensemble.evaluate(x[:0], y[:0])
+
+
+def test_an_ensemble_takes_networks_only():
+    with pytest.raises(ConfigError, match="members must be gpunn Networks, not str"):
+        Ensemble([make_net(1), "b"])

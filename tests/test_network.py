@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gpunn.errors import ConfigError, ShapeError
+from gpunn.errors import ConfigError, DataError, ShapeError
 from gpunn.layers import ConvPool, FullyConnected, Softmax
 from gpunn.network import Network
 from tests.gradcheck import assert_close, numerical_grad
@@ -140,3 +140,51 @@ def test_dropout_scales_weights_at_evaluation(rng):
     np.testing.assert_array_equal(layer.mask, first)  # the same step gives the same mask
     net.feedforward(x, train=True, step=4)
     assert not np.array_equal(layer.mask, first)
+
+
+def test_a_layer_object_serves_one_network_only():
+    layer, out = FullyConnected(5, "relu"), Softmax(10)
+    Network([layer, out], "log-likelihood", input_shape=(6,), device="cpu")
+    with pytest.raises(ConfigError, match=r"layer 0 \(FullyConnected\) is already part of a"):
+        Network([layer, Softmax(10)], "log-likelihood", input_shape=(6,), device="cpu")
+    twice = Softmax(10)
+    with pytest.raises(ConfigError, match="layer 2 .* is already part of a network"):
+        Network([FullyConnected(10), twice, twice], "log-likelihood", input_shape=(6,))
+    with pytest.raises(ConfigError, match="layer 0 is a int, not a gpunn layer"):
+        Network([30, 10])
+
+
+def test_predict_and_evaluate_refuse_nan_raw_bytes_and_bad_batch_sizes():
+    net = Network([Softmax(10)], "log-likelihood", input_shape=(6,), device="cpu")
+    x, y = np.full((4, 6), 0.5, np.float32), np.arange(4)
+    for bad in (0, -1, 1.5, None, "10", True):
+        with pytest.raises(ConfigError, match="batch_size must be a positive integer"):
+            net.evaluate(x, y, batch_size=bad)
+        with pytest.raises(ConfigError, match="batch_size must be a positive integer"):
+            net.predict(x, batch_size=bad)
+    x[2, 3] = np.nan
+    with pytest.raises(DataError, match="images hold NaN or infinite values"):
+        net.predict(x)
+    with pytest.raises(DataError, match="integers up to 255: give pixels as floats"):
+        net.evaluate(np.full((4, 6), 255, np.uint8), y)
+    assert net.predict(np.ones((4, 6), np.uint8)).shape == (4,)  # 0/1 integers are pixels
+
+
+@pytest.mark.parametrize("p", [None, "x", "0.5", 0.5 + 0j, True])
+def test_a_dropout_probability_must_be_a_number(p):
+    with pytest.raises(ConfigError, match="dropout probability must be in"):
+        FullyConnected(10, p_dropout=p)
+    with pytest.raises(ConfigError, match="unknown init"):
+        FullyConnected(10, init=[])
+
+
+@pytest.mark.parametrize("shape", [784, None, ("a",), "784", (784.7,), (), (0,)])
+def test_input_shape_must_be_positive_integers(shape):
+    with pytest.raises(ShapeError, match="input_shape must be a tuple of positive integers"):
+        Network([Softmax(10)], "log-likelihood", input_shape=shape)
+
+
+@pytest.mark.parametrize("seed", [-1, None, 1.7, "3", True])
+def test_a_seed_must_be_a_non_negative_integer(seed):
+    with pytest.raises(ConfigError, match="seed must be a non-negative integer"):
+        Network([Softmax(10)], "log-likelihood", input_shape=(6,), seed=seed)

@@ -190,6 +190,11 @@ def test_state_holds_velocities_and_averages_and_loads_back(rng):
         dict(eta=1, ema=1.0),
         dict(eta=1, ema=-0.5),
         dict(eta=1, ema=float("inf")),
+        dict(eta="3"),
+        dict(eta=None),
+        dict(eta=1 + 0j),
+        dict(eta=1, lmbda="0.1"),
+        dict(eta=1, momentum=True),
     ],
 )
 def test_out_of_range_hyper_parameters(kwargs):

@@ -496,12 +496,17 @@ def test_bad_data_is_refused_before_training(data, error, message):
         Trainer(small_net(), data, TrainConfig(epochs=1), log=quiet)
 
 
-def test_lists_bools_and_bytes_are_fine_data():
+def test_lists_and_bools_are_fine_data_and_raw_bytes_are_not():
     data = blobs(n_train=100, n_validation=20, n_test=20)
     data.train.x = (data.train.x > 0.5).tolist()
     data.train.y = data.train.y.tolist()
-    data.validation.x = (data.validation.x * 255).astype(np.uint8)
     Trainer(small_net(), data, TrainConfig(epochs=1, eta=0.1), log=quiet).run()
+    data.validation.x = (data.validation.x * 255).astype(np.uint8)  # 0-255: not what it means
+    with pytest.raises(DataError, match="validation images are integers up to 2..: give pixels"):
+        Trainer(small_net(), data, TrainConfig(epochs=1, eta=0.1), log=quiet)
+    data.validation.x = np.full((20, 784), np.nan, np.float32)
+    with pytest.raises(DataError, match="validation images hold NaN or infinite values"):
+        Trainer(small_net(), data, TrainConfig(epochs=1, eta=0.1), log=quiet)
 
 
 # Network.predict and Network.evaluate check what they are given, as the Trainer does.

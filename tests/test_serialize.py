@@ -14,7 +14,7 @@ from gpunn import files, serialize
 from gpunn.checkpoint import read_checkpoint
 from gpunn.cli import main
 from gpunn.ensemble import Ensemble
-from gpunn.errors import ModelFileError, ShapeError
+from gpunn.errors import ConfigError, ModelFileError, ShapeError
 from gpunn.layers import FullyConnected, Softmax
 from gpunn.network import Network
 from tests.faults import MALFORMED, edited, gpunn, one_error_line
@@ -168,3 +168,12 @@ def test_metadata_that_is_not_an_object_is_a_model_file_error(tmp_path, kind):
     path.write_bytes(edited(path.read_bytes(), header=lambda h: {**h, "metadata": [1, 2]}))
     with pytest.raises(ModelFileError, match="its metadata is not a JSON object"):
         serialize.load_model(path)
+
+
+def test_metadata_that_load_would_refuse_is_refused_by_save(tmp_path):
+    for bad, words in (([1, 2], "must be a dict"), ({"when": object()}, "JSON values only")):
+        with pytest.raises(ConfigError, match=words):
+            make_net().save(tmp_path / "m.npz", bad)
+        with pytest.raises(ConfigError, match=words):
+            Ensemble([make_net()]).save(tmp_path / "e.npz", bad)
+    assert list(tmp_path.iterdir()) == []

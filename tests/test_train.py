@@ -355,3 +355,9 @@ def test_without_validation_images_nothing_may_follow_validation_accuracy():
     result = Trainer(make_net(), data, TrainConfig(epochs=2), log=quiet).run()
     assert result.summary["best_validation_accuracy"] is None
     assert result.summary["test_accuracy_at_best_validation"] == result.history[-1]["test_accuracy"]
+
+
+@pytest.mark.parametrize("settings", [None, [1], {"eta_floor": "0.5"}, {"eta_floor": None}])
+def test_train_config_from_odd_settings_is_a_config_error(settings):
+    with pytest.raises(ConfigError):
+        TrainConfig.from_dict(settings).check()
