@@ -82,6 +82,11 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be a positive integer or None, got {v!r}")
         check_hyper(self.eta, self.lmbda, self.l1, self.momentum, self.ema)
         _check_finite("warmup", self.warmup, "a non-negative number of epochs", zero_ok=True)
+        if self.warmup >= self.epochs:
+            raise ConfigError(
+                f"warmup ({self.warmup:g} epochs) must end before the run does "
+                f"({self.epochs} epochs): η would never reach {self.eta:g}"
+            )
         _check_finite(
             "distort_strength",
             self.distort_strength,

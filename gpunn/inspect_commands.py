@@ -5,6 +5,7 @@ rest, and the helpers these share)."""
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -193,23 +194,59 @@ def _png_out(out: str, inputs=()) -> Path:
     return check_output(out, "--out", inputs=inputs)
 
 
+IMAGE_SIDES = (8, 4096)  # the smallest and largest side of a digit image gpunn reads
+
+
 def read_image(path: str, side: int = 28) -> np.ndarray:
-    """A grey image as float32 (side·side,) in [0, 1], white digit on black as in MNIST."""
+    """A grey image as float32 (side·side,) in [0, 1], white digit on black as in MNIST.
+
+    Any depth: 8- and 16-bit grey or colour, 32-bit integer, float (taken as [0, 1] when
+    it stays there). A digit drawn on a transparent background is its opacity. A light
+    background is inverted. Images under 8 or over 4096 pixels a side are refused."""
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
         raise ConfigError("reading images needs Pillow: pip install 'gpunn[images]'") from None
     try:
-        with Image.open(path) as img:
-            img = img.convert("L")
-            if img.size != (side, side):
-                img = img.resize((side, side), Image.Resampling.LANCZOS)
-            a = np.asarray(img, dtype=np.float32) / 255.0
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                low, high = IMAGE_SIDES
+                if not (low <= min(img.size) and max(img.size) <= high):
+                    width, height = img.size
+                    raise DataError(
+                        f"{path}: is {width}×{height} pixels; give a digit image from "
+                        f"{low}×{low} to {high}×{high}"
+                    )
+                a = _grey(img)
+    except DataError:
+        raise
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombWarning,
+            Image.DecompressionBombError) as exc:  # fmt: skip
         raise DataError(f"{path}: cannot be read as an image ({exc})") from None
+    if a.shape != (side, side):
+        resized = Image.fromarray(a, mode="F").resize((side, side), Image.Resampling.LANCZOS)
+        a = np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
     if a.mean() > 0.5:  # dark digit on a light background: invert to MNIST's convention
         a = 1.0 - a
     return a.reshape(-1)
+
+
+def _grey(img) -> np.ndarray:
+    """(H, W) float32 in [0, 1] of a PIL image of any mode (see ``read_image``)."""
+    if "A" in img.getbands() or "transparency" in img.info:
+        alpha = np.asarray(img.convert("RGBA").getchannel("A"), dtype=np.float32) / 255.0
+        if alpha.min() < 1.0:  # the strokes are what is opaque
+            return alpha
+    if img.mode.startswith("I;16"):
+        return (np.asarray(img, dtype=np.float64) / 65535.0).astype(np.float32)
+    if img.mode in ("I", "F"):  # the range from the values: [0, 1], 8 or 16 bits, or their top
+        a = np.asarray(img, dtype=np.float64)
+        top = float(a.max(initial=0.0))
+        ranges = ((1.0,) if img.mode == "F" else ()) + (255.0, 65535.0)
+        full = next((r for r in ranges if top <= r), top)
+        return np.clip(a / full, 0.0, 1.0).astype(np.float32)
+    return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
 
 
 def cmd_predict(args) -> int:

@@ -121,13 +121,20 @@ def read_metrics(path) -> list[dict]:
     return records
 
 
+# larger values than these are not ones a run wrote (and would overflow images_seen)
+MAX_EPOCH, MAX_SECONDS, MAX_IMAGES_PER_SECOND = 10**9, 1e9, 1e12
+
+
 def _is_epoch(record: dict) -> bool:
-    """An epoch record: a whole epoch number, seconds ≥ 0, every other value a number or null."""
-    numbers = ["eta", "images_per_second", *(key for key, _ in ACCURACY_AND_COST_KEYS)]
+    """An epoch record: a whole epoch number from 1 to MAX_EPOCH, seconds and images per
+    second from 0 to their bounds, every other value a number or null."""
+    epoch, seconds, speed = (record.get(k) for k in ("epoch", "seconds", "images_per_second"))
+    numbers = ["eta", *(key for key, _ in ACCURACY_AND_COST_KEYS)]
     numbers += [f"raw_{key}" for key in RAW_KEYS]
     return (
-        _is_number(record.get("epoch")) and float(record["epoch"]).is_integer()
-        and _is_number(record.get("seconds")) and record["seconds"] >= 0
+        _is_number(epoch) and 1 <= epoch <= MAX_EPOCH and float(epoch).is_integer()
+        and _is_number(seconds) and 0 <= seconds <= MAX_SECONDS
+        and (speed is None or (_is_number(speed) and 0 <= speed <= MAX_IMAGES_PER_SECOND))
         and all(record.get(key) is None or _is_number(record[key]) for key in numbers)
     )  # fmt: skip
 

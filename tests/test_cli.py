@@ -23,7 +23,7 @@ from gpunn.cli import build_parser, main
 from gpunn.commands import _build_run, _distortion_words
 from gpunn.config import TrainConfig
 from gpunn.ensemble import Ensemble
-from gpunn.errors import ConfigError
+from gpunn.errors import ConfigError, DataError
 from gpunn.layers import FullyConnected
 from gpunn.network import Network
 from gpunn.serialize import load_model
@@ -147,6 +147,7 @@ CONFIG_ERRORS = [
         "elastic_alpha must be a non-negative number up to 340, got 341",
     ),
     (["--resume", "TRAIN_FILE"], "is a file, not a checkpoint directory"),
+    (["--warmup", "1"], r"warmup \(1 epochs\) must end before the run does \(1 epochs\)"),
     (
         ["--validation-size", "0", "--early-stopping", "2"],
         "--validation-size 0 leaves no validation images, but --early-stopping 2 follows",
@@ -745,3 +746,26 @@ def test_an_ensemble_s_metrics_file_holds_its_accuracies(data_dir, cwd):
     (final,) = [json.loads(line) for line in (cwd / "e.jsonl").read_text().splitlines()]
     assert final["final"] and len(final["ensemble"]["members"]) == 2
     assert {"vote", "average"} <= set(final["ensemble"])
+
+
+def test_predict_reads_digits_of_any_depth_and_refuses_odd_sizes(tmp_path):
+    from PIL import Image
+
+    from gpunn.inspect_commands import read_image
+
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255
+    Image.fromarray(digit).save(tmp_path / "8bit.png")
+    Image.fromarray(digit.astype(np.uint16) * 257).save(tmp_path / "16bit.png")
+    ink = np.zeros((28, 28, 4), np.uint8)
+    ink[..., 3] = digit  # black strokes on a transparent background
+    Image.fromarray(ink, "RGBA").save(tmp_path / "transparent.png")
+    Image.fromarray(digit.astype(np.float32) / 255, "F").save(tmp_path / "float.tiff")
+    reference = read_image(tmp_path / "8bit.png")
+    assert reference.max() == 1.0
+    for name in ("16bit.png", "transparent.png", "float.tiff"):
+        np.testing.assert_allclose(read_image(tmp_path / name), reference, atol=1e-6)
+    for size in ((1, 1), (4100, 8)):
+        Image.new("L", size).save(tmp_path / "odd.png")
+        with pytest.raises(DataError, match=rf"odd.png: is {size[0]}×{size[1]} pixels; give"):
+            read_image(tmp_path / "odd.png")

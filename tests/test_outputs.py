@@ -9,6 +9,7 @@ import re
 import pytest
 
 from gpunn import files
+from gpunn.cli import main
 from gpunn.config import TrainConfig
 from gpunn.errors import ConfigError
 from gpunn.files import check_distinct, check_output
@@ -190,3 +191,21 @@ def test_gradients_refuses_an_out_folder_that_is_a_file_before_the_study(cwd, ca
     message = fails(["gradients", "--out", "afile", "--data-dir", cwd / "nowhere"], capsys)
     assert "--out afile: is a file, not a folder" in message
     assert sorted(p.name for p in cwd.iterdir()) == ["afile"]
+
+
+@pytest.mark.parametrize(
+    "option, value, words",
+    [
+        ("--peers", "none,torch", "none stands alone"),
+        ("--batch-sizes", "10,99999999999999999999", "not allowed: 99999999999999999999"),
+        ("--seconds", "inf", "must be a finite positive number"),
+        ("--max-load", "nan", "must be a finite number"),
+        ("--quiet-timeout", "-5", "must be a finite non-negative number"),
+    ],
+)
+def test_bench_refuses_odd_options_before_measuring(option, value, words, cwd, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["bench", option, value, "--json", "b.json"])
+    assert info.value.code == 2
+    assert words in capsys.readouterr().err
+    assert list(cwd.iterdir()) == []

@@ -13,6 +13,8 @@ from gpunn.benchmark.peers import PEERS
 from gpunn.benchmark.subjects import EAGER_PEER
 from gpunn.cli import _nonneg_float, _positive_float
 
+MAX_BATCH = 65536  # the largest mini-batch measured (bench memory stays within a machine's)
+
 
 def _csv(kind, choices=None):
     def parse(text: str):
@@ -23,7 +25,11 @@ def _csv(kind, choices=None):
             values = tuple(kind(t) for t in items)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a list of {kind.__name__}") from None
-        bad = [v for v in values if (choices and v not in choices) or (kind is int and v < 1)]
+        bad = [
+            v
+            for v in values
+            if (choices and v not in choices) or (kind is int and not 1 <= v <= MAX_BATCH)
+        ]
         if bad:
             raise argparse.ArgumentTypeError(f"not allowed: {', '.join(map(str, bad))}")
         return values
@@ -33,6 +39,8 @@ def _csv(kind, choices=None):
 
 def _peers(text: str) -> tuple[str, ...]:
     values = _csv(str, PEERS + (EAGER_PEER, "none"))(text)
+    if "none" in values and len(values) > 1:
+        raise argparse.ArgumentTypeError("none stands alone: no peer, or a list of peers")
     return () if "none" in values else values
 
 
