@@ -131,7 +131,8 @@ class Network:
         (``step`` an int, or a 1-element device array read when the masks are drawn).
 
         In evaluation mode (``train`` false) this is ``output(x)[1]``: step and seed play no
-        part, and a split CPU batch leaves the layers' caches alone (``output`` gives z^L)."""
+        part, and a split CPU batch leaves the layers' caches alone (``output`` gives z^L).
+        x is not checked (this is the training loop's path): ``predict`` checks it."""
         if not train:
             return self.output(x)[1]
         return self.forward_layers(self.layers, x, train, step, self.seed if seed is None else seed)
