@@ -133,10 +133,10 @@ def test_a_run_that_fails_leaves_an_earlier_metrics_file_whole(cwd, data_dir, ca
 
 
 @pytest.mark.parametrize("stop_at, epochs_left", [(10, [7] * 9), (70, [1])])
-def test_a_run_replaces_an_earlier_metrics_file_epoch_by_epoch(stop_at, epochs_left, tmp_path):
+def test_a_run_replaces_an_earlier_metrics_file_epoch_by_epoch(stop_at, epochs_left, cwd):
     """Stopped in its first epoch (step 10 of 60), a run leaves the earlier file as it was;
     stopped in its second (step 70), the file holds its first epoch and nothing else."""
-    path = tmp_path / "m.jsonl"
+    path = cwd / "m.jsonl"  # and the interrupt's checkpoint folder goes to cwd
     path.write_text('{"epoch": 7}\n' * 9)
     net = Network([FullyConnected(20, "relu"), Softmax(10)], "log-likelihood", device="cpu")
     cfg = TrainConfig(epochs=3, eta=0.05)
