@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
+import numpy as np
+
 from gpunn.errors import ConfigError
 from gpunn.optim import check_hyper
 from gpunn.tracker import ANNEALS
@@ -29,7 +31,7 @@ MAX_ELASTIC_ALPHA = 340.0
 
 
 def _real(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
 
 
 def _check_finite(
@@ -82,9 +84,9 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be a positive integer or None, got {v!r}")
         check_hyper(self.eta, self.lmbda, self.l1, self.momentum, self.ema)
         _check_finite("warmup", self.warmup, "a non-negative number of epochs", zero_ok=True)
-        if self.warmup >= self.epochs:
+        if self.warmup > self.epochs:
             raise ConfigError(
-                f"warmup ({self.warmup:g} epochs) must end before the run does "
+                f"warmup ({self.warmup:g} epochs) must end by the run's end "
                 f"({self.epochs} epochs): η would never reach {self.eta:g}"
             )
         _check_finite(

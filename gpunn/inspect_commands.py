@@ -25,7 +25,7 @@ def cmd_evaluate(args) -> int:
     if twice:
         raise ConfigError(f"{twice[-1]}: given twice; an ensemble takes each network once")
     models = [load_model(path, device, args.trained_weights) for path in args.model]
-    trained_on = {m.metadata.get("dataset") or "mnist" for m in models}
+    trained_on = {str(m.metadata.get("dataset") or "mnist") for m in models}
     if len(trained_on) > 1 and not args.dataset:
         raise ConfigError(
             f"the networks were trained on different datasets ({', '.join(sorted(trained_on))}); "
@@ -201,7 +201,8 @@ def read_image(path: str, side: int = 28) -> np.ndarray:
     """A grey image as float32 (side·side,) in [0, 1], white digit on black as in MNIST.
 
     Any depth: 8- and 16-bit grey or colour, 32-bit integer, float (taken as [0, 1] when
-    it stays there). A digit drawn on a transparent background is its opacity. A light
+    it stays there). A digit drawn on a transparent background (most pixels more than half
+    transparent) is its opacity; other images are read by their colour. A light
     background is inverted. Images under 8 or over 4096 pixels a side are refused."""
     try:
         from PIL import Image, UnidentifiedImageError
@@ -221,8 +222,10 @@ def read_image(path: str, side: int = 28) -> np.ndarray:
                 a = _grey(img)
     except DataError:
         raise
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombWarning,
-            Image.DecompressionBombError) as exc:  # fmt: skip
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        high = IMAGE_SIDES[1]
+        raise DataError(f"{path}: is over {high}×{high} pixels; give a smaller image") from None
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise DataError(f"{path}: cannot be read as an image ({exc})") from None
     if a.shape != (side, side):
         resized = Image.fromarray(a, mode="F").resize((side, side), Image.Resampling.LANCZOS)
@@ -236,12 +239,14 @@ def _grey(img) -> np.ndarray:
     """(H, W) float32 in [0, 1] of a PIL image of any mode (see ``read_image``)."""
     if "A" in img.getbands() or "transparency" in img.info:
         alpha = np.asarray(img.convert("RGBA").getchannel("A"), dtype=np.float32) / 255.0
-        if alpha.min() < 1.0:  # the strokes are what is opaque
+        if np.median(alpha) < 0.5:  # a transparent background: the strokes are what is opaque
             return alpha
     if img.mode.startswith("I;16"):
         return (np.asarray(img, dtype=np.float64) / 65535.0).astype(np.float32)
     if img.mode in ("I", "F"):  # the range from the values: [0, 1], 8 or 16 bits, or their top
         a = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(a).all():
+            raise ValueError("it holds NaN or infinite values")
         top = float(a.max(initial=0.0))
         ranges = ((1.0,) if img.mode == "F" else ()) + (255.0, 65535.0)
         full = next((r for r in ranges if top <= r), top)

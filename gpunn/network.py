@@ -36,7 +36,11 @@ class Network:
         dtype: str = "float32",
         seed: int = 0,
     ) -> None:
-        if not isinstance(layers, list | tuple) or not layers:
+        try:
+            layers = [] if isinstance(layers, str) else list(layers)
+        except TypeError:
+            layers = []
+        if not layers:
             raise ConfigError("a network needs a list of one or more layers")
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
@@ -66,7 +70,15 @@ class Network:
         if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
         self.seed = int(seed)
-        rng = np.random.default_rng(self.seed)
+        try:
+            self.n_outputs = self._build(np.random.default_rng(self.seed))
+        except BaseException:  # the layers stay free for another network
+            for layer in self.layers:
+                layer.w = layer.b = None
+            raise
+
+    def _build(self, rng) -> int:
+        """Draw every layer's weights in turn; the number of outputs."""
         shape = self.input_shape
         for layer in self.layers:
             w, b = layer.build(shape, rng)
@@ -76,7 +88,7 @@ class Network:
             shape = layer.out_shape
         if len(shape) != 1:
             raise ShapeError(f"the last layer must give a vector per example, not shape {shape}")
-        self.n_outputs = shape[0]
+        return shape[0]
 
     @property
     def xp(self):
@@ -96,10 +108,10 @@ class Network:
         self.check_input(x)
         if finite and x.size and x.dtype.kind == "f" and not get_array_module(x).isfinite(x).all():
             raise DataError(f"{name} images hold NaN or infinite values")
-        if x.size and x.dtype.kind in "iu" and int(x.max()) > 1:
+        if x.size and x.dtype.kind in "iu" and not 0 <= int(x.min()) <= int(x.max()) <= 1:
             raise DataError(
-                f"{name} images are integers up to {int(x.max())}: give pixels as floats in "
-                f"[0, 1] (x / 255 for 8-bit images), as the network was trained on"
+                f"{name} images are integers from {int(x.min())} to {int(x.max())}: give pixels "
+                f"as floats in [0, 1] (x / 255 for 8-bit images), as the network was trained on"
             )
         if labels is None:
             return

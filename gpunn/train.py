@@ -90,15 +90,18 @@ class Trainer:
 
         if not isinstance(network, Network):
             raise ConfigError(f"Trainer takes a gpunn Network, got {type(network).__name__}")
-        if not all(hasattr(getattr(data, s, None), "x") for s in ("train", "validation", "test")):
+        splits = [getattr(data, s, None) for s in ("validation", "test")]
+        if not hasattr(getattr(data, "train", None), "x") or not all(
+            s is None or hasattr(s, "x") for s in splits
+        ):
             raise ConfigError(
-                "Trainer takes data with train, validation and test splits, each with x and y "
-                "(as gpunn.data.load gives)"
+                "Trainer takes data with a train split, and validation and test splits or None, "
+                "each with x and y (as gpunn.data.load gives)"
             )
         if not isinstance(config, TrainConfig):
             raise ConfigError(f"Trainer takes a TrainConfig, got {type(config).__name__}")
         keep = keep_checkpoints
-        if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+        if not isinstance(keep, int | np.integer) or isinstance(keep, bool) or keep < 1:
             raise ConfigError(f"keep_checkpoints must be a positive integer, got {keep!r}")
         if checkpoint_dir:
             check_output(checkpoint_dir, "checkpoint_dir", folder=True)

@@ -147,7 +147,7 @@ CONFIG_ERRORS = [
         "elastic_alpha must be a non-negative number up to 340, got 341",
     ),
     (["--resume", "TRAIN_FILE"], "is a file, not a checkpoint directory"),
-    (["--warmup", "1"], r"warmup \(1 epochs\) must end before the run does \(1 epochs\)"),
+    (["--warmup", "1.5"], r"warmup \(1.5 epochs\) must end by the run's end \(1 epochs\)"),
     (
         ["--validation-size", "0", "--early-stopping", "2"],
         "--validation-size 0 leaves no validation images, but --early-stopping 2 follows",
@@ -761,9 +761,13 @@ def test_predict_reads_digits_of_any_depth_and_refuses_odd_sizes(tmp_path):
     ink[..., 3] = digit  # black strokes on a transparent background
     Image.fromarray(ink, "RGBA").save(tmp_path / "transparent.png")
     Image.fromarray(digit.astype(np.float32) / 255, "F").save(tmp_path / "float.tiff")
+    paper = np.full((28, 28, 4), 255, np.uint8)
+    paper[..., :3] = 255 - digit[..., None]  # black on white, one transparent corner
+    paper[0, 0, 3] = 0
+    Image.fromarray(paper, "RGBA").save(tmp_path / "opaque.png")
     reference = read_image(tmp_path / "8bit.png")
     assert reference.max() == 1.0
-    for name in ("16bit.png", "transparent.png", "float.tiff"):
+    for name in ("16bit.png", "transparent.png", "float.tiff", "opaque.png"):
         np.testing.assert_allclose(read_image(tmp_path / name), reference, atol=1e-6)
     for size in ((1, 1), (4100, 8)):
         Image.new("L", size).save(tmp_path / "odd.png")

@@ -165,7 +165,7 @@ def test_predict_and_evaluate_refuse_nan_raw_bytes_and_bad_batch_sizes():
     x[2, 3] = np.nan
     with pytest.raises(DataError, match="images hold NaN or infinite values"):
         net.predict(x)
-    with pytest.raises(DataError, match="integers up to 255: give pixels as floats"):
+    with pytest.raises(DataError, match="integers from 255 to 255: give pixels as floats"):
         net.evaluate(np.full((4, 6), 255, np.uint8), y)
     assert net.predict(np.ones((4, 6), np.uint8)).shape == (4,)  # 0/1 integers are pixels
 
@@ -188,3 +188,17 @@ def test_input_shape_must_be_positive_integers(shape):
 def test_a_seed_must_be_a_non_negative_integer(seed):
     with pytest.raises(ConfigError, match="seed must be a non-negative integer"):
         Network([Softmax(10)], "log-likelihood", input_shape=(6,), seed=seed)
+
+
+def test_a_network_that_fails_to_build_leaves_its_layers_free():
+    conv = ConvPool(2, 3, 2)
+    with pytest.raises(ShapeError, match="the last layer must give a vector"):
+        Network([conv], input_shape=(1, 8, 8), device="cpu")
+    net = Network(iter([conv, Softmax(10)]), "log-likelihood", input_shape=(1, 8, 8))
+    assert net.layers[0] is conv  # a generator of layers is fine too
+
+
+def test_integer_pixels_must_be_0_or_1():
+    net = Network([Softmax(10)], "log-likelihood", input_shape=(6,), device="cpu")
+    with pytest.raises(DataError, match="integers from -1 to 1"):
+        net.predict(np.array([[0, 1, -1, 0, 0, 0]]))

@@ -502,7 +502,7 @@ def test_lists_and_bools_are_fine_data_and_raw_bytes_are_not():
     data.train.y = data.train.y.tolist()
     Trainer(small_net(), data, TrainConfig(epochs=1, eta=0.1), log=quiet).run()
     data.validation.x = (data.validation.x * 255).astype(np.uint8)  # 0-255: not what it means
-    with pytest.raises(DataError, match="validation images are integers up to 2..: give pixels"):
+    with pytest.raises(DataError, match="validation images are integers from 0 to 2"):
         Trainer(small_net(), data, TrainConfig(epochs=1, eta=0.1), log=quiet)
     data.validation.x = np.full((20, 784), np.nan, np.float32)
     with pytest.raises(DataError, match="validation images hold NaN or infinite values"):

@@ -361,3 +361,11 @@ def test_without_validation_images_nothing_may_follow_validation_accuracy():
 def test_train_config_from_odd_settings_is_a_config_error(settings):
     with pytest.raises(ConfigError):
         TrainConfig.from_dict(settings).check()
+
+
+def test_a_warm_up_may_last_the_whole_run_and_splits_may_be_missing():
+    TrainConfig(epochs=1, warmup=1).check()
+    data = blobs(n_train=100, n_validation=20, n_test=20)
+    data.validation = None
+    keep = np.int64(2)  # numpy integers are integers
+    Trainer(make_net(), data, TrainConfig(epochs=1, eta=0.1), log=quiet, keep_checkpoints=keep)
