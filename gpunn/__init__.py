@@ -9,23 +9,52 @@ gpunn.Trainer(net, data, gpunn.TrainConfig(epochs=30, mini_batch_size=10, eta=3.
 
 __version__ = "0.1.0"
 
-from gpunn import data  # noqa: E402
-from gpunn.backend import get_device, gpu_available, use  # noqa: E402
-from gpunn.config import TrainConfig  # noqa: E402
-from gpunn.ensemble import Ensemble  # noqa: E402
-from gpunn.errors import (  # noqa: E402
-    ConfigError,
-    DataError,
-    DeviceError,
-    GpunnError,
-    ModelFileError,
-    NumericalError,
-    ShapeError,
-)
-from gpunn.layers import ConvPool, FullyConnected, Softmax  # noqa: E402
-from gpunn.network import Network  # noqa: E402
-from gpunn.presets import PRESETS, get_preset  # noqa: E402
-from gpunn.train import Trainer, TrainingInterrupted  # noqa: E402
+# The public names, imported when first used (PEP 562): ``import gpunn`` itself loads no
+# NumPy, Numba or CuPy, so the command line can catch a Ctrl-C during those imports.
+_WHERE = {
+    "data": "gpunn",
+    "get_device": "gpunn.backend",
+    "gpu_available": "gpunn.backend",
+    "use": "gpunn.backend",
+    "TrainConfig": "gpunn.config",
+    "Ensemble": "gpunn.ensemble",
+    **dict.fromkeys(
+        (
+            "ConfigError",
+            "DataError",
+            "DeviceError",
+            "GpunnError",
+            "ModelFileError",
+            "NumericalError",
+            "ShapeError",
+        ),
+        "gpunn.errors",
+    ),
+    **dict.fromkeys(("ConvPool", "FullyConnected", "Softmax"), "gpunn.layers"),
+    "Network": "gpunn.network",
+    "PRESETS": "gpunn.presets",
+    "get_preset": "gpunn.presets",
+    "Trainer": "gpunn.train",
+    "TrainingInterrupted": "gpunn.train",
+}
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name not in _WHERE:
+        raise AttributeError(f"module 'gpunn' has no attribute {name!r}")
+    if name == "data":
+        value = importlib.import_module("gpunn.data")
+    else:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
 
 __all__ = [
     "ConfigError",

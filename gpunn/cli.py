@@ -314,15 +314,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``gpunn`` program (``argv`` None: the process's own arguments and signals)."""
+    if argv is None:  # SIGTERM outside training stops like Ctrl-C: one line, exit 130
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         code = _run(argv)
     except KeyboardInterrupt:  # outside training, or a second Ctrl-C in it: stop at once
         print("gpunn: interrupted", file=sys.stderr)
         code = EXIT_INTERRUPTED
-    if code == EXIT_INTERRUPTED and argv is None:  # the program is ending on a Ctrl-C: one
-        # more during interpreter shutdown would print "Exception ignored ... KeyboardInterrupt"
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if argv is None:  # the work is done (or given up) and said: a signal during the
+        # interpreter's shutdown would only kill it silently, or print "Exception ignored"
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
     return code
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _run(argv: list[str] | None) -> int:

@@ -13,6 +13,8 @@ import signal
 import struct
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,6 +40,7 @@ from tests.faults import (
     gpunn,
     one_error_line,
     snapshot,
+    start,
     write_pkl_dataset,
 )
 
@@ -773,3 +776,24 @@ def test_predict_reads_digits_of_any_depth_and_refuses_odd_sizes(tmp_path):
         Image.new("L", size).save(tmp_path / "odd.png")
         with pytest.raises(DataError, match=rf"odd.png: is {size[0]}×{size[1]} pixels; give"):
             read_image(tmp_path / "odd.png")
+
+
+@pytest.mark.parametrize("sig, delay", [(signal.SIGTERM, None), (signal.SIGINT, 0.3)])
+def test_a_signal_outside_training_is_one_line_and_130(sig, delay, tmp_path):
+    """SIGTERM while predict waits on its image (a FIFO no one writes), or Ctrl-C 0.3 s in,
+    during start-up or that wait: one line, exit 130, no traceback."""
+    save_model(tmp_path / "net.npz")
+    os.mkfifo(tmp_path / "digit.png")
+    proc = start("predict", "net.npz", "digit.png", "--device", "cpu", cwd=tmp_path)
+    if delay is None:  # until it waits for a writer (Linux's wchan; else 10 s, still a wait)
+        wchan, deadline = Path(f"/proc/{proc.pid}/wchan"), time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            if wchan.exists() and wchan.read_text() == "wait_for_partner":
+                break
+            time.sleep(0.01)
+    else:
+        time.sleep(delay)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=TIMEOUT_S)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "gpunn: interrupted" and "Traceback" not in err
