@@ -795,5 +795,8 @@ def test_a_signal_outside_training_is_one_line_and_130(sig, delay, tmp_path):
         time.sleep(delay)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=TIMEOUT_S)
-    assert proc.returncode == 130, err
+    # 130, or death by SIGINT itself (a shell's $? is 130 either way): when the Ctrl-C lands
+    # in code an extension runs through PyRun_String during an import, CPython marks it
+    # unhandled and re-raises SIGINT at exit, although gpunn caught it and said so
+    assert proc.returncode in ((130, -signal.SIGINT) if sig == signal.SIGINT else (130,)), err
     assert err.strip().splitlines()[-1] == "gpunn: interrupted" and "Traceback" not in err
