@@ -164,6 +164,7 @@ def _check_resume_options(args, config, run_info: dict, network) -> None:
 
 
 def cmd_train(args) -> int:
+    from gpunn.files import check_not_input
     from gpunn.train import Trainer
 
     if args.resume:
@@ -181,7 +182,10 @@ def cmd_train(args) -> int:
         run_info.get("train_size"),
         run_info.get("validation_size"),
     )
-    _check_outputs(args, None, source_files(data.source))  # not over the data read
+    inputs = source_files(data.source)  # known only now: no output may be one of them
+    for option, path in (("--save", args.save), ("--metrics", args.metrics)):
+        if path:
+            check_not_input(path, option, inputs)
     distortions = ", ".join(_distortion_words(config))
     images = {
         "shifts": f"{5 * len(data.train.x)} training images (5× by one-pixel shifts)",
@@ -250,9 +254,9 @@ def _check_validation(config, validation_size) -> None:
         )
 
 
-def _check_outputs(args, checkpoint_dir, inputs=()) -> None:
-    """Fail before training, not after, when an output cannot be written, is one of the
-    run's ``inputs``, takes another output's name, or would mix runs."""
+def _check_outputs(args, checkpoint_dir) -> None:
+    """Fail before training, not after, when an output cannot be written, takes another
+    output's name, or would mix runs."""
     from gpunn.checkpoint import checkpoint_paths
     from gpunn.files import check_distinct, check_output
 
@@ -260,7 +264,7 @@ def _check_outputs(args, checkpoint_dir, inputs=()) -> None:
     check_distinct(files)
     for option, path in files.items():
         if path:
-            check_output(path, option, inputs=inputs)
+            check_output(path, option)
     if checkpoint_dir is None:
         return
     folder = check_output(checkpoint_dir, "--checkpoint-dir", folder=True)

@@ -86,9 +86,7 @@ def check_output(path, option: str, *, folder: bool = False, inputs: Iterable = 
         raise ConfigError(f"{option} {path}: is a file, not a folder")
     if not folder and path.exists() and not path.is_file():  # a device, a pipe: no rename
         raise ConfigError(f"{option} {path}: is not a regular file; give a file name")
-    for source in inputs:
-        if _same_path(path, Path(source)):
-            raise ConfigError(f"{option} {path}: is an input of this command; give another name")
+    check_not_input(path, option, inputs)
     existing = path if folder and path.is_dir() else path.parent
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -102,6 +100,13 @@ def check_output(path, option: str, *, folder: bool = False, inputs: Iterable = 
             f"{option} {path}: cannot write in {existing} ({exc.strerror or exc})"
         ) from None
     return path
+
+
+def check_not_input(path, option: str, inputs: Iterable) -> None:
+    """ConfigError naming ``option`` when ``path`` is one of ``inputs`` (the same file)."""
+    for source in inputs:
+        if _same_path(Path(path), Path(source)):
+            raise ConfigError(f"{option} {path}: is an input of this command; give another name")
 
 
 def check_distinct(outputs: dict[str, object]) -> None:

@@ -52,7 +52,7 @@ class Network:
                 )
         if str(dtype) not in DTYPES:
             raise ConfigError(f"dtype must be float32 or float64, got {dtype!r}")
-        self.layers = list(layers)
+        self.layers = layers
         self.cost = get_cost(cost)
         self.cost.check_output(self.layers[-1].activation)
         for layer in self.layers[:-1]:
