@@ -15,6 +15,7 @@ import numpy as np
 from gpunn.errors import ConfigError
 from gpunn.optim import check_hyper
 from gpunn.tracker import ANNEALS
+from gpunn.values import check_positive_integer, is_integer, is_real
 
 NAN_POLICIES = ("stop", "skip-batch")
 # "shuffled": a fresh permutation each epoch; "fixed": the training set's own order every
@@ -30,15 +31,11 @@ MAX_DISTORT_STRENGTH = 10.0
 MAX_ELASTIC_ALPHA = 340.0
 
 
-def _real(v: object) -> bool:
-    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
-
-
 def _check_finite(
     name: str, v: object, what: str, zero_ok: bool = False, most: float = float("inf")
 ) -> None:
     """ConfigError unless v is a finite real number > 0 (≥ 0 when ``zero_ok``), ≤ ``most``."""
-    if not _real(v) or not ((0 <= v) if zero_ok else (0 < v)) or not v < float("inf") or v > most:
+    if not is_real(v) or not ((0 <= v) if zero_ok else (0 < v)) or not v < float("inf") or v > most:
         raise ConfigError(f"{name} must be {what}, got {v!r}")
 
 
@@ -73,14 +70,16 @@ class TrainConfig:
 
     def check(self, n_train: int | None = None, n_validation: int | None = None) -> TrainConfig:
         """Raise ConfigError for any value out of range, or (given the data's sizes) one the
-        data cannot serve; returns self."""
+        data cannot serve; returns self, with NumPy scalars made Python numbers (JSON-ready)."""
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, np.generic):
+                setattr(self, f.name, v.item())
         for name in ("epochs", "mini_batch_size", "eval_batch_size"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+            check_positive_integer(name, getattr(self, name))
         for name in ("schedule", "early_stopping"):
             v = getattr(self, name)
-            if v is not None and (not isinstance(v, int) or v < 1):
+            if v is not None and (not is_integer(v) or v < 1):
                 raise ConfigError(f"{name} must be a positive integer or None, got {v!r}")
         check_hyper(self.eta, self.lmbda, self.l1, self.momentum, self.ema)
         _check_finite("warmup", self.warmup, "a non-negative number of epochs", zero_ok=True)
@@ -112,13 +111,13 @@ class TrainConfig:
             raise ConfigError(f"anneal must be one of {', '.join(ANNEALS)}, got {self.anneal!r}")
         if self.order not in ORDERS:
             raise ConfigError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
-        if not _real(self.eta_floor) or not 0 < self.eta_floor < 1:
+        if not is_real(self.eta_floor) or not 0 < self.eta_floor < 1:
             raise ConfigError(f"eta_floor must be in (0, 1), got {self.eta_floor!r}")
         if self.nan_policy not in NAN_POLICIES:
             raise ConfigError(
                 f"nan_policy must be one of {', '.join(NAN_POLICIES)}, got {self.nan_policy!r}"
             )
-        if not isinstance(self.seed, int) or self.seed < 0:
+        if not is_integer(self.seed) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         if n_train is not None and self.mini_batch_size > n_train:
             raise ConfigError(

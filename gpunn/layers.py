@@ -18,17 +18,16 @@ from gpunn.functions.activations import get_activation
 from gpunn.functions.dropout import StepKey, dropout_forward
 from gpunn.functions.linear import matmul
 from gpunn.init import check_init, init_params
+from gpunn.values import check_positive_integer, is_real
 
 
 def _check_positive(layer: str, **values: int) -> None:
     for name, v in values.items():
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-            raise ConfigError(f"{layer}: {name} must be a positive integer, got {v!r}")
+        check_positive_integer(name, v, where=layer)
 
 
 def _check_dropout(layer: str, p: float) -> float:
-    real = isinstance(p, int | float | np.integer | np.floating) and not isinstance(p, bool)
-    if not real or not 0.0 <= float(p) < 1.0:
+    if not is_real(p) or not 0.0 <= float(p) < 1.0:
         raise ConfigError(f"{layer}: dropout probability must be in [0, 1), got {p!r}")
     return float(p)
 

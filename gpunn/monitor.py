@@ -16,6 +16,7 @@ from pathlib import Path
 
 from gpunn.errors import ConfigError
 from gpunn.files import atomic_write_text
+from gpunn.values import is_real
 
 ACCURACY_AND_COST_KEYS = (
     ("train_cost", "train cost"),
@@ -132,15 +133,11 @@ def _is_epoch(record: dict) -> bool:
     numbers = ["eta", *(key for key, _ in ACCURACY_AND_COST_KEYS)]
     numbers += [f"raw_{key}" for key in RAW_KEYS]
     return (
-        _is_number(epoch) and 1 <= epoch <= MAX_EPOCH and float(epoch).is_integer()
-        and _is_number(seconds) and 0 <= seconds <= MAX_SECONDS
-        and (speed is None or (_is_number(speed) and 0 <= speed <= MAX_IMAGES_PER_SECOND))
-        and all(record.get(key) is None or _is_number(record[key]) for key in numbers)
+        is_real(epoch) and 1 <= epoch <= MAX_EPOCH and float(epoch).is_integer()
+        and is_real(seconds) and 0 <= seconds <= MAX_SECONDS
+        and (speed is None or (is_real(speed) and 0 <= speed <= MAX_IMAGES_PER_SECOND))
+        and all(record.get(key) is None or is_real(record[key]) for key in numbers)
     )  # fmt: skip
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def images_seen(records: list[dict]) -> list[int]:

@@ -21,6 +21,7 @@ from gpunn.errors import ConfigError, DataError, ShapeError
 from gpunn.functions.costs import get_cost
 from gpunn.functions.dropout import step_key
 from gpunn.layers import Layer
+from gpunn.values import check_positive_integer, is_integer
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -61,13 +62,13 @@ class Network:
         self.device = get_device(device)
         self.dtype = np.dtype(DTYPES[str(dtype)])
         sizes = input_shape if isinstance(input_shape, list | tuple) else [None]
-        if not sizes or not all(isinstance(s, int | np.integer) and s >= 1 for s in sizes):
+        if not sizes or not all(is_integer(s) and s >= 1 for s in sizes):
             raise ShapeError(
                 f"input_shape must be a tuple of positive integers such as (784,) or "
                 f"(1, 28, 28), got {input_shape!r}"
             )
         self.input_shape = tuple(int(s) for s in sizes)
-        if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+        if not is_integer(seed) or seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
         self.seed = int(seed)
         try:
@@ -289,9 +290,4 @@ class Network:
 
 def check_batch_size(batch_size) -> None:
     """ConfigError unless ``batch_size`` (of evaluation) is a positive integer."""
-    if (
-        not isinstance(batch_size, int | np.integer)
-        or isinstance(batch_size, bool)
-        or batch_size < 1
-    ):
-        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_positive_integer("batch_size", batch_size)

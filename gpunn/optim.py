@@ -26,6 +26,7 @@ from numba import njit
 
 from gpunn.backend import elementwise_kernel
 from gpunn.errors import ConfigError
+from gpunn.values import is_real
 
 if TYPE_CHECKING:
     from gpunn.network import Network
@@ -63,7 +64,7 @@ def check_hyper(
     """Raise ConfigError for a learning rate, penalty, momentum or average decay out of range."""
     named = (("eta", eta), ("lmbda", lmbda), ("l1", l1), ("momentum", momentum), ("ema", ema))
     for name, v in named:
-        if not isinstance(v, int | float | np.floating | np.integer) or isinstance(v, bool):
+        if not is_real(v):
             raise ConfigError(f"{name} must be a number, got {v!r}")
         if not np.isfinite(v):
             raise ConfigError(f"{name} must be a finite number, got {v!r}")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from gpunn.values import is_finite_in, is_integer
+
 ANNEALS = ("none", "cosine")
 
 
@@ -50,16 +52,16 @@ class Tracker:
         """Self, or ValueError naming a field that no run could have left so (a tracker
         read back from a checkpoint file)."""
         for name in ("eta0", "eta", "eta_floor"):
-            if not _real(getattr(self, name), low=0.0) or getattr(self, name) == 0:
+            if not is_finite_in(getattr(self, name), low=0.0) or getattr(self, name) == 0:
                 raise ValueError(f"the tracker's {name} is not a positive number")
         for name in ("since_best", "since_change", "schedule", "early_stopping", "best_epoch"):
             v = getattr(self, name)
             optional = name not in ("since_best", "since_change")
-            if not (v is None and optional) and not (_integer(v) and v >= 0):
+            if not (v is None and optional) and not (is_integer(v) and v >= 0):
                 raise ValueError(f"the tracker's {name} is not a count")
         for name in ("best_validation_accuracy", "test_accuracy_at_best_validation"):
             v = getattr(self, name)
-            if v is not None and not _real(v, low=0.0, high=1.0):
+            if v is not None and not is_finite_in(v, low=0.0, high=1.0):
                 raise ValueError(f"the tracker's {name} is not an accuracy")
         if not isinstance(self.stop_reason, str | None):
             raise ValueError("the tracker's stop_reason is not text")
@@ -90,13 +92,3 @@ class Tracker:
 
     def state(self) -> dict:
         return asdict(self)
-
-
-def _integer(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _real(v, low: float = -math.inf, high: float = math.inf) -> bool:
-    """Whether v is a finite int or float in [low, high]."""
-    real = isinstance(v, int | float) and not isinstance(v, bool)
-    return real and math.isfinite(v) and low <= v <= high

@@ -27,6 +27,7 @@ from gpunn.optim import SGD
 from gpunn.progress import ProgressBar
 from gpunn.step import TrainStep
 from gpunn.tracker import Tracker, step_eta
+from gpunn.values import check_positive_integer
 
 
 def unused_checkpoint_dir(name: str) -> Path:
@@ -100,9 +101,7 @@ class Trainer:
             )
         if not isinstance(config, TrainConfig):
             raise ConfigError(f"Trainer takes a TrainConfig, got {type(config).__name__}")
-        keep = keep_checkpoints
-        if not isinstance(keep, int | np.integer) or isinstance(keep, bool) or keep < 1:
-            raise ConfigError(f"keep_checkpoints must be a positive integer, got {keep!r}")
+        check_positive_integer("keep_checkpoints", keep_checkpoints)
         if checkpoint_dir:
             check_output(checkpoint_dir, "checkpoint_dir", folder=True)
         if metrics_path:

@@ -337,6 +337,10 @@ def test_schedule_halves_eta_and_stops():
         dict(distort_scale=1.0),
         dict(distort_scale=-0.1),
         dict(elastic_alpha=-1.0),
+        dict(early_stopping=True),  # a bool is no count of epochs
+        dict(schedule=2.0),
+        dict(seed=True),
+        dict(epochs=np.float64(2)),
     ],
 )
 def test_bad_configuration_is_rejected_before_any_work(kwargs):
@@ -355,6 +359,17 @@ def test_without_validation_images_nothing_may_follow_validation_accuracy():
     result = Trainer(make_net(), data, TrainConfig(epochs=2), log=quiet).run()
     assert result.summary["best_validation_accuracy"] is None
     assert result.summary["test_accuracy_at_best_validation"] == result.history[-1]["test_accuracy"]
+
+
+def test_numpy_scalar_settings_train_and_are_saved_as_plain_numbers(tmp_path):
+    cfg = TrainConfig(epochs=np.int64(1), mini_batch_size=np.int32(10), eta=np.float32(0.5))
+    cfg.seed, cfg.early_stopping = np.uint8(3), np.int64(2)
+    trainer = Trainer(make_net(), blobs(), cfg, log=quiet, checkpoint_dir=tmp_path)
+    trainer.run()
+    (path,) = checkpoint_paths(tmp_path)
+    saved = read_checkpoint(path)[0]["train"]["config"]
+    assert saved["epochs"] == 1 and type(saved["mini_batch_size"]) is int
+    assert type(saved["eta"]) is float and saved["seed"] == 3
 
 
 @pytest.mark.parametrize("settings", [None, [1], {"eta_floor": "0.5"}, {"eta_floor": None}])
