@@ -123,6 +123,14 @@ def check_distinct(outputs: dict[str, object]) -> None:
         seen[key] = f"{option} {path}"
 
 
+def check_given_once(paths: list, why: str) -> None:
+    """ConfigError ("path: given twice; why") when two of ``paths`` name one file."""
+    resolved = [Path(p).resolve() for p in paths]  # through symbolic links
+    for path, key in zip(paths, resolved, strict=True):
+        if resolved.count(key) > 1:
+            raise ConfigError(f"{path}: given twice; {why}")
+
+
 def _same_path(a: Path, b: Path) -> bool:
     """Whether a and b name the same file (the same inode when both exist)."""
     try:

@@ -13,6 +13,7 @@ import numpy as np
 from gpunn import commands
 from gpunn.backend import get_device, to_numpy
 from gpunn.errors import ConfigError, DataError, ShapeError
+from gpunn.files import check_given_once
 
 
 def cmd_evaluate(args) -> int:
@@ -20,10 +21,7 @@ def cmd_evaluate(args) -> int:
     from gpunn.serialize import load_model
 
     device = get_device(args.device)
-    resolved = [Path(p).resolve() for p in args.model]
-    twice = [p for p, r in zip(args.model, resolved, strict=True) if resolved.count(r) > 1]
-    if twice:
-        raise ConfigError(f"{twice[-1]}: given twice; an ensemble takes each network once")
+    check_given_once(args.model, "an ensemble takes each network once")
     models = [load_model(path, device, args.trained_weights) for path in args.model]
     trained_on = {str(m.metadata.get("dataset") or "mnist") for m in models}
     if len(trained_on) > 1 and not args.dataset:
@@ -175,8 +173,7 @@ def cmd_curves(args) -> int:
 
 def _curve_labels(paths: list[str]) -> list[str]:
     """Each file's name less .jsonl ('run', 'ens member0'), or its path where names clash."""
-    if len({str(Path(p).resolve()) for p in paths}) < len(paths):
-        raise ConfigError("a metrics file is given twice")
+    check_given_once(paths, "each run's curves are drawn once")
     names = [Path(p).name.replace(".jsonl.member", " member").removesuffix(".jsonl") for p in paths]
     return [p if names.count(n) > 1 else n for p, n in zip(paths, names, strict=True)]
 
