@@ -2,6 +2,10 @@
 
 Every error gpunn raises on purpose (``GpunnError``) becomes one line on stderr and a
 non-zero exit: 2 for bad input, 3 for a numerical failure, 130 for an interrupt.
+
+At its top this module imports only the standard library, ``gpunn.errors`` and
+``gpunn.arguments``: everything heavier (NumPy first) loads inside ``main``'s handler, so
+that a Ctrl-C during start-up is one line too, not a traceback from an import.
 """
 
 from __future__ import annotations
@@ -11,72 +15,22 @@ import os
 import signal
 import sys
 
+from gpunn.arguments import (
+    add_data_args,
+    add_device_arg,
+    nonneg_float,
+    nonneg_int,
+    positive_float,
+    positive_int,
+)
 from gpunn.errors import GpunnError, NumericalError
-from gpunn.monitor import CURVE_KEYS
 
 EXIT_BAD_INPUT, EXIT_NUMERICAL, EXIT_INTERRUPTED = 2, 3, 130
 
 
-def _int_at_least(lowest: int, what: str):
-    """An argparse type: an integer ≥ ``lowest``, else one clear message."""
-
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if v < lowest:
-            raise argparse.ArgumentTypeError(f"must be a {what} integer, got {v}")
-        return v
-
-    return parse
-
-
-_positive_int = _int_at_least(1, "positive")
-_nonneg_int = _int_at_least(0, "non-negative")
-
-
-def _float_above_zero(inclusive: bool):
-    """An argparse type: a finite number > 0 (≥ 0 when ``inclusive``), else one clear message."""
-    what = "non-negative" if inclusive else "positive"
-
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not ((0 <= v) if inclusive else (0 < v)) or not v < float("inf"):
-            raise argparse.ArgumentTypeError(f"must be a finite {what} number, got {text}")
-        return v
-
-    return parse
-
-
-_nonneg_float = _float_above_zero(inclusive=True)
-_positive_float = _float_above_zero(inclusive=False)
-
-
-def _add_data_args(
-    p: argparse.ArgumentParser, dataset: str | None = "mnist", help: str = "default mnist"
-) -> None:
-    p.add_argument("--dataset", default=dataset, choices=["mnist", "fashion-mnist"], help=help)
-    p.add_argument(
-        "--data-dir",
-        help="folder with the dataset files (default: $GPUNN_DATA, then the user cache folder)",
-    )
-
-
-def _add_device_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--device",
-        choices=["auto", "cpu", "gpu"],
-        default=None,
-        help="where arrays live (default: $GPUNN_DEVICE, else auto)",
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     from gpunn import __version__
+    from gpunn.monitor import CURVE_KEYS  # here, not above: see the module's docstring
 
     parser = argparse.ArgumentParser(prog="gpunn", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"gpunn {__version__}")
@@ -86,9 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     # Defaults of None here are filled in by gpunn.commands, so that a --resume can tell
     # an option that was given (and must agree with the checkpoint) from one that was not.
     t.add_argument("--preset", help="network and hyper-parameters (default fc30)")
-    t.add_argument("--epochs", type=_positive_int)
+    t.add_argument("--epochs", type=positive_int)
     t.add_argument(
-        "--batch-size", type=_positive_int, dest="mini_batch_size", help="mini-batch size m"
+        "--batch-size", type=positive_int, dest="mini_batch_size", help="mini-batch size m"
     )
     t.add_argument("--eta", type=float, help="learning rate η")
     t.add_argument("--lmbda", type=float, help="L2 strength λ (weight decay 1 − ηλ/n)")
@@ -104,19 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--schedule",
-        type=_nonneg_int,
+        type=nonneg_int,
         metavar="K",
         help="halve η after K epochs without improvement; stop at η₀/128 (0: a fixed η)",
     )
     t.add_argument(
         "--early-stopping",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="stop after N epochs without improvement in validation accuracy",
     )
     t.add_argument(
         "--warmup",
-        type=_nonneg_float,
+        type=nonneg_float,
         metavar="E",
         help="raise η linearly from near 0 over the first E epochs (for large mini-batches; "
         "default 0)",
@@ -133,13 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the mini-batches' order each epoch: shuffled afresh (default), or fixed, the "
         "training set's own order every epoch as in network3",
     )
-    t.add_argument("--seed", type=_nonneg_int, help="default 0")
+    t.add_argument("--seed", type=nonneg_int, help="default 0")
     t.add_argument(
-        "--train-size", type=_positive_int, metavar="N", help="train on the first N training images"
+        "--train-size", type=positive_int, metavar="N", help="train on the first N training images"
     )
     t.add_argument(
         "--validation-size",
-        type=_nonneg_int,
+        type=nonneg_int,
         metavar="N",
         help="hold the last N of the 60,000 training images out for validation (default "
         "10000, as the book; 0: train on all 60,000 and report the last epoch's test accuracy)",
@@ -152,21 +106,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--distort-strength",
-        type=_positive_float,
+        type=positive_float,
         metavar="S",
         help="with --expand distort: scale the shifts (≤ 2 px), rotations (≤ 10°) and, "
         "unless --elastic-alpha is given, elastic α (34) by S (default 1)",
     )
     t.add_argument(
         "--distort-scale",
-        type=_nonneg_float,
+        type=nonneg_float,
         metavar="F",
         help="with --expand distort: also scale each image about its centre by a factor "
         "drawn from [1 − F, 1 + F] (F < 1; default 0: no scaling)",
     )
     t.add_argument(
         "--elastic-alpha",
-        type=_nonneg_float,
+        type=nonneg_float,
         metavar="A",
         help="with --expand distort: the elastic distortions' α (default 34·S; 0: none)",
     )
@@ -184,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--metrics", metavar="FILE", help="write per-epoch metrics as JSON lines")
     t.add_argument("--save", metavar="PATH", help="save the trained network (.npz)")
     t.add_argument("--checkpoint-dir", metavar="DIR", help="checkpoint at every epoch end")
-    t.add_argument("--keep-checkpoints", type=_positive_int, default=3, metavar="K")
+    t.add_argument("--keep-checkpoints", type=positive_int, default=3, metavar="K")
     t.add_argument("--resume", metavar="DIR", help="continue from the last good checkpoint")
     t.add_argument(
         "--progress",
@@ -192,12 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="progress bar (default: on a terminal)",
     )
-    _add_device_arg(t)
-    _add_data_args(t, dataset=None)
+    add_device_arg(t)
+    add_data_args(t, dataset=None)
 
     t.add_argument(
         "--ensemble",
-        type=_positive_int,
+        type=positive_int,
         metavar="K",
         help="train K networks (seeds seed … seed+K−1) and combine them "
         "(default: the preset's, 5 for ensemble5 and ensemble5-fast)",
@@ -210,19 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_parser(sub)
 
     g = sub.add_parser("gradients", help="chapter 5: each hidden layer's speed of learning")
-    g.add_argument("--epochs", type=_positive_int, default=30)
-    g.add_argument("--train-size", type=_positive_int, default=1000, metavar="N")
+    g.add_argument("--epochs", type=positive_int, default=30)
+    g.add_argument("--train-size", type=positive_int, default=1000, metavar="N")
     g.add_argument("--eta", type=float, default=0.1)
-    g.add_argument("--batch-size", type=_positive_int, default=10, dest="mini_batch_size")
-    g.add_argument("--seed", type=_nonneg_int, default=0)
+    g.add_argument("--batch-size", type=positive_int, default=10, dest="mini_batch_size")
+    g.add_argument("--seed", type=nonneg_int, default=0)
     g.add_argument(
         "--out",
         default="gradients",
         metavar="DIR",
         help="folder for gradients.json and gradients.png (default ./gradients)",
     )
-    _add_device_arg(g)
-    _add_data_args(g)
+    add_device_arg(g)
+    add_data_args(g)
 
     e = sub.add_parser("evaluate", help="accuracy of a saved network, ensemble or checkpoint")
     e.add_argument(
@@ -244,8 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="from a checkpoint of an --ema run, the weights trained instead of their moving "
         "average (what the run's epochs reported and --save saved)",
     )
-    _add_device_arg(e)
-    _add_data_args(e, dataset=None, help="default: the one the model was trained on, else mnist")
+    add_device_arg(e)
+    add_data_args(e, dataset=None, help="default: the one the model was trained on, else mnist")
 
     d = sub.add_parser(
         "distortions",
@@ -254,30 +208,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument(
         "--distort-strength",
-        type=_positive_float,
+        type=positive_float,
         default=1.0,
         metavar="S",
         help="as gpunn train's (default 1)",
     )
     d.add_argument(
         "--distort-scale",
-        type=_nonneg_float,
+        type=nonneg_float,
         default=0.0,
         metavar="F",
         help="as gpunn train's (default 0)",
     )
     d.add_argument(
-        "--elastic-alpha", type=_nonneg_float, metavar="A", help="as gpunn train's (default 34·S)"
+        "--elastic-alpha", type=nonneg_float, metavar="A", help="as gpunn train's (default 34·S)"
     )
-    d.add_argument("--digits", type=_positive_int, default=8, metavar="K", help="rows (default 8)")
+    d.add_argument("--digits", type=positive_int, default=8, metavar="K", help="rows (default 8)")
     d.add_argument(
-        "--draws", type=_positive_int, default=7, metavar="N", help="distortions of each (7)"
+        "--draws", type=positive_int, default=7, metavar="N", help="distortions of each (7)"
     )
-    d.add_argument("--seed", type=_nonneg_int, default=0, help="of the draws (default 0)")
+    d.add_argument("--seed", type=nonneg_int, default=0, help="of the draws (default 0)")
     d.add_argument(
         "--out", default="distortions.png", metavar="PNG", help="default ./distortions.png"
     )
-    _add_data_args(d)
+    add_data_args(d)
 
     c = sub.add_parser("curves", help="learning curves of runs from their --metrics files (PNG)")
     c.add_argument("metrics", nargs="+", metavar="METRICS", help="gpunn train --metrics files")
@@ -309,19 +263,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("model")
     p.add_argument("images", nargs="+")
-    _add_device_arg(p)
+    add_device_arg(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """The ``gpunn`` program (``argv`` None: the process's own arguments and signals)."""
     if argv is None:  # SIGTERM outside training stops like Ctrl-C: one line, exit 130
-        signal.signal(signal.SIGTERM, _interrupt)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _interrupt)
     try:
         code = _run(argv)
     except KeyboardInterrupt:  # outside training, or a second Ctrl-C in it: stop at once
-        print("gpunn: interrupted", file=sys.stderr)
-        code = EXIT_INTERRUPTED
+        code = _interrupted()
+    except Exception:
+        if not _signals_received:
+            raise
+        code = _interrupted()  # a library made the Ctrl-C its own error (NumPy: ImportError)
     if argv is None:  # the work is done (or given up) and said: a signal during the
         # interpreter's shutdown would only kill it silently, or print "Exception ignored"
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -329,8 +287,17 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+_signals_received: list[int] = []  # by main's handler, outside training
+
+
 def _interrupt(signum, frame) -> None:
+    _signals_received.append(signum)
     raise KeyboardInterrupt
+
+
+def _interrupted() -> int:
+    print("gpunn: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _run(argv: list[str] | None) -> int:
@@ -343,6 +310,8 @@ def _run(argv: list[str] | None) -> int:
         from gpunn.kernels.threads import workers
 
         workers()  # a bad GPUNN_CPU_THREADS is refused now, before any work
+        if _signals_received:  # a Ctrl-C that an import caught and dropped still stops
+            raise KeyboardInterrupt
         return handler(args) or 0
     except NumericalError as exc:
         print(f"gpunn: error: {exc}", file=sys.stderr)

@@ -5,6 +5,7 @@ test, so "no traceback" holds there by construction); a few run ``python -m gpun
 for real to show the same at the process level.
 """
 
+import ast
 import gzip
 import json
 import os
@@ -776,6 +777,45 @@ def test_predict_reads_digits_of_any_depth_and_refuses_odd_sizes(tmp_path):
         Image.new("L", size).save(tmp_path / "odd.png")
         with pytest.raises(DataError, match=rf"odd.png: is {size[0]}×{size[1]} pixels; give"):
             read_image(tmp_path / "odd.png")
+
+
+def test_the_command_line_module_loads_no_heavy_library_before_its_handler():
+    """What ``python -m gpunn`` imports before ``main`` runs lies outside its Ctrl-C handler:
+    it must stay the standard library (NumPy alone takes ~0.1 s, a window for a traceback)."""
+    code = "import sys, gpunn.cli; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(ast.literal_eval(out.stdout))
+    assert not loaded & {"numpy", "numba", "PIL", "matplotlib", "cupy", "scipy"}, loaded
+
+
+# A library that meets a Ctrl-C in its own import: NumPy's C extensions turn it into an
+# ImportError ("Importing the numpy C-extensions failed"), and a module that tries an
+# optional import (``except ImportError: pass``) then drops it. Seen on a loaded machine.
+CONVERTS = """
+def workers():
+    try:
+        os.kill(os.getpid(), signal.SIGINT); time.sleep(5)
+    except KeyboardInterrupt as exc:
+        raise ImportError("a library's own error") from exc
+"""
+DROPS = CONVERTS.replace('raise ImportError("a library\'s own error") from exc', "pass")
+
+
+@pytest.mark.parametrize("library", [CONVERTS, DROPS], ids=["converts", "drops"])
+def test_a_ctrl_c_that_a_library_turns_into_its_error_or_drops_still_stops(library, tmp_path):
+    code = (
+        "import os, signal, sys, time\n"
+        "import gpunn.kernels.threads as threads\n"
+        f"{library}\n"
+        "threads.workers = workers\n"
+        "from gpunn.cli import main\n"
+        "sys.argv = ['gpunn', 'presets']\n"
+        "sys.exit(main())\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT_S
+    )
+    assert (run.returncode, run.stderr, run.stdout) == (130, "gpunn: interrupted\n", "")
 
 
 @pytest.mark.parametrize("sig, delay", [(signal.SIGTERM, None), (signal.SIGINT, 0.3)])

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from gpunn.arguments import nonneg_float, positive_float
 from gpunn.benchmark.peers import PEERS
 from gpunn.benchmark.subjects import EAGER_PEER
-from gpunn.cli import _nonneg_float, _positive_float
 
 MAX_BATCH = 65536  # the largest mini-batch measured (bench memory stays within a machine's)
 
@@ -85,7 +85,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--repeats", type=_positive(int), default=5, help="measurements per side")
     p.add_argument(
-        "--seconds", type=_positive_float, default=1.0, help="time budget per measurement"
+        "--seconds", type=positive_float, default=1.0, help="time budget per measurement"
     )
     p.add_argument("--warmup-steps", type=_positive(int), default=3)
     p.add_argument(
@@ -98,14 +98,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--quiet-timeout",
-        type=_nonneg_float,
+        type=nonneg_float,
         default=10.0,
         metavar="S",
         help="seconds to wait for a quiet machine before each round (default 10)",
     )
     p.add_argument(
         "--gap",
-        type=_nonneg_float,
+        type=nonneg_float,
         metavar="S",
         help="idle seconds before each measurement, so that the other side's spinning "
         "worker threads sleep first (default 0.5 on the CPU, 0 on a GPU)",
