@@ -35,7 +35,7 @@ _WHERE = {
     "PRESETS": "gpunn.presets",
     "get_preset": "gpunn.presets",
     "Trainer": "gpunn.train",
-    "TrainingInterrupted": "gpunn.train",
+    "TrainingInterrupted": "gpunn.interrupts",
 }
 
 

@@ -45,6 +45,16 @@ def checkpoint_name(epoch: int, batch: int) -> str:
     return f"ckpt-{epoch:04d}-{batch:06d}.npz"
 
 
+def unused_checkpoint_dir(name: str) -> Path:
+    """``name``, or ``name-2``, ``name-3``, … : the first that is missing or empty, so no
+    other run's checkpoints (its own or an ensemble's member*/) are in it."""
+    path, k = Path(name), 1
+    while path.exists() and (not path.is_dir() or any(path.iterdir())):
+        k += 1
+        path = Path(f"{name}-{k}")
+    return path
+
+
 def save_checkpoint(directory, network, optimizer, train_state: dict, keep: int = 3) -> Path:
     """Write one checkpoint into ``directory`` and prune all but the newest ``keep`` of those
     up to it: files of later positions (another run's, left in the folder) are never

@@ -20,10 +20,11 @@ def train_ensemble(args, first, config, run_info, data, checkpoint, folder) -> i
     """
     from dataclasses import replace
 
+    from gpunn.checkpoint import unused_checkpoint_dir
     from gpunn.ensemble import Ensemble, accuracy_table
-    from gpunn.interrupts import StopRequest
+    from gpunn.interrupts import StopRequest, TrainingInterrupted
     from gpunn.monitor import write_metrics
-    from gpunn.train import Trainer, TrainingInterrupted, unused_checkpoint_dir
+    from gpunn.train import Trainer
 
     size = run_info["ensemble"]
     run_info = {k: v for k, v in run_info.items() if k != "member"}

@@ -10,7 +10,8 @@ with StopRequest() as stop:
 A second Ctrl-C raises KeyboardInterrupt at once, except inside ``hold()``: cutting a
 checkpoint write short could leave a temporary file behind or mask the interrupt with
 an error from the half-closed zip. There it is only noted, and since a stop was already
-asked for, the loop stops right after the write.
+asked for, the loop stops right after the write. The trainer then raises
+``TrainingInterrupted``, which names the checkpoint it saved.
 """
 
 from __future__ import annotations
@@ -19,6 +20,17 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+from gpunn.errors import GpunnError
+
+
+class TrainingInterrupted(GpunnError):
+    """Training stopped on SIGINT/SIGTERM after saving a checkpoint (``.checkpoint``)."""
+
+    def __init__(self, message: str, checkpoint: Path | None) -> None:
+        super().__init__(message)
+        self.checkpoint = checkpoint
 
 
 class StopRequest:

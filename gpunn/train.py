@@ -17,35 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from gpunn.checkpoint import save_checkpoint
+from gpunn.checkpoint import save_checkpoint, unused_checkpoint_dir
 from gpunn.config import TrainConfig
 from gpunn.data.expand import distort_epoch, expand_training_data
-from gpunn.errors import ConfigError, GpunnError, NumericalError
-from gpunn.interrupts import StopRequest
+from gpunn.errors import ConfigError, NumericalError
+from gpunn.interrupts import StopRequest, TrainingInterrupted
 from gpunn.monitor import RAW_KEYS, epoch_line, epoch_record, write_metrics
 from gpunn.optim import SGD
 from gpunn.progress import ProgressBar
+from gpunn.rollback import Snapshot, grads_finite, non_finite_layers, restore, take_snapshot
 from gpunn.step import TrainStep
 from gpunn.tracker import Tracker, step_eta
 from gpunn.values import check_positive_integer
-
-
-def unused_checkpoint_dir(name: str) -> Path:
-    """``name``, or ``name-2``, ``name-3``, … : the first that is missing or empty, so no
-    other run's checkpoints (its own or an ensemble's member*/) are in it."""
-    path, k = Path(name), 1
-    while path.exists() and (not path.is_dir() or any(path.iterdir())):
-        k += 1
-        path = Path(f"{name}-{k}")
-    return path
-
-
-class TrainingInterrupted(GpunnError):
-    """Training stopped on SIGINT/SIGTERM after saving a checkpoint (``.checkpoint``)."""
-
-    def __init__(self, message: str, checkpoint: Path | None) -> None:
-        super().__init__(message)
-        self.checkpoint = checkpoint
 
 
 @dataclass
@@ -242,14 +225,14 @@ class Trainer:
         """One untimed step (gather, backprop, update, then the weights put back), so JIT
         and kernel compilation stay out of the epoch times."""
         m, net = self.config.mini_batch_size, self.net
-        good = (*self._copy_params(), self.batch, self.step)
+        good = take_snapshot(net, self.optimizer, self.batch, self.step)
         perm = net.device.send(np.arange(m))
         self.train_step.warm_up(self.train_x[perm], self.train_onehot[perm])
         self._restore(good)
         net.device.synchronize()
 
     def _train_epoch(self, stop: StopRequest) -> float:
-        c, net, xp = self.config, self.net, self.net.xp
+        c, net = self.config, self.net
         m = c.mini_batch_size
         n_batches = len(self.train_x) // m
         net.device.synchronize()
@@ -280,8 +263,11 @@ class Trainer:
                 self.train_step(x[j : j + m], y[j : j + m], self.step)
             else:
                 net.backprop(x[j : j + m], y[j : j + m], step=self.step, seed=c.seed)
-                if self._grads_finite(xp):
+                if grads_finite(net):
                     self.optimizer.step(net, m)
+                else:
+                    at = f"epoch {self.epoch + 1}, batch {self.batch}"
+                    self.log(f"{at}: non-finite gradient, batch skipped")
             self.batch += 1
             self.step += 1
             bar.update()
@@ -289,42 +275,16 @@ class Trainer:
         bar.close()
         return time.perf_counter() - start
 
-    def _grads_finite(self, xp) -> bool:
-        """Host check of this batch's gradients (only under nan_policy='skip-batch')."""
-        grads = [g for layer in self.net.layers for g in layer.grads().values()]
-        ok = bool(xp.stack([xp.isfinite(g).all() for g in grads]).all())  # one host read
-        if not ok:
-            self.log(
-                f"epoch {self.epoch + 1}, batch {self.batch}: non-finite gradient, batch skipped"
-            )
-        return ok
+    def _snapshot(self) -> Snapshot:
+        return take_snapshot(self.net, self.optimizer, self.batch, self.step)
 
-    def _snapshot(self):
-        """Device copies of parameters, velocities and averages, and the position, to roll
-        back to."""
-        return (*self._copy_params(), self.batch, self.step)
+    def _restore(self, good: Snapshot) -> None:
+        self.batch, self.step = restore(self.net, self.optimizer, good)
 
-    def _copy_params(self):
-        params = [{k: v.copy() for k, v in layer.params().items()} for layer in self.net.layers]
-        opt = self.optimizer
-        return params, *(
-            {k: v.copy() for k, v in b.items()} for b in (opt.velocities, opt.averages)
-        )
-
-    def _restore(self, good) -> None:
-        """Go back to a ``_snapshot``."""
-        params, velocities, averages, self.batch, self.step = good
-        for layer, p in zip(self.net.layers, params, strict=True):
-            layer.set_params(p)
-        self.optimizer.velocities, self.optimizer.averages = velocities, averages
-
-    def _check_finite(self, good) -> None:
-        xp = self.net.xp
-        flags = xp.stack(
-            [xp.isfinite(layer.w).all() & xp.isfinite(layer.b).all() for layer in self.net.layers]
-        )
-        bad = np.flatnonzero(~np.asarray(flags.tolist(), dtype=bool))
-        if not len(bad):
+    def _check_finite(self, good: Snapshot) -> None:
+        """Back to ``good`` and a NumericalError when a weight has become inf or NaN."""
+        bad = non_finite_layers(self.net)
+        if not bad:
             return
         self._restore(good)
         where = self.save_checkpoint()

@@ -13,10 +13,11 @@ from gpunn.cli import main
 from gpunn.config import TrainConfig
 from gpunn.errors import ConfigError
 from gpunn.files import check_distinct, check_output
+from gpunn.interrupts import TrainingInterrupted
 from gpunn.layers import FullyConnected, Softmax
 from gpunn.monitor import write_metrics
 from gpunn.network import Network
-from gpunn.train import Trainer, TrainingInterrupted
+from gpunn.train import Trainer
 from tests.faults import fails, interrupt_at_step, snapshot, write_pkl_dataset
 from tests.synthetic import blobs
 

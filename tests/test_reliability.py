@@ -35,11 +35,11 @@ from gpunn.errors import (
     NumericalError,
     ShapeError,
 )
-from gpunn.interrupts import StopRequest
+from gpunn.interrupts import StopRequest, TrainingInterrupted
 from gpunn.layers import FullyConnected, Softmax
 from gpunn.network import Network
 from gpunn.serialize import load_model, read_npz, write_npz
-from gpunn.train import Trainer, TrainingInterrupted
+from gpunn.train import Trainer
 from tests.faults import (
     assert_same_weights,
     edited,

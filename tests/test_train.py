@@ -11,12 +11,13 @@ from gpunn.checkpoint import checkpoint_paths, load_latest, read_checkpoint
 from gpunn.config import TrainConfig
 from gpunn.data.expand import distort_epoch
 from gpunn.errors import ConfigError, ModelFileError, NumericalError
+from gpunn.interrupts import TrainingInterrupted
 from gpunn.layers import FullyConnected, Softmax
 from gpunn.monitor import epoch_line
 from gpunn.network import Network
 from gpunn.serialize import load_model
 from gpunn.tracker import step_eta
-from gpunn.train import Trainer, TrainingInterrupted
+from gpunn.train import Trainer
 from tests.synthetic import blobs
 
 
