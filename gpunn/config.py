@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-import numpy as np
-
 from gpunn.errors import ConfigError
 from gpunn.optim import check_hyper
 from gpunn.tracker import ANNEALS
-from gpunn.values import check_positive_integer, is_integer, is_real
+from gpunn.values import check_positive_integer, is_integer, is_real, plain
 
 NAN_POLICIES = ("stop", "skip-batch")
 # "shuffled": a fresh permutation each epoch; "fixed": the training set's own order every
@@ -70,11 +68,9 @@ class TrainConfig:
 
     def check(self, n_train: int | None = None, n_validation: int | None = None) -> TrainConfig:
         """Raise ConfigError for any value out of range, or (given the data's sizes) one the
-        data cannot serve; returns self, with NumPy scalars made Python numbers (JSON-ready)."""
+        data cannot serve; returns self, its numbers made Python's own (JSON-ready)."""
         for f in fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, np.generic):
-                setattr(self, f.name, v.item())
+            setattr(self, f.name, plain(getattr(self, f.name)))
         for name in ("epochs", "mini_batch_size", "eval_batch_size"):
             check_positive_integer(name, getattr(self, name))
         for name in ("schedule", "early_stopping"):

@@ -1,12 +1,13 @@
 """gpunn.values: one meaning of "an integer" and "a number" for every check."""
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
 
 from gpunn.errors import ConfigError
-from gpunn.values import check_positive_integer, is_finite_in, is_integer, is_real
+from gpunn.values import check_positive_integer, is_finite_in, is_integer, is_real, plain
 
 
 @pytest.mark.parametrize("v", [0, -3, 2**70, np.int8(1), np.uint64(7)])
@@ -37,3 +38,10 @@ def test_positive_integer_message_names_the_setting_and_its_place():
     for v in (True, 2.0, "2", None):
         with pytest.raises(ConfigError, match=r"^epochs must be a positive integer, got "):
             check_positive_integer("epochs", v)
+
+
+def test_plain_makes_other_numbers_python_ones_and_leaves_the_rest():
+    for v, want in ((np.int64(3), 3), (np.float32(0.5), 0.5), (Fraction(1, 4), 0.25)):
+        assert plain(v) == want and type(plain(v)) is type(want)
+    for v in (3, 0.5, True, "cosine", None, np.True_):
+        assert plain(v) is v
