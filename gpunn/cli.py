@@ -268,36 +268,55 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The ``gpunn`` program (``argv`` None: the process's own arguments and signals)."""
-    if argv is None:  # SIGTERM outside training stops like Ctrl-C: one line, exit 130
+    """The ``gpunn`` program (``argv`` None: the process's own arguments and signals).
+
+    Outside training, SIGINT and SIGTERM stop it with one line and exit 130, and so does a
+    signal received while the command ran that a library caught and dropped, or made its
+    own error (see ``_interrupt``)."""
+    _signals_received.clear()
+    own_signals = argv is None
+    if own_signals:
+        alarm = signal.getsignal(signal.SIGALRM) if CAN_SAY_AGAIN else None
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, _interrupt)
+    interrupted = False
     try:
         code = _run(argv)
     except KeyboardInterrupt:  # outside training, or a second Ctrl-C in it: stop at once
-        code = _interrupted()
+        interrupted = True
     except Exception:
         if not _signals_received:
             raise
-        code = _interrupted()  # a library made the Ctrl-C its own error (NumPy: ImportError)
-    if argv is None:  # the work is done (or given up) and said: a signal during the
+        interrupted = True  # a library made the Ctrl-C its own error (NumPy: ImportError)
+    finally:
+        if own_signals and CAN_SAY_AGAIN:  # said below, or never needed: no re-send
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, alarm)
+    if interrupted or (_signals_received and code != EXIT_INTERRUPTED):
+        print("gpunn: interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    if own_signals:  # the work is done (or given up) and said: a signal during the
         # interpreter's shutdown would only kill it silently, or print "Exception ignored"
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
     return code
 
 
-_signals_received: list[int] = []  # by main's handler, outside training
+_signals_received: list[int] = []  # by main's handler, during one main(None)
+SAY_AGAIN_S = 0.5
+CAN_SAY_AGAIN = hasattr(signal, "setitimer")  # POSIX
 
 
 def _interrupt(signum, frame) -> None:
+    """Main's SIGINT / SIGTERM handler. A library may catch the KeyboardInterrupt in one of
+    its imports and drop it (NumPy makes it an ImportError, which an optional import passes
+    over): unless main has reported it by then, the signal is sent again, once, 0.5 s later
+    (in training it then reaches the loop's own handler: a clean stop)."""
     _signals_received.append(signum)
+    if len(_signals_received) == 1 and CAN_SAY_AGAIN:
+        signal.signal(signal.SIGALRM, lambda *_: os.kill(os.getpid(), signum))
+        signal.setitimer(signal.ITIMER_REAL, SAY_AGAIN_S)
     raise KeyboardInterrupt
-
-
-def _interrupted() -> int:
-    print("gpunn: interrupted", file=sys.stderr)
-    return EXIT_INTERRUPTED
 
 
 def _run(argv: list[str] | None) -> int:
@@ -317,7 +336,7 @@ def _run(argv: list[str] | None) -> int:
         print(f"gpunn: error: {exc}", file=sys.stderr)
         return EXIT_NUMERICAL
     except GpunnError as exc:
-        from gpunn.train import TrainingInterrupted
+        from gpunn.interrupts import TrainingInterrupted
 
         print(
             f"gpunn: {'stopped' if isinstance(exc, TrainingInterrupted) else 'error'}: {exc}",

@@ -691,12 +691,14 @@ def test_the_program_ending_on_ctrl_c_ignores_one_more(monkeypatch, capsys):
     """Else a Ctrl-C as Python shuts down prints 'Exception ignored ... KeyboardInterrupt'."""
     monkeypatch.setattr("gpunn.commands.cmd_presets", interrupted)
     monkeypatch.setattr(sys, "argv", ["gpunn", "presets"])
-    previous = signal.getsignal(signal.SIGINT)
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)
+    previous = {sig: signal.getsignal(sig) for sig in signals}
     try:
         assert main() == 130
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    finally:  # this test process's own handlers back
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def test_distortion_words_name_only_the_settings_away_from_the_defaults():
@@ -792,23 +794,40 @@ def test_the_command_line_module_loads_no_heavy_library_before_its_handler():
 # ImportError ("Importing the numpy C-extensions failed"), and a module that tries an
 # optional import (``except ImportError: pass``) then drops it. Seen on a loaded machine.
 CONVERTS = """
-def workers():
+def workers(*args):
     try:
         os.kill(os.getpid(), signal.SIGINT); time.sleep(5)
     except KeyboardInterrupt as exc:
         raise ImportError("a library's own error") from exc
 """
 DROPS = CONVERTS.replace('raise ImportError("a library\'s own error") from exc', "pass")
+DROPS_THEN_WAITS = DROPS + "    time.sleep(60)  # as predict on a FIFO no one writes\n"
 
 
-@pytest.mark.parametrize("library", [CONVERTS, DROPS], ids=["converts", "drops"])
-def test_a_ctrl_c_that_a_library_turns_into_its_error_or_drops_still_stops(library, tmp_path):
+@pytest.mark.parametrize(
+    "library, where",
+    [
+        (CONVERTS, "threads"),
+        (DROPS, "threads"),
+        (DROPS_THEN_WAITS, "commands"),
+        (DROPS.replace("time.sleep(5)", "pass"), "commands"),
+    ],
+    ids=["converts", "drops", "drops-in-the-command", "drops-then-the-command-ends"],
+)
+def test_a_ctrl_c_that_a_library_turns_into_its_error_or_drops_still_stops(library, where):
+    """Before the command runs (``workers()``), or inside it (``cmd_presets``, which then
+    waits a minute: the signal is said again after 0.5 s; or ends at once: 130 all the
+    same, the Ctrl-C came before the work was done)."""
     code = (
         "import os, signal, sys, time\n"
-        "import gpunn.kernels.threads as threads\n"
+        "import gpunn.kernels.threads as threads, gpunn.commands as commands\n"
         f"{library}\n"
-        "threads.workers = workers\n"
-        "from gpunn.cli import main\n"
+        + (
+            "threads.workers = workers\n"
+            if where == "threads"
+            else "commands.cmd_presets = workers\n"
+        )
+        + "from gpunn.cli import main\n"
         "sys.argv = ['gpunn', 'presets']\n"
         "sys.exit(main())\n"
     )
@@ -818,21 +837,57 @@ def test_a_ctrl_c_that_a_library_turns_into_its_error_or_drops_still_stops(libra
     assert (run.returncode, run.stderr, run.stdout) == (130, "gpunn: interrupted\n", "")
 
 
-@pytest.mark.parametrize("sig, delay", [(signal.SIGTERM, None), (signal.SIGINT, 0.3)])
-def test_a_signal_outside_training_is_one_line_and_130(sig, delay, tmp_path):
-    """SIGTERM while predict waits on its image (a FIFO no one writes), or Ctrl-C 0.3 s in,
-    during start-up or that wait: one line, exit 130, no traceback."""
+def test_a_dropped_ctrl_c_leaves_nothing_behind_for_the_caller_of_main():
+    """main() run in-process twice: the first's dropped Ctrl-C ends it (an error line and
+    the interrupt's), its re-send is cancelled (no SIGALRM, no KeyboardInterrupt later),
+    and the second main() knows nothing of it."""
+    code = (
+        "import os, signal, sys, time\n"
+        "import gpunn.commands as commands\n"
+        "from gpunn.errors import DataError\n"
+        "def cmd_presets(args):\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGINT); time.sleep(5)\n"
+        "    except KeyboardInterrupt:\n"
+        "        raise DataError('the file was cut short') from None\n"
+        "real, commands.cmd_presets = commands.cmd_presets, cmd_presets\n"
+        "from gpunn.cli import main\n"
+        "sys.argv = ['gpunn', 'presets']\n"
+        "first = main()\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "time.sleep(1)  # past the re-send\n"
+        "commands.cmd_presets = real\n"
+        "print(first, main(['presets']) == 0)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT_S
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == "gpunn: error: the file was cut short\ngpunn: interrupted\n"
+    assert run.stdout.splitlines()[-1] == "130 True"
+
+
+def _wait_until(proc, name: str, says) -> None:
+    """Poll ``/proc/PID/name`` until ``says(text)`` (Linux; elsewhere, or after 10 s: go on)."""
+    path, deadline = Path(f"/proc/{proc.pid}/{name}"), time.monotonic() + 10
+    while time.monotonic() < deadline and proc.poll() is None and path.exists():
+        if says(path.read_text()):
+            return
+        time.sleep(0.002)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_outside_training_is_one_line_and_130(sig, tmp_path):
+    """SIGTERM while predict waits on its image (a FIFO no one writes), or Ctrl-C during
+    start-up, once gpunn's imports have begun (NumPy's library is mapped; before that it is
+    Python's own start-up): one line, exit 130, no traceback."""
     save_model(tmp_path / "net.npz")
     os.mkfifo(tmp_path / "digit.png")
     proc = start("predict", "net.npz", "digit.png", "--device", "cpu", cwd=tmp_path)
-    if delay is None:  # until it waits for a writer (Linux's wchan; else 10 s, still a wait)
-        wchan, deadline = Path(f"/proc/{proc.pid}/wchan"), time.monotonic() + 10
-        while time.monotonic() < deadline and proc.poll() is None:
-            if wchan.exists() and wchan.read_text() == "wait_for_partner":
-                break
-            time.sleep(0.01)
+    if sig == signal.SIGTERM:
+        _wait_until(proc, "wchan", lambda text: text == "wait_for_partner")
     else:
-        time.sleep(delay)
+        _wait_until(proc, "maps", lambda text: "_multiarray_umath" in text)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=TIMEOUT_S)
     # 130, or death by SIGINT itself (a shell's $? is 130 either way): when the Ctrl-C lands
