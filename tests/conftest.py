@@ -18,6 +18,9 @@ if not backend.gpu_available():
         from numba.core import config
 
         config.reload_config()
+    from tests.cudasim import lock_shared_arrays
+
+    lock_shared_arrays()
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
