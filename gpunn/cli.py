@@ -3,18 +3,21 @@
 Every error gpunn raises on purpose (``GpunnError``) becomes one line on stderr and a
 non-zero exit: 2 for bad input, 3 for a numerical failure, 130 for an interrupt.
 
-At its top this module imports only the standard library, ``gpunn.errors`` and
-``gpunn.arguments``: everything heavier (NumPy first) loads inside ``main``'s handler, so
-that a Ctrl-C during start-up is one line too, not a traceback from an import.
+At its top this module imports only the standard library and gpunn's light modules
+(``errors``, ``arguments``, ``signals``): everything heavier (NumPy first) loads inside
+``main``'s handler, so that a Ctrl-C during start-up is one line too, not a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
+from collections.abc import Iterator
 
+from gpunn import signals
 from gpunn.arguments import (
     add_data_args,
     add_device_arg,
@@ -24,8 +27,9 @@ from gpunn.arguments import (
     positive_int,
 )
 from gpunn.errors import GpunnError, NumericalError
+from gpunn.signals import EXIT_INTERRUPTED
 
-EXIT_BAD_INPUT, EXIT_NUMERICAL, EXIT_INTERRUPTED = 2, 3, 130
+EXIT_BAD_INPUT, EXIT_NUMERICAL = 2, 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,56 +276,51 @@ def main(argv: list[str] | None = None) -> int:
 
     Outside training, SIGINT and SIGTERM stop it with one line and exit 130, and so does a
     signal received while the command ran that a library caught and dropped, or made its
-    own error (see ``_interrupt``)."""
-    _signals_received.clear()
+    own error (``gpunn.signals``)."""
     own_signals = argv is None
     if own_signals:
-        alarm = signal.getsignal(signal.SIGALRM) if CAN_SAY_AGAIN else None
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, _interrupt)
+        signals.record()  # already, when started by gpunn.__main__
     interrupted = False
     try:
         code = _run(argv)
     except KeyboardInterrupt:  # outside training, or a second Ctrl-C in it: stop at once
         interrupted = True
     except Exception:
-        if not _signals_received:
+        if not (own_signals and signals.received):
             raise
         interrupted = True  # a library made the Ctrl-C its own error (NumPy: ImportError)
     finally:
-        if own_signals and CAN_SAY_AGAIN:  # said below, or never needed: no re-send
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, alarm)
-    if interrupted or (_signals_received and code != EXIT_INTERRUPTED):
+        if own_signals:
+            signals.stop_saying_again()
+    if interrupted or (own_signals and signals.received and code != EXIT_INTERRUPTED):
         print("gpunn: interrupted", file=sys.stderr)
         code = EXIT_INTERRUPTED
-    if own_signals:  # the work is done (or given up) and said: a signal during the
-        # interpreter's shutdown would only kill it silently, or print "Exception ignored"
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_IGN)
+    if own_signals:
+        signals.settle()
     return code
 
 
-_signals_received: list[int] = []  # by main's handler, during one main(None)
-SAY_AGAIN_S = 0.5
-CAN_SAY_AGAIN = hasattr(signal, "setitimer")  # POSIX
-
-
-def _interrupt(signum, frame) -> None:
-    """Main's SIGINT / SIGTERM handler. A library may catch the KeyboardInterrupt in one of
-    its imports and drop it (NumPy makes it an ImportError, which an optional import passes
-    over): unless main has reported it by then, the signal is sent again, once, 0.5 s later
-    (in training it then reaches the loop's own handler: a clean stop)."""
-    _signals_received.append(signum)
-    if len(_signals_received) == 1 and CAN_SAY_AGAIN:
-        signal.signal(signal.SIGALRM, lambda *_: os.kill(os.getpid(), signum))
-        signal.setitimer(signal.ITIMER_REAL, SAY_AGAIN_S)
-    raise KeyboardInterrupt
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait, blocked, while the libraries load, and are handled on
+    leaving. The threads the libraries start (OpenBLAS's, at NumPy's import) inherit the
+    block, so later signals reach the main thread: Python 3.11 does not wake the main
+    thread for a signal another thread took, and a Ctrl-C was lost while predict then
+    waited on its input. And a signal handled here is not one an import can drop."""
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:  # Python runs the handler of any signal that came meanwhile: here
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _run(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
-    from gpunn import commands, inspect_commands
+    with _signals_held():
+        args = build_parser().parse_args(argv)
+        from gpunn import commands, inspect_commands
 
     name = f"cmd_{args.command}"
     handler = getattr(commands, name, None) or getattr(inspect_commands, name)
@@ -329,7 +328,7 @@ def _run(argv: list[str] | None) -> int:
         from gpunn.kernels.threads import workers
 
         workers()  # a bad GPUNN_CPU_THREADS is refused now, before any work
-        if _signals_received:  # a Ctrl-C that an import caught and dropped still stops
+        if signals.received:  # a Ctrl-C that an import caught and dropped still stops
             raise KeyboardInterrupt
         return handler(args) or 0
     except NumericalError as exc:

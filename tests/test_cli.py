@@ -790,6 +790,13 @@ def test_the_command_line_module_loads_no_heavy_library_before_its_handler():
     assert not loaded & {"numpy", "numba", "PIL", "matplotlib", "cupy", "scipy"}, loaded
 
 
+def python_c(code: str) -> subprocess.CompletedProcess:
+    """``python -c CODE`` to the end (text, stdout and stderr captured)."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT_S
+    )
+
+
 # A library that meets a Ctrl-C in its own import: NumPy's C extensions turn it into an
 # ImportError ("Importing the numpy C-extensions failed"), and a module that tries an
 # optional import (``except ImportError: pass``) then drops it. Seen on a loaded machine.
@@ -831,9 +838,7 @@ def test_a_ctrl_c_that_a_library_turns_into_its_error_or_drops_still_stops(libra
         "sys.argv = ['gpunn', 'presets']\n"
         "sys.exit(main())\n"
     )
-    run = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT_S
-    )
+    run = python_c(code)
     assert (run.returncode, run.stderr, run.stdout) == (130, "gpunn: interrupted\n", "")
 
 
@@ -859,12 +864,29 @@ def test_a_dropped_ctrl_c_leaves_nothing_behind_for_the_caller_of_main():
         "commands.cmd_presets = real\n"
         "print(first, main(['presets']) == 0)\n"
     )
-    run = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT_S
-    )
+    run = python_c(code)
     assert run.returncode == 0, run.stderr
     assert run.stderr == "gpunn: error: the file was cut short\ngpunn: interrupted\n"
     assert run.stdout.splitlines()[-1] == "130 True"
+
+
+def test_a_ctrl_c_dropped_before_main_still_stops_the_command():
+    """``gpunn.__main__`` records signals from its first line: one that Python dropped
+    before ``main`` ran (importlib's module-lock callback does) stops the command."""
+    code = (
+        "import os, signal, sys\n"
+        "from gpunn import signals\n"
+        "from gpunn.__main__ import run\n"
+        "signals.record()\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "except KeyboardInterrupt:\n"
+        "    pass  # dropped, as an 'Exception ignored' callback drops it\n"
+        "sys.argv = ['gpunn', 'presets']\n"
+        "sys.exit(run())\n"
+    )
+    run = python_c(code)
+    assert (run.returncode, run.stderr, run.stdout) == (130, "gpunn: interrupted\n", "")
 
 
 def _wait_until(proc, name: str, says) -> None:

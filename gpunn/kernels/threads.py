@@ -21,6 +21,7 @@ import contextlib
 import ctypes
 import functools
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +44,13 @@ _blas_lock = threading.Lock()
 _blas_depth = 0  # how many single_threaded_blas blocks are open
 _blas_saved = 1  # OpenBLAS's thread count before the first of them
 _inside = threading.local()  # .split: this thread already runs one part of a split
+
+
+def _leave_signals_to_main() -> None:
+    """A pool thread blocks SIGINT and SIGTERM, so that the kernel gives them to the main
+    thread, which Python wakes for them (see gpunn.cli._signals_held)."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def workers() -> int:
@@ -139,7 +147,8 @@ def _executor() -> ThreadPoolExecutor:
     """One pool per process (a forked child makes its own: threads do not survive fork)."""
     global _pool
     if _pool is None or _pool[0] != os.getpid():
-        _pool = (os.getpid(), ThreadPoolExecutor(workers(), thread_name_prefix="gpunn-cpu"))
+        pool = ThreadPoolExecutor(workers(), "gpunn-cpu", initializer=_leave_signals_to_main)
+        _pool = (os.getpid(), pool)
     return _pool[1]
 
 
