@@ -280,12 +280,21 @@ def main(argv: list[str] | None = None) -> int:
     own_signals = argv is None
     if own_signals:
         signals.record()  # already, when started by gpunn.__main__
+    try:
+        return _report_interrupts(argv, own_signals)
+    finally:  # however it ends (argparse's --help too): no re-send, no record left
+        if own_signals:
+            signals.settle()
+
+
+def _report_interrupts(argv: list[str] | None, own_signals: bool) -> int:
+    """``_run``'s exit status, 130 and one line when a signal ended it or came during it."""
     interrupted = False
     try:
-        code = _run(argv)
+        code = _run(argv, own_signals)
     except KeyboardInterrupt:  # outside training, or a second Ctrl-C in it: stop at once
         interrupted = True
-    except Exception:
+    except (Exception, SystemExit):
         if not (own_signals and signals.received):
             raise
         interrupted = True  # a library made the Ctrl-C its own error (NumPy: ImportError)
@@ -295,8 +304,6 @@ def main(argv: list[str] | None = None) -> int:
     if interrupted or (own_signals and signals.received and code != EXIT_INTERRUPTED):
         print("gpunn: interrupted", file=sys.stderr)
         code = EXIT_INTERRUPTED
-    if own_signals:
-        signals.settle()
     return code
 
 
@@ -310,14 +317,15 @@ def _signals_held() -> Iterator[None]:
     if not hasattr(signal, "pthread_sigmask"):  # not POSIX
         yield
         return
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, ())  # the mask as it is (no change)
+    try:  # a handler already due runs inside the next call: the finally must then too
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         yield
     finally:  # Python runs the handler of any signal that came meanwhile: here
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
-def _run(argv: list[str] | None) -> int:
+def _run(argv: list[str] | None, own_signals: bool) -> int:
     with _signals_held():
         args = build_parser().parse_args(argv)
         from gpunn import commands, inspect_commands
@@ -328,7 +336,7 @@ def _run(argv: list[str] | None) -> int:
         from gpunn.kernels.threads import workers
 
         workers()  # a bad GPUNN_CPU_THREADS is refused now, before any work
-        if signals.received:  # a Ctrl-C that an import caught and dropped still stops
+        if own_signals and signals.received:  # one an import caught and dropped: stop
             raise KeyboardInterrupt
         return handler(args) or 0
     except NumericalError as exc:

@@ -57,6 +57,11 @@ class StopRequest:
             self._holding = False
 
     def __enter__(self) -> StopRequest:
+        from gpunn import signals
+
+        signals.stop_saying_again()  # a re-send now would count as a second Ctrl-C
+        if signals.received:  # the command line's, dropped before training began
+            self.requested = signal.Signals(signals.received[0]).name
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)

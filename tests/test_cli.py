@@ -870,23 +870,41 @@ def test_a_dropped_ctrl_c_leaves_nothing_behind_for_the_caller_of_main():
     assert run.stdout.splitlines()[-1] == "130 True"
 
 
+# A Ctrl-C taken by gpunn.signals' handler and dropped, as CPython drops one raised in
+# importlib's module-lock callback ("Exception ignored"), before gpunn's main runs.
+DROPPED_CTRL_C = (
+    "import os, signal, sys\n"
+    "from gpunn import signals\n"
+    "from gpunn.__main__ import run\n"
+    "signals.record()\n"
+    "try:\n"
+    "    os.kill(os.getpid(), signal.SIGINT)\n"
+    "except KeyboardInterrupt:\n"
+    "    pass\n"
+)
+
+
 def test_a_ctrl_c_dropped_before_main_still_stops_the_command():
     """``gpunn.__main__`` records signals from its first line: one that Python dropped
     before ``main`` ran (importlib's module-lock callback does) stops the command."""
-    code = (
-        "import os, signal, sys\n"
-        "from gpunn import signals\n"
-        "from gpunn.__main__ import run\n"
-        "signals.record()\n"
-        "try:\n"
-        "    os.kill(os.getpid(), signal.SIGINT)\n"
-        "except KeyboardInterrupt:\n"
-        "    pass  # dropped, as an 'Exception ignored' callback drops it\n"
-        "sys.argv = ['gpunn', 'presets']\n"
-        "sys.exit(run())\n"
-    )
+    code = DROPPED_CTRL_C + "sys.argv = ['gpunn', 'presets']\nsys.exit(run())\n"
     run = python_c(code)
     assert (run.returncode, run.stderr, run.stdout) == (130, "gpunn: interrupted\n", "")
+
+
+def test_a_recorded_ctrl_c_is_reported_even_by_version_and_then_forgotten():
+    """argparse's ``--version`` ends by SystemExit: after a dropped Ctrl-C that is 130 and
+    one line too, and the record is cleared for a later in-process ``main(argv)``."""
+    code = DROPPED_CTRL_C + (
+        "from gpunn.cli import main\n"
+        "sys.argv = ['gpunn', '--version']\n"
+        "first = run()\n"
+        "print(first, signals.received, main(['presets']) == 0)\n"
+    )
+    run = python_c(code)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == "gpunn: interrupted\n"
+    assert run.stdout.splitlines()[-1] == "130 [] True"
 
 
 def _wait_until(proc, name: str, says) -> None:

@@ -38,3 +38,16 @@ def test_a_signal_is_recorded_raised_and_said_again_once_until_settled(own_handl
     assert signals.received == []
     assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     assert signal.getsignal(signal.SIGALRM) is alarm
+
+
+def test_training_takes_a_signal_the_command_line_recorded_as_its_first_stop(own_handlers):
+    """One dropped before training began: the loop stops cleanly at once (a checkpoint),
+    and no re-send comes later to count as a second Ctrl-C."""
+    from gpunn.interrupts import StopRequest
+
+    signals.record()
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+    with StopRequest() as stop:
+        assert stop.requested == "SIGINT"
+        time.sleep(2 * signals.SAY_AGAIN_S)  # no re-send: it would raise here
