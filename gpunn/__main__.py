@@ -11,9 +11,8 @@ def run() -> int:
     try:
         from gpunn.cli import main
     except KeyboardInterrupt:
-        print("gpunn: interrupted", file=sys.stderr)
         signals.settle()
-        return signals.EXIT_INTERRUPTED
+        return signals.interrupted()
     return main()
 
 

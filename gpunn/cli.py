@@ -11,11 +11,8 @@ At its top this module imports only the standard library and gpunn's light modul
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
 import sys
-from collections.abc import Iterator
 
 from gpunn import signals
 from gpunn.arguments import (
@@ -302,31 +299,12 @@ def _report_interrupts(argv: list[str] | None, own_signals: bool) -> int:
         if own_signals:
             signals.stop_saying_again()
     if interrupted or (own_signals and signals.received and code != EXIT_INTERRUPTED):
-        print("gpunn: interrupted", file=sys.stderr)
-        code = EXIT_INTERRUPTED
+        return signals.interrupted()
     return code
 
 
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM wait, blocked, while the libraries load, and are handled on
-    leaving. The threads the libraries start (OpenBLAS's, at NumPy's import) inherit the
-    block, so later signals reach the main thread: Python 3.11 does not wake the main
-    thread for a signal another thread took, and a Ctrl-C was lost while predict then
-    waited on its input. And a signal handled here is not one an import can drop."""
-    if not hasattr(signal, "pthread_sigmask"):  # not POSIX
-        yield
-        return
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, ())  # the mask as it is (no change)
-    try:  # a handler already due runs inside the next call: the finally must then too
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        yield
-    finally:  # Python runs the handler of any signal that came meanwhile: here
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-
-
 def _run(argv: list[str] | None, own_signals: bool) -> int:
-    with _signals_held():
+    with signals.held():
         args = build_parser().parse_args(argv)
         from gpunn import commands, inspect_commands
 

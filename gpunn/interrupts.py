@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from gpunn import signals
 from gpunn.errors import GpunnError
 
 
@@ -57,13 +58,11 @@ class StopRequest:
             self._holding = False
 
     def __enter__(self) -> StopRequest:
-        from gpunn import signals
-
         signals.stop_saying_again()  # a re-send now would count as a second Ctrl-C
         if signals.received:  # the command line's, dropped before training began
             self.requested = signal.Signals(signals.received[0]).name
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in signals.STOPS:
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 

@@ -13,10 +13,14 @@ Only stdlib imports here: this module loads before anything heavy.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sys
+from collections.abc import Iterator
 
 EXIT_INTERRUPTED = 130
+STOPS = (signal.SIGINT, signal.SIGTERM)  # the signals that stop gpunn
 SAY_AGAIN_S = 0.5
 CAN_SAY_AGAIN = hasattr(signal, "setitimer")  # POSIX
 
@@ -28,7 +32,7 @@ def record() -> None:
     """Take SIGINT and SIGTERM: record each, raise KeyboardInterrupt (again: no change)."""
     if CAN_SAY_AGAIN and not _alarm_handler:
         _alarm_handler.append(signal.getsignal(signal.SIGALRM))
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOPS:
         signal.signal(sig, _interrupt)
 
 
@@ -53,5 +57,36 @@ def settle() -> None:
     or print "Exception ignored")."""
     stop_saying_again()
     received.clear()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOPS:
         signal.signal(sig, signal.SIG_IGN)
+
+
+def interrupted() -> int:
+    """Say so, in the command line's one line; its exit status."""
+    print("gpunn: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def block_here() -> None:
+    """Block SIGINT and SIGTERM in the calling thread (for good), so that the kernel gives
+    them to the main thread, which Python wakes for them (POSIX; elsewhere nothing)."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
+
+
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait, blocked, while the libraries load, and are handled on
+    leaving. The threads the libraries start (OpenBLAS's, at NumPy's import) inherit the
+    block, so later signals reach the main thread: Python 3.11 does not wake the main
+    thread for a signal another thread took, and a Ctrl-C was lost while predict then
+    waited on its input. And a signal handled here is not one an import can drop."""
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX
+        yield
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())  # the mask as it is (no change)
+    try:  # a handler already due runs inside the next call: the finally must then too
+        block_here()
+        yield
+    finally:  # Python runs the handler of any signal that came meanwhile: here
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)

@@ -21,7 +21,6 @@ import contextlib
 import ctypes
 import functools
 import os
-import signal
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from gpunn import signals
 from gpunn.errors import ConfigError
 
 MIN_ELEMENTS = 1 << 15  # below this many array elements one thread is faster
@@ -44,13 +44,6 @@ _blas_lock = threading.Lock()
 _blas_depth = 0  # how many single_threaded_blas blocks are open
 _blas_saved = 1  # OpenBLAS's thread count before the first of them
 _inside = threading.local()  # .split: this thread already runs one part of a split
-
-
-def _leave_signals_to_main() -> None:
-    """A pool thread blocks SIGINT and SIGTERM, so that the kernel gives them to the main
-    thread, which Python wakes for them (see gpunn.cli._signals_held)."""
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def workers() -> int:
@@ -147,7 +140,7 @@ def _executor() -> ThreadPoolExecutor:
     """One pool per process (a forked child makes its own: threads do not survive fork)."""
     global _pool
     if _pool is None or _pool[0] != os.getpid():
-        pool = ThreadPoolExecutor(workers(), "gpunn-cpu", initializer=_leave_signals_to_main)
+        pool = ThreadPoolExecutor(workers(), "gpunn-cpu", initializer=signals.block_here)
         _pool = (os.getpid(), pool)
     return _pool[1]
 
