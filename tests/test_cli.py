@@ -22,13 +22,14 @@ import pytest
 
 from gpunn import backend
 from gpunn.checkpoint import read_checkpoint
-from gpunn.cli import build_parser, main
+from gpunn.cli import main
 from gpunn.commands import _build_run, _distortion_words
 from gpunn.config import TrainConfig
 from gpunn.ensemble import Ensemble
 from gpunn.errors import ConfigError, DataError
 from gpunn.layers import FullyConnected
 from gpunn.network import Network
+from gpunn.parser import build_parser
 from gpunn.serialize import load_model
 from gpunn.train import Trainer
 from tests.faults import (
@@ -781,10 +782,11 @@ def test_predict_reads_digits_of_any_depth_and_refuses_odd_sizes(tmp_path):
             read_image(tmp_path / "odd.png")
 
 
-def test_the_command_line_module_loads_no_heavy_library_before_its_handler():
+def test_the_command_line_modules_load_no_heavy_library_before_its_handler():
     """What ``python -m gpunn`` imports before ``main`` runs lies outside its Ctrl-C handler:
     it must stay the standard library (NumPy alone takes ~0.1 s, a window for a traceback)."""
-    code = "import sys, gpunn.cli; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    modules = "sorted({m.split('.')[0] for m in sys.modules})"
+    code = f"import sys, gpunn.cli, gpunn.parser; print({modules})"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(ast.literal_eval(out.stdout))
     assert not loaded & {"numpy", "numba", "PIL", "matplotlib", "cupy", "scipy"}, loaded

@@ -50,8 +50,8 @@ def test_final_fast_is_final_with_a_larger_batch_and_a_warmed_up_eta():
 
 
 def test_ensemble_presets_train_five_members_unless_told_otherwise():
-    from gpunn.cli import build_parser
     from gpunn.commands import _build_run
+    from gpunn.parser import build_parser
 
     def ensemble(*argv):
         return _build_run(build_parser().parse_args(["train", *argv]))[2]["ensemble"]
