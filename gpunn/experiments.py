@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gpunn import run_setup
 from gpunn.backend import get_device
-from gpunn.commands import _load_data, _say
+from gpunn.run_setup import say
 
 
 def train_ensemble(args, first, config, run_info, data, checkpoint, folder) -> int:
@@ -30,7 +31,7 @@ def train_ensemble(args, first, config, run_info, data, checkpoint, folder) -> i
     run_info = {k: v for k, v in run_info.items() if k != "member"}
     if folder is None:
         folder = unused_checkpoint_dir("gpunn-checkpoints")
-        _say(f"ensemble members checkpoint into {folder}/ (--checkpoint-dir to choose)")
+        say(f"ensemble members checkpoint into {folder}/ (--checkpoint-dir to choose)")
     members = []
     with StopRequest() as stop:  # a signal between two members' runs
         for k in range(size):
@@ -39,7 +40,7 @@ def train_ensemble(args, first, config, run_info, data, checkpoint, folder) -> i
                 net, restored = first, checkpoint
             else:
                 net, restored = _member(k, size, seed, member_dir, first, run_info, checkpoint)
-            _say(f"ensemble member {k + 1}/{size} (seed {seed})")
+            say(f"ensemble member {k + 1}/{size} (seed {seed})")
             trainer = Trainer(
                 net,
                 data,
@@ -75,7 +76,7 @@ def train_ensemble(args, first, config, run_info, data, checkpoint, folder) -> i
         write_metrics(args.metrics, [{**run_info, "final": True, "ensemble": result}])
     if args.save:
         ensemble.save(args.save, {"train": config.to_dict(), **run_info, "test": result})
-        _say(f"saved the ensemble to {args.save}")
+        say(f"saved the ensemble to {args.save}")
     return 0
 
 
@@ -118,7 +119,7 @@ def gradient_study(args) -> int:
     for name in ("gradients.json", "gradients.png"):
         check_output(out / name, "--out")
     require()
-    data = _load_data(args.dataset, args.data_dir, args.train_size)
+    data = run_setup.load_data(args.dataset, args.data_dir, args.train_size)
     runs = []
     for activation, init in VARIANTS:
         for sizes in BOOK_SIZES:
@@ -152,5 +153,5 @@ def gradient_study(args) -> int:
     }
     atomic_write_text(out / "gradients.json", json.dumps(record, indent=1))
     plot_speeds(runs, out / "gradients.png")
-    _say(f"wrote {out / 'gradients.json'} and {out / 'gradients.png'}")
+    say(f"wrote {out / 'gradients.json'} and {out / 'gradients.png'}")
     return 0

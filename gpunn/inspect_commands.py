@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpunn import commands
+from gpunn import commands, run_setup
 from gpunn.backend import get_device, to_numpy
 from gpunn.errors import ConfigError, DataError, ShapeError
 from gpunn.files import check_given_once
@@ -40,7 +40,7 @@ def cmd_evaluate(args) -> int:
         model.metadata = models[0].metadata
     train_size, held_out = _split_of(args.model, models, args.split)
     # the dataset the model was trained on, unless told otherwise
-    data = commands._load_data(
+    data = run_setup.load_data(
         args.dataset or model.metadata.get("dataset") or "mnist",
         args.data_dir,
         train_size,
@@ -75,7 +75,7 @@ def _split_of(paths, models, split: str) -> tuple[int | None, int]:
     that --split train and validation are the images they were trained and validated on;
     ConfigError when that split means nothing for them."""
     pairs = list(zip(paths, models, strict=True))
-    sizes = {p: commands._held_out(m.metadata.get("validation_size")) for p, m in pairs}
+    sizes = {p: run_setup.held_out(m.metadata.get("validation_size")) for p, m in pairs}
     if split == "test":
         return None, next(iter(sizes.values()))  # the test images are the same whatever
     train_sizes = {p: m.metadata.get("train_size") for p, m in pairs}
@@ -119,7 +119,7 @@ def cmd_distortions(args) -> int:
             f"{MAX_GRID[1]} draws in one picture"
         )
     require()  # matplotlib missing: say so before loading anything
-    x = commands._load_data(args.dataset, args.data_dir).train.x[: args.digits]
+    x = run_setup.load_data(args.dataset, args.data_dir).train.x[: args.digits]
     draws = [
         distort_epoch(
             x,
@@ -133,7 +133,7 @@ def cmd_distortions(args) -> int:
         for k in range(args.draws)
     ]
     grid = np.stack([x, *draws], axis=1)  # (K, 1 + N, 784)
-    words = ", ".join(commands._distortion_words(config)) or "the defaults"
+    words = ", ".join(commands.distortion_words(config)) or "the defaults"
     titles = ["digit"] + [f"draw {k + 1}" for k in range(args.draws)]
     path = plot_image_grid(grid, out, titles, f"--expand distort: {words}")
     print(f"wrote {path}")

@@ -23,13 +23,14 @@ import pytest
 from gpunn import backend
 from gpunn.checkpoint import read_checkpoint
 from gpunn.cli import main
-from gpunn.commands import _build_run, _distortion_words
+from gpunn.commands import distortion_words
 from gpunn.config import TrainConfig
 from gpunn.ensemble import Ensemble
 from gpunn.errors import ConfigError, DataError
 from gpunn.layers import FullyConnected
 from gpunn.network import Network
 from gpunn.parser import build_parser
+from gpunn.run_setup import build_run
 from gpunn.serialize import load_model
 from gpunn.train import Trainer
 from tests.faults import (
@@ -61,7 +62,7 @@ def no_data(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the dataset was loaded")
 
-    monkeypatch.setattr("gpunn.commands._load_data", refuse)
+    monkeypatch.setattr("gpunn.run_setup.load_data", refuse)
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +240,7 @@ def test_distortions_draws_digits_beside_their_distortions(data_dir, tmp_path, c
 def test_schedule_zero_turns_the_preset_schedule_off():
     def config(*extra):
         args = build_parser().parse_args(["train", "--preset", "fc100-ce-l2", *extra])
-        return _build_run(args)[1]
+        return build_run(args)[1]
 
     assert config().schedule == 5
     assert config("--schedule", "0").schedule is None
@@ -534,7 +535,7 @@ def test_evaluate_reads_the_dataset_the_model_was_trained_on(tmp_path, monkeypat
         asked.append(name)
         raise ConfigError("stop here")
 
-    monkeypatch.setattr("gpunn.commands._load_data", load)
+    monkeypatch.setattr("gpunn.run_setup.load_data", load)
     net = Network([FullyConnected(10, n_in=784)], input_shape=(784,), device="cpu")
     net.save(tmp_path / "fashion.npz", {"dataset": "fashion-mnist"})
     net.save(tmp_path / "plain.npz")
@@ -703,12 +704,12 @@ def test_the_program_ending_on_ctrl_c_ignores_one_more(monkeypatch, capsys):
 
 
 def test_distortion_words_name_only_the_settings_away_from_the_defaults():
-    assert _distortion_words(TrainConfig(distort_scale=0.1)) == ["sizes ×(1 ± 0.1)"]
-    assert _distortion_words(TrainConfig(distort_strength=0.5, elastic_alpha=0)) == [
+    assert distortion_words(TrainConfig(distort_scale=0.1)) == ["sizes ×(1 ± 0.1)"]
+    assert distortion_words(TrainConfig(distort_strength=0.5, elastic_alpha=0)) == [
         "strength 0.5",
         "elastic α 0",
     ]
-    assert _distortion_words(TrainConfig()) == []
+    assert distortion_words(TrainConfig()) == []
 
 
 @pytest.mark.parametrize(

@@ -50,11 +50,11 @@ def test_final_fast_is_final_with_a_larger_batch_and_a_warmed_up_eta():
 
 
 def test_ensemble_presets_train_five_members_unless_told_otherwise():
-    from gpunn.commands import _build_run
     from gpunn.parser import build_parser
+    from gpunn.run_setup import build_run
 
     def ensemble(*argv):
-        return _build_run(build_parser().parse_args(["train", *argv]))[2]["ensemble"]
+        return build_run(build_parser().parse_args(["train", *argv]))[2]["ensemble"]
 
     assert ensemble("--preset", "ensemble5") == 5
     assert ensemble("--preset", "ensemble5-fast", "--ensemble", "3") == 3

@@ -47,7 +47,7 @@ def no_data(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the dataset was loaded")
 
-    monkeypatch.setattr("gpunn.commands._load_data", refuse)
+    monkeypatch.setattr("gpunn.run_setup.load_data", refuse)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
