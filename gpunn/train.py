@@ -20,7 +20,7 @@ import numpy as np
 from gpunn.checkpoint import save_checkpoint, unused_checkpoint_dir
 from gpunn.config import TrainConfig
 from gpunn.data.expand import distort_epoch, expand_training_data
-from gpunn.errors import ConfigError, NumericalError
+from gpunn.errors import NumericalError
 from gpunn.interrupts import StopRequest, TrainingInterrupted
 from gpunn.monitor import RAW_KEYS, epoch_line, epoch_record, write_metrics
 from gpunn.optim import SGD
@@ -28,7 +28,7 @@ from gpunn.progress import ProgressBar
 from gpunn.rollback import Snapshot, grads_finite, non_finite_layers, restore, take_snapshot
 from gpunn.step import TrainStep
 from gpunn.tracker import Tracker, step_eta
-from gpunn.values import check_positive_integer
+from gpunn.train_inputs import checked_inputs
 
 
 @dataclass
@@ -69,36 +69,10 @@ class Trainer:
         run_info: dict | None = None,
         cuda_graphs: bool | None = None,
     ) -> None:
-        from gpunn.files import check_output
-        from gpunn.network import Network
-
-        if not isinstance(network, Network):
-            raise ConfigError(f"Trainer takes a gpunn Network, got {type(network).__name__}")
-        splits = [getattr(data, s, None) for s in ("validation", "test")]
-        if not hasattr(getattr(data, "train", None), "x") or not all(
-            s is None or hasattr(s, "x") for s in splits
-        ):
-            raise ConfigError(
-                "Trainer takes data with a train split, and validation and test splits or None, "
-                "each with x and y (as gpunn.data.load gives)"
-            )
-        if not isinstance(config, TrainConfig):
-            raise ConfigError(f"Trainer takes a TrainConfig, got {type(config).__name__}")
-        check_positive_integer("keep_checkpoints", keep_checkpoints)
-        if checkpoint_dir:
-            check_output(checkpoint_dir, "checkpoint_dir", folder=True)
-        if metrics_path:
-            check_output(metrics_path, "metrics_path")
+        self.config = checked_inputs(
+            network, data, config, checkpoint_dir, keep_checkpoints, metrics_path, expand
+        )
         self.net, self.data = network, data
-        validation = data.validation
-        self.config = config.check(len(data.train.x), len(validation.x) if validation else 0)
-        distortions = self.config.distortion_settings()
-        if distortions and expand != "distort":
-            name, value = distortions[0]
-            raise ConfigError(
-                f"{name} {value:g} needs expand='distort' (this run's expansion: "
-                f"{expand or 'none'})"
-            )
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.keep_checkpoints = keep_checkpoints
         self.metrics_path = Path(metrics_path) if metrics_path else None
@@ -107,11 +81,6 @@ class Trainer:
         self.distort = expand == "distort"
         self.run_info = dict(run_info or {})
         c = self.config
-        splits = {"training": data.train, "validation": data.validation, "test": data.test}
-        for name, split in splits.items():
-            if split is not None:  # skip-batch skips the batches a bad training image spoils
-                finite = not (name == "training" and c.nan_policy == "skip-batch")
-                network.check_examples(split.x, split.y, f"the {name}", finite=finite)
         dev, dt = network.device, network.dtype
         self.train_x = dev.send(data.train.x, dt)
         self.train_y = dev.send(data.train.y, np.int64)
