@@ -35,7 +35,8 @@ class TrainingInterrupted(GpunnError):
 
 
 class StopRequest:
-    """Catches SIGINT/SIGTERM inside the ``with`` block (main thread only; elsewhere a no-op)."""
+    """Catches SIGINT/SIGTERM inside the ``with`` block (main thread only; elsewhere a no-op;
+    a signal the process was started ignoring stays ignored: ``gpunn.signals.taken``)."""
 
     def __init__(self) -> None:
         self.requested: str | None = None
@@ -62,7 +63,7 @@ class StopRequest:
         if signals.received:  # the command line's, dropped before training began
             self.requested = signal.Signals(signals.received[0]).name
         if threading.current_thread() is threading.main_thread():
-            for sig in signals.STOPS:
+            for sig in signals.taken():  # one ignored from the start stays ignored
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 

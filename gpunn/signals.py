@@ -1,5 +1,6 @@
 """SIGINT and SIGTERM outside training, for the command line: from ``gpunn.__main__``'s
-first line on, each is recorded and raised as KeyboardInterrupt.
+first line on, each is recorded and raised as KeyboardInterrupt, unless the process was
+started ignoring it (``IGNORED_AT_START``: then it stays ignored, in training too).
 
 The record is what lets gpunn stop for a Ctrl-C that never reached it as an exception:
 CPython drops one raised in importlib's module-lock callback ("Exception ignored in …
@@ -28,11 +29,28 @@ received: list[int] = []  # the signals of this command so far
 _alarm_handler: list = []  # SIGALRM's handler before record(), to put back
 
 
+def _ignored_now() -> frozenset[int]:
+    return frozenset(sig for sig in STOPS if signal.getsignal(sig) == signal.SIG_IGN)
+
+
+# The stops this process was started ignoring, as this module found them on import (before
+# any handler of gpunn's): a shell without job control starts a script's background jobs
+# ignoring SIGINT, nohup-like launchers may ignore SIGTERM. gpunn leaves those ignored, as
+# Python does for SIGINT; ``taken()`` are the others.
+IGNORED_AT_START = _ignored_now()
+
+
+def taken() -> tuple[int, ...]:
+    """The stop signals gpunn handles: ``STOPS`` but those ignored from the start."""
+    return tuple(sig for sig in STOPS if sig not in IGNORED_AT_START)
+
+
 def record() -> None:
-    """Take SIGINT and SIGTERM: record each, raise KeyboardInterrupt (again: no change)."""
+    """Take SIGINT and SIGTERM (``taken()``): record each, raise KeyboardInterrupt (again:
+    no change)."""
     if CAN_SAY_AGAIN and not _alarm_handler:
         _alarm_handler.append(signal.getsignal(signal.SIGALRM))
-    for sig in STOPS:
+    for sig in taken():
         signal.signal(sig, _interrupt)
 
 

@@ -6,9 +6,16 @@ with one they run on the device with CuPy arrays.
 """
 
 import os
+import signal
 import sys
 
-from gpunn import backend
+# A shell without job control starts background jobs ignoring Ctrl-C, and gpunn keeps a
+# signal ignored that it found ignored (gpunn.signals.IGNORED_AT_START): the tests that
+# send SIGINT need it taken, in this process and in the gpunn processes they start.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+from gpunn import backend  # noqa: E402
 
 if not backend.gpu_available():
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")

@@ -938,3 +938,28 @@ def test_a_signal_outside_training_is_one_line_and_130(sig, tmp_path):
     # unhandled and re-raises SIGINT at exit, although gpunn caught it and said so
     assert proc.returncode in ((130, -signal.SIGINT) if sig == signal.SIGINT else (130,)), err
     assert err.strip().splitlines()[-1] == "gpunn: interrupted" and "Traceback" not in err
+
+
+def test_a_command_started_ignoring_ctrl_c_keeps_ignoring_it(tmp_path):
+    """A background job of a script (its shell set SIGINT to be ignored): the script's
+    Ctrl-C does not stop it, at any point of its run; SIGTERM still does, in one line."""
+    save_model(tmp_path / "net.npz")
+    os.mkfifo(tmp_path / "digit.png")
+    proc = subprocess.Popen(
+        command("predict", "net.npz", "digit.png", "--device", "cpu"),
+        cwd=tmp_path,
+        env=env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    _wait_until(proc, "maps", lambda text: "_multiarray_umath" in text)
+    proc.send_signal(signal.SIGINT)  # during the imports
+    _wait_until(proc, "wchan", lambda text: text == "wait_for_partner")
+    proc.send_signal(signal.SIGINT)  # waiting on its image
+    time.sleep(1)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=TIMEOUT_S)
+    assert proc.returncode == 130 and err == "gpunn: interrupted\n", err

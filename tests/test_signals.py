@@ -51,3 +51,27 @@ def test_training_takes_a_signal_the_command_line_recorded_as_its_first_stop(own
     with StopRequest() as stop:
         assert stop.requested == "SIGINT"
         time.sleep(2 * signals.SAY_AGAIN_S)  # no re-send: it would raise here
+
+
+def test_a_signal_ignored_from_the_start_stays_ignored(own_handlers, monkeypatch):
+    """As Python does for SIGINT: a job a script started in the background (the shell set
+    Ctrl-C to be ignored) is not stopped by a Ctrl-C meant for the script, neither by the
+    command line's record nor by training's StopRequest; SIGTERM is still taken."""
+    from gpunn.interrupts import StopRequest
+
+    monkeypatch.setattr(signals, "IGNORED_AT_START", frozenset({signal.SIGINT}))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signals.record()
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    assert signal.getsignal(signal.SIGTERM) is signals._interrupt
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.05)  # nothing raised, nothing recorded
+    with StopRequest() as stop:
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        assert stop.requested is None
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+        assert stop.requested == "SIGTERM"
+    assert signals.received == []
