@@ -7,13 +7,13 @@ import sys
 def run() -> int:
     from gpunn import signals
 
-    signals.record()
-    try:
+    try:  # a Ctrl-C between taking SIGINT and SIGTERM is caught too
+        signals.record()
         from gpunn.cli import main
     except KeyboardInterrupt:
         signals.settle()
         return signals.interrupted()
-    return main()
+    return main(exits=True)
 
 
 if __name__ == "__main__":

@@ -20,12 +20,13 @@ from gpunn.signals import EXIT_INTERRUPTED
 EXIT_BAD_INPUT, EXIT_NUMERICAL = 2, 3
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, exits: bool = False) -> int:
     """The ``gpunn`` program (``argv`` None: the process's own arguments and signals).
 
     Outside training, SIGINT and SIGTERM stop it with one line and exit 130, and so does a
     signal received while the command ran that a library caught and dropped, or made its
-    own error (``gpunn.signals``)."""
+    own error (``gpunn.signals``). Then their handlers are put back as main found them,
+    or, with ``exits`` (the process ends with main: ``python -m gpunn``), both ignored."""
     own_signals = argv is None
     if own_signals:
         signals.record()  # already, when started by gpunn.__main__
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         return _report_interrupts(argv, own_signals)
     finally:  # however it ends (argparse's --help too): no re-send, no record left
         if own_signals:
-            signals.settle()
+            signals.settle() if exits else signals.release()
 
 
 def _report_interrupts(argv: list[str] | None, own_signals: bool) -> int:
@@ -97,4 +98,4 @@ def _run(argv: list[str] | None, own_signals: bool) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(exits=True))

@@ -63,7 +63,7 @@ class StopRequest:
         if signals.received:  # the command line's, dropped before training began
             self.requested = signal.Signals(signals.received[0]).name
         if threading.current_thread() is threading.main_thread():
-            for sig in signals.taken():  # one ignored from the start stays ignored
+            for sig in signals.taken():  # one ignored stays ignored
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 

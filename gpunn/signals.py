@@ -1,6 +1,6 @@
 """SIGINT and SIGTERM outside training, for the command line: from ``gpunn.__main__``'s
 first line on, each is recorded and raised as KeyboardInterrupt, unless the process was
-started ignoring it (``IGNORED_AT_START``: then it stays ignored, in training too).
+started ignoring it (then it stays ignored, in training too: ``taken``).
 
 The record is what lets gpunn stop for a Ctrl-C that never reached it as an exception:
 CPython drops one raised in importlib's module-lock callback ("Exception ignored in …
@@ -27,22 +27,15 @@ CAN_SAY_AGAIN = hasattr(signal, "setitimer")  # POSIX
 
 received: list[int] = []  # the signals of this command so far
 _alarm_handler: list = []  # SIGALRM's handler before record(), to put back
-
-
-def _ignored_now() -> frozenset[int]:
-    return frozenset(sig for sig in STOPS if signal.getsignal(sig) == signal.SIG_IGN)
-
-
-# The stops this process was started ignoring, as this module found them on import (before
-# any handler of gpunn's): a shell without job control starts a script's background jobs
-# ignoring SIGINT, nohup-like launchers may ignore SIGTERM. gpunn leaves those ignored, as
-# Python does for SIGINT; ``taken()`` are the others.
-IGNORED_AT_START = _ignored_now()
+_stop_handlers: dict = {}  # SIGINT's and SIGTERM's before record(), for release()
 
 
 def taken() -> tuple[int, ...]:
-    """The stop signals gpunn handles: ``STOPS`` but those ignored from the start."""
-    return tuple(sig for sig in STOPS if sig not in IGNORED_AT_START)
+    """The stop signals gpunn handles: ``STOPS`` but those ignored now. A signal the process
+    was started ignoring stays ignored, as Python does for SIGINT: a shell without job
+    control starts a script's background jobs so, and a Ctrl-C meant for the script must
+    not stop them."""
+    return tuple(sig for sig in STOPS if signal.getsignal(sig) != signal.SIG_IGN)
 
 
 def record() -> None:
@@ -51,7 +44,8 @@ def record() -> None:
     if CAN_SAY_AGAIN and not _alarm_handler:
         _alarm_handler.append(signal.getsignal(signal.SIGALRM))
     for sig in taken():
-        signal.signal(sig, _interrupt)
+        previous = signal.signal(sig, _interrupt)
+        _stop_handlers.setdefault(sig, previous)
 
 
 def _interrupt(signum, frame) -> None:
@@ -70,13 +64,22 @@ def stop_saying_again() -> None:
 
 
 def settle() -> None:
-    """The command has ended and said so: no re-send, the record cleared, and both
+    """The program ends now, and has said how: no re-send, the record cleared, and both
     signals ignored (one during the interpreter's shutdown would only kill it silently,
     or print "Exception ignored")."""
-    stop_saying_again()
-    received.clear()
+    release()
     for sig in STOPS:
         signal.signal(sig, signal.SIG_IGN)
+
+
+def release() -> None:
+    """The command has ended (its caller goes on): no re-send, the record cleared, and
+    SIGINT's and SIGTERM's handlers as ``record()`` found them."""
+    stop_saying_again()
+    received.clear()
+    while _stop_handlers:
+        sig, handler = _stop_handlers.popitem()
+        signal.signal(sig, handler)
 
 
 def interrupted() -> int:

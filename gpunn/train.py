@@ -70,7 +70,7 @@ class Trainer:
         cuda_graphs: bool | None = None,
     ) -> None:
         self.config = checked_inputs(
-            network, data, config, checkpoint_dir, keep_checkpoints, metrics_path, expand
+            network, data, config, checkpoint_dir, keep_checkpoints, metrics_path, expand, run_info
         )
         self.net, self.data = network, data
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None

@@ -11,7 +11,7 @@ from gpunn.values import check_positive_integer
 
 
 def checked_inputs(
-    network, data, config, checkpoint_dir, keep_checkpoints, metrics_path, expand
+    network, data, config, checkpoint_dir, keep_checkpoints, metrics_path, expand, run_info
 ) -> TrainConfig:
     """``config`` checked against ``data`` (``TrainConfig.check``), once everything else
     ``Trainer`` takes has passed."""
@@ -43,6 +43,8 @@ def checked_inputs(
         raise ConfigError(
             f"{name} {value:g} needs expand='distort' (this run's expansion: {expand or 'none'})"
         )
+    if run_info is not None and not isinstance(run_info, dict):
+        raise ConfigError(f"run_info must be a dict or None, got {type(run_info).__name__}")
     splits = {"training": data.train, "validation": data.validation, "test": data.test}
     for name, split in splits.items():
         if split is not None:  # skip-batch skips the batches a bad training image spoils

@@ -9,11 +9,15 @@ import os
 import signal
 import sys
 
-# A shell without job control starts background jobs ignoring Ctrl-C, and gpunn keeps a
-# signal ignored that it found ignored (gpunn.signals.IGNORED_AT_START): the tests that
-# send SIGINT need it taken, in this process and in the gpunn processes they start.
-if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+# A shell without job control starts background jobs ignoring Ctrl-C, and gpunn leaves a
+# signal ignored that it finds ignored (gpunn.signals.taken): the tests that send SIGINT
+# or SIGTERM need them taken, in this process and in the gpunn processes they start.
+for _sig, _handler in (
+    (signal.SIGINT, signal.default_int_handler),
+    (signal.SIGTERM, signal.SIG_DFL),
+):
+    if signal.getsignal(_sig) == signal.SIG_IGN:
+        signal.signal(_sig, _handler)
 
 from gpunn import backend  # noqa: E402
 

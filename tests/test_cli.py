@@ -689,15 +689,22 @@ def test_ctrl_c_outside_training_is_one_line(monkeypatch, capsys):
     assert capsys.readouterr().err == "gpunn: interrupted\n"
 
 
-def test_the_program_ending_on_ctrl_c_ignores_one_more(monkeypatch, capsys):
-    """Else a Ctrl-C as Python shuts down prints 'Exception ignored ... KeyboardInterrupt'."""
+@pytest.mark.parametrize("exits", [True, False])
+def test_after_ctrl_c_the_program_ignores_one_more_and_a_caller_gets_its_handlers(
+    exits, monkeypatch, capsys
+):
+    """The program ending (``exits``): else a Ctrl-C as Python shuts down prints 'Exception
+    ignored ... KeyboardInterrupt'. A caller going on: its own handlers, or the processes it
+    starts next would inherit an ignored SIGINT and SIGTERM (and gpunn ones keep them so)."""
     monkeypatch.setattr("gpunn.commands.cmd_presets", interrupted)
     monkeypatch.setattr(sys, "argv", ["gpunn", "presets"])
     signals = (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)
     previous = {sig: signal.getsignal(sig) for sig in signals}
     try:
-        assert main() == 130
-        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert main(exits=exits) == 130
+        now = {sig: signal.getsignal(sig) for sig in signals}
+        ignored = {signal.SIGINT: signal.SIG_IGN, signal.SIGTERM: signal.SIG_IGN}
+        assert now == ({**previous, **ignored} if exits else previous)
     finally:  # this test process's own handlers back
         for sig, handler in previous.items():
             signal.signal(sig, handler)

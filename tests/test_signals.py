@@ -16,8 +16,7 @@ def own_handlers():
     """This test process's handlers back afterwards, and an empty record."""
     saved = {sig: signal.getsignal(sig) for sig in SIGNALS}
     yield
-    signals.stop_saying_again()
-    signals.received.clear()
+    signals.release()
     for sig, handler in saved.items():
         signal.signal(sig, handler)
 
@@ -53,13 +52,12 @@ def test_training_takes_a_signal_the_command_line_recorded_as_its_first_stop(own
         time.sleep(2 * signals.SAY_AGAIN_S)  # no re-send: it would raise here
 
 
-def test_a_signal_ignored_from_the_start_stays_ignored(own_handlers, monkeypatch):
+def test_a_signal_ignored_from_the_start_stays_ignored(own_handlers):
     """As Python does for SIGINT: a job a script started in the background (the shell set
     Ctrl-C to be ignored) is not stopped by a Ctrl-C meant for the script, neither by the
     command line's record nor by training's StopRequest; SIGTERM is still taken."""
     from gpunn.interrupts import StopRequest
 
-    monkeypatch.setattr(signals, "IGNORED_AT_START", frozenset({signal.SIGINT}))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signals.record()
     assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
@@ -74,4 +72,23 @@ def test_a_signal_ignored_from_the_start_stays_ignored(own_handlers, monkeypatch
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(0.05)
         assert stop.requested == "SIGTERM"
+    assert signals.received == []
+
+
+def test_release_puts_back_the_handlers_record_found(own_handlers):
+    """A caller of the command line goes on after it (and starts processes that inherit
+    what it leaves): both handlers as they were, not ignored; nothing recorded."""
+
+    def mine(signum, frame):
+        pass
+
+    signal.signal(signal.SIGTERM, mine)
+    signals.record()
+    signals.record()  # twice, as gpunn.__main__ and main each do: the first's finding holds
+    assert signal.getsignal(signal.SIGTERM) is signals._interrupt
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+    signals.release()
+    assert signal.getsignal(signal.SIGTERM) is mine
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert signals.received == []

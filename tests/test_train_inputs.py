@@ -1,0 +1,35 @@
+"""gpunn.train_inputs: what Trainer refuses before any work, each as one ConfigError."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from gpunn.config import TrainConfig
+from gpunn.errors import ConfigError
+from gpunn.layers import FullyConnected, Softmax
+from gpunn.network import Network
+from gpunn.train import Trainer
+from tests.synthetic import blobs
+
+
+def small_net():
+    return Network([FullyConnected(20, "relu"), Softmax(10)], "log-likelihood", device="cpu")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"network": "net.npz"}, "takes a gpunn Network, got str"),
+        ({"data": SimpleNamespace(test=None)}, "takes data with a train split"),
+        ({"config": {"epochs": 1}}, "takes a TrainConfig, got dict"),
+        ({"keep_checkpoints": 0}, "keep_checkpoints must be a positive integer"),
+        ({"run_info": [("preset", "fc30")]}, "run_info must be a dict or None, got list"),
+        ({"expand": None, "config": TrainConfig(epochs=1, distort_scale=0.1)}, "needs expand"),
+    ],
+)
+def test_arguments_of_the_wrong_kind_are_one_config_error(change, message):
+    args = {"network": small_net(), "data": blobs(), "config": TrainConfig(epochs=1)}
+    args.update(change)
+    network, data, config = args.pop("network"), args.pop("data"), args.pop("config")
+    with pytest.raises(ConfigError, match=message):
+        Trainer(network, data, config, **args)
