@@ -8,10 +8,11 @@ network, and a named pipe no one writes, so an uninterrupted run waits for ever)
 SIGINT after a delay cycling through ``--delays``, and waits ``--timeout`` seconds. A run
 that ends is tallied by (exit status, last line of stderr): gpunn's own ending is
 ``(130, 'gpunn: interrupted')``; a Ctrl-C inside Python's own start-up, before gpunn's
-first line, ends in Python's traceback or in death by SIGINT (-2). A run still going is
-tallied as hung, with its threads' signal masks (Linux) and, after SIGABRT, Python's
-stacks (``PYTHONFAULTHANDLER``). ``--nice`` and another load on the cores stretch the
-start-up, so that more signals land inside it. ``--start-ignoring`` starts each run with
+first line, ends in Python's traceback or in death by SIGINT (-2). A traceback is marked
+by where it was raised: in gpunn's code (a frame in the package's folder), or before it.
+A run still going is tallied as hung, with its threads' signal masks (Linux) and, after
+SIGABRT, Python's stacks (``PYTHONFAULTHANDLER``). ``--nice`` and another load on the cores
+stretch the start-up, so that more signals land inside it. ``--start-ignoring`` starts each run with
 SIGINT ignored, as a shell without job control starts background jobs: gpunn must then
 ignore the Ctrl-C at any moment, and each run is stopped by SIGTERM after ``--timeout``.
 """
@@ -27,6 +28,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import gpunn
+
+PACKAGE = str(Path(gpunn.__file__).parent) + os.sep  # the folder of gpunn's own code
 
 
 def _thread_masks(pid: int) -> str:
@@ -71,7 +76,11 @@ def one_run(folder: Path, delay: float, args) -> tuple:
 
 
 def _last_line(err: str) -> str:
-    return err.strip().splitlines()[-1][:60] if err.strip() else ""
+    """The last line of stderr, and where a traceback before it was raised."""
+    last = err.strip().splitlines()[-1][:60] if err.strip() else ""
+    if "Traceback" in err or "Fatal Python error" in err:
+        last += " (in gpunn's code)" if f'File "{PACKAGE}' in err else " (before gpunn's)"
+    return last
 
 
 def main(argv: list[str] | None = None) -> int:
