@@ -9,7 +9,8 @@ SIGINT after a delay cycling through ``--delays``, and waits ``--timeout`` secon
 that ends is tallied by (exit status, last line of stderr): gpunn's own ending is
 ``(130, 'gpunn: interrupted')``; a Ctrl-C inside Python's own start-up, before gpunn's
 first line, ends in Python's traceback or in death by SIGINT (-2). A traceback is marked
-by where it was raised: in gpunn's code (a frame in the package's folder), or before it.
+by where it was raised: in gpunn's code (a frame in the package's folder: printed whole),
+or before it.
 A run still going is tallied as hung, with its threads' signal masks (Linux) and, after
 SIGABRT, Python's stacks (``PYTHONFAULTHANDLER``). ``--nice`` and another load on the cores
 stretch the start-up, so that more signals land inside it. ``--start-ignoring`` starts each run with
@@ -72,6 +73,8 @@ def one_run(folder: Path, delay: float, args) -> tuple:
         proc.send_signal(signal.SIGABRT)
         _, err = proc.communicate()
         return "hung", f"{masks}\n{err[-1500:]}"
+    if f'File "{PACKAGE}' in err:  # a traceback through gpunn's code: a hole in its handling
+        print(f"a traceback in gpunn's code (exit {proc.returncode}):\n{err[-3000:]}", flush=True)
     return proc.returncode, _last_line(err)
 
 
