@@ -1,18 +1,38 @@
 """``python -m gpunn`` and the ``gpunn`` command: the command line, with SIGINT and
-SIGTERM taken from the first line on (``gpunn.signals``), before anything heavy loads."""
+SIGTERM taken from the first line on (``gpunn.signals``), before anything heavy loads.
 
+Until ``gpunn.signals`` has loaded (its ``import signal`` alone takes about a millisecond),
+``_signal``, the C module Python loaded at start-up, takes them: either raises
+KeyboardInterrupt, which ``run`` reports in gpunn's one line.
+"""
+
+import _signal
 import sys
+
+STOPS = (_signal.SIGINT, _signal.SIGTERM)  # gpunn.signals.STOPS, before it can be imported
+_received: list[int] = []  # taken by _stop_early (for gpunn.signals.received)
+
+
+def _stop_early(signum, frame):
+    _received.append(signum)
+    raise KeyboardInterrupt
 
 
 def run() -> int:
-    from gpunn import signals
-
+    for sig in STOPS:  # one the process was started ignoring stays ignored (signals.taken)
+        if _signal.getsignal(sig) != _signal.SIG_IGN:
+            _signal.signal(sig, _stop_early)
     try:  # a Ctrl-C between taking SIGINT and SIGTERM is caught too
+        from gpunn import signals
+
         signals.record()
+        signals.received.extend(_received)  # one an import dropped: main stops at once
         from gpunn.cli import main
     except KeyboardInterrupt:
-        signals.settle()
-        return signals.interrupted()
+        for sig in STOPS:
+            _signal.signal(sig, _signal.SIG_IGN)  # signals.settle(), which may not have loaded
+        print("gpunn: interrupted", file=sys.stderr)
+        return 130
     return main(exits=True)
 
 

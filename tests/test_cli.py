@@ -894,6 +894,28 @@ DROPPED_CTRL_C = (
 )
 
 
+def test_a_ctrl_c_while_gpunn_s_signal_module_loads_is_one_line():
+    """Before ``gpunn.signals`` has loaded, ``gpunn.__main__`` takes SIGINT through ``_signal``:
+    a Ctrl-C during that import (made here by an import hook) is gpunn's one line, not a
+    traceback, and the program then ignores more."""
+    code = (
+        "import os, signal, sys, time\n"
+        "class Finder:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'gpunn.signals':\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "            time.sleep(5)\n"
+        "sys.meta_path.insert(0, Finder())\n"
+        "from gpunn.__main__ import run\n"
+        "sys.argv = ['gpunn', 'presets']\n"
+        "code = run()\n"
+        "print(code, signal.getsignal(signal.SIGINT) == signal.SIG_IGN)\n"
+    )
+    run = python_c(code)
+    assert run.stderr == "gpunn: interrupted\n", run.stderr
+    assert run.stdout.splitlines()[-1] == "130 True"
+
+
 def test_a_ctrl_c_dropped_before_main_still_stops_the_command():
     """``gpunn.__main__`` records signals from its first line: one that Python dropped
     before ``main`` ran (importlib's module-lock callback does) stops the command."""
