@@ -28,6 +28,7 @@ CAN_SAY_AGAIN = hasattr(signal, "setitimer")  # POSIX
 received: list[int] = []  # the signals of this command so far
 _alarm_handler: list = []  # SIGALRM's handler before record(), to put back
 _stop_handlers: dict = {}  # SIGINT's and SIGTERM's before record(), for release()
+_unraisable_hook: list = []  # sys.unraisablehook before record(), for release()
 
 
 def taken() -> tuple[int, ...]:
@@ -46,6 +47,16 @@ def record() -> None:
     for sig in taken():
         previous = signal.signal(sig, _interrupt)
         _stop_handlers.setdefault(sig, previous)
+    if not _unraisable_hook:
+        _unraisable_hook.append(sys.unraisablehook)
+        sys.unraisablehook = _quiet_recorded
+
+
+def _quiet_recorded(unraisable) -> None:
+    """Python's "Exception ignored in …" report, but for a KeyboardInterrupt of a recorded
+    signal (importlib's module-lock callback drops them): the record stops the command."""
+    if not (received and isinstance(unraisable.exc_value, KeyboardInterrupt)):
+        _unraisable_hook[0](unraisable)
 
 
 def _interrupt(signum, frame) -> None:
@@ -80,6 +91,8 @@ def release() -> None:
     while _stop_handlers:
         sig, handler = _stop_handlers.popitem()
         signal.signal(sig, handler)
+    if _unraisable_hook:
+        sys.unraisablehook = _unraisable_hook.pop()
 
 
 def interrupted() -> int:

@@ -2,7 +2,9 @@
 
 import os
 import signal
+import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -92,3 +94,26 @@ def test_release_puts_back_the_handlers_record_found(own_handlers):
     assert signal.getsignal(signal.SIGTERM) is mine
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert signals.received == []
+
+
+def test_a_recorded_ctrl_c_that_python_drops_is_not_reported_as_ignored(own_handlers, monkeypatch):
+    """CPython reports a KeyboardInterrupt it cannot raise (importlib's module-lock callback,
+    a weakref callback) through ``sys.unraisablehook`` ("Exception ignored in …"); once the
+    signal is recorded, the record stops the command and that report is noise. Any other
+    unraisable error, or one before a signal, still goes to the hook that was there."""
+    reported = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: reported.append(type(u.exc_value)))
+
+    def unraisable(exc):
+        sys.unraisablehook(SimpleNamespace(exc_type=type(exc), exc_value=exc, object=None))
+
+    signals.record()
+    unraisable(KeyboardInterrupt())  # no signal recorded yet: not gpunn's
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+    unraisable(KeyboardInterrupt())  # the recorded one, dropped: quiet
+    unraisable(ValueError("a real error in a callback"))
+    assert reported == [KeyboardInterrupt, ValueError]
+    signals.release()
+    unraisable(KeyboardInterrupt())
+    assert reported == [KeyboardInterrupt, ValueError, KeyboardInterrupt]
