@@ -18,11 +18,19 @@ def _stop_early(signum, frame):
     raise KeyboardInterrupt
 
 
+def _quiet_early(unraisable, _previous=sys.unraisablehook):
+    """As ``gpunn.signals``' hook, until it loads: no "Exception ignored" report of a
+    KeyboardInterrupt once a signal was taken here; every other report as before."""
+    if not (_received and isinstance(unraisable.exc_value, KeyboardInterrupt)):
+        _previous(unraisable)
+
+
 def run() -> int:
-    for sig in STOPS:  # one the process was started ignoring stays ignored (signals.taken)
-        if _signal.getsignal(sig) != _signal.SIG_IGN:
-            _signal.signal(sig, _stop_early)
+    sys.unraisablehook = _quiet_early
     try:  # a Ctrl-C between taking SIGINT and SIGTERM is caught too
+        for sig in STOPS:  # one the process was started ignoring stays ignored (signals.taken)
+            if _signal.getsignal(sig) != _signal.SIG_IGN:
+                _signal.signal(sig, _stop_early)
         from gpunn import signals
 
         signals.record()

@@ -62,7 +62,9 @@ def _quiet_recorded(unraisable) -> None:
 def _interrupt(signum, frame) -> None:
     received.append(signum)
     if len(received) == 1 and CAN_SAY_AGAIN:
-        signal.signal(signal.SIGALRM, lambda *_: os.kill(os.getpid(), signum))
+        previous = signal.signal(signal.SIGALRM, lambda *_: os.kill(os.getpid(), signum))
+        if not _alarm_handler:  # training's StopRequest put it back already
+            _alarm_handler.append(previous)
         signal.setitimer(signal.ITIMER_REAL, SAY_AGAIN_S)
     raise KeyboardInterrupt
 

@@ -916,6 +916,27 @@ def test_a_ctrl_c_while_gpunn_s_signal_module_loads_is_one_line():
     assert run.stdout.splitlines()[-1] == "130 True"
 
 
+def test_a_ctrl_c_just_after_gpunn_takes_sigint_is_one_line():
+    """The first window of ``gpunn.__main__``: a Ctrl-C right after its first handler is set
+    (made here by wrapping ``_signal.signal``) is gpunn's one line, not a traceback."""
+    code = (
+        "import _signal, os, sys\n"
+        "real = _signal.signal\n"
+        "def then_ctrl_c(sig, handler):\n"
+        "    old = real(sig, handler)\n"
+        "    if sig == _signal.SIGINT and handler not in (_signal.SIG_IGN, _signal.SIG_DFL):\n"
+        "        _signal.signal = real\n"
+        "        os.kill(os.getpid(), _signal.SIGINT)\n"
+        "    return old\n"
+        "from gpunn.__main__ import run\n"
+        "_signal.signal = then_ctrl_c\n"
+        "sys.argv = ['gpunn', 'presets']\n"
+        "sys.exit(run())\n"
+    )
+    run = python_c(code)
+    assert run.returncode == 130 and run.stderr == "gpunn: interrupted\n", run.stderr
+
+
 def test_a_ctrl_c_dropped_before_main_still_stops_the_command():
     """``gpunn.__main__`` records signals from its first line: one that Python dropped
     before ``main`` ran (importlib's module-lock callback does) stops the command."""

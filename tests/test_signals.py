@@ -117,3 +117,21 @@ def test_a_recorded_ctrl_c_that_python_drops_is_not_reported_as_ignored(own_hand
     signals.release()
     unraisable(KeyboardInterrupt())
     assert reported == [KeyboardInterrupt, ValueError, KeyboardInterrupt]
+
+
+@pytest.mark.skipif(not signals.CAN_SAY_AGAIN, reason="no setitimer: not POSIX")
+def test_a_ctrl_c_after_training_is_not_said_again_to_the_caller(own_handlers):
+    """Training's StopRequest cancels the re-send and puts SIGALRM's handler back; a Ctrl-C
+    later in the same command arms it anew, and release() must cancel that one too, or the
+    caller of main() gets a stray Ctrl-C half a second after main returned."""
+    from gpunn.interrupts import StopRequest
+
+    alarm = signal.getsignal(signal.SIGALRM)
+    signals.record()
+    with StopRequest():
+        pass
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+    signals.release()
+    time.sleep(2 * signals.SAY_AGAIN_S)  # a stray re-send would raise here
+    assert signal.getsignal(signal.SIGALRM) is alarm
