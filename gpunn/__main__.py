@@ -37,8 +37,11 @@ def run() -> int:
         signals.received.extend(_received)  # one an import dropped: main stops at once
         from gpunn.cli import main
     except KeyboardInterrupt:
-        for sig in STOPS:
-            _signal.signal(sig, _signal.SIG_IGN)  # signals.settle(), which may not have loaded
+        loaded = sys.modules.get("gpunn.signals")
+        if loaded is not None:  # its re-send cancelled, its hook given back
+            loaded.settle()
+        for sig in STOPS:  # what settle() ends with, also when gpunn.signals had not loaded
+            _signal.signal(sig, _signal.SIG_IGN)
         print("gpunn: interrupted", file=sys.stderr)
         return 130
     return main(exits=True)

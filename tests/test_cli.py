@@ -894,26 +894,29 @@ DROPPED_CTRL_C = (
 )
 
 
-def test_a_ctrl_c_while_gpunn_s_signal_module_loads_is_one_line():
+@pytest.mark.parametrize("module", ["gpunn.signals", "gpunn.cli"])
+def test_a_ctrl_c_while_gpunn_s_signal_module_loads_is_one_line(module):
     """Before ``gpunn.signals`` has loaded, ``gpunn.__main__`` takes SIGINT through ``_signal``:
-    a Ctrl-C during that import (made here by an import hook) is gpunn's one line, not a
-    traceback, and the program then ignores more."""
+    a Ctrl-C during that import, or during the command line's once it has (made here by an
+    import hook), is gpunn's one line, not a traceback; the program then ignores more, and
+    no re-send is left armed (SIGALRM's handler as it was)."""
     code = (
         "import os, signal, sys, time\n"
         "class Finder:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'gpunn.signals':\n"
+        f"        if name == {module!r}:\n"
         "            os.kill(os.getpid(), signal.SIGINT)\n"
         "            time.sleep(5)\n"
         "sys.meta_path.insert(0, Finder())\n"
         "from gpunn.__main__ import run\n"
         "sys.argv = ['gpunn', 'presets']\n"
         "code = run()\n"
-        "print(code, signal.getsignal(signal.SIGINT) == signal.SIG_IGN)\n"
+        "alarm = signal.getsignal(signal.SIGALRM) == signal.SIG_DFL\n"
+        "print(code, signal.getsignal(signal.SIGINT) == signal.SIG_IGN, alarm)\n"
     )
     run = python_c(code)
     assert run.stderr == "gpunn: interrupted\n", run.stderr
-    assert run.stdout.splitlines()[-1] == "130 True"
+    assert run.stdout.splitlines()[-1] == "130 True True"
 
 
 def test_a_ctrl_c_just_after_gpunn_takes_sigint_is_one_line():
