@@ -38,9 +38,9 @@ def run() -> int:
         from gpunn.cli import main
     except KeyboardInterrupt:
         loaded = sys.modules.get("gpunn.signals")
-        if loaded is not None:  # its re-send cancelled, its hook given back
-            loaded.settle()
-        for sig in STOPS:  # what settle() ends with, also when gpunn.signals had not loaded
+        if loaded is not None:  # its re-send cancelled; its record and quiet hook kept, for
+            loaded.stop_saying_again()  # CPython may yet report the Ctrl-C as "ignored"
+        for sig in STOPS:  # the program ends: as signals.settle() leaves them
             _signal.signal(sig, _signal.SIG_IGN)
         print("gpunn: interrupted", file=sys.stderr)
         return 130
