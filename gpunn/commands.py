@@ -10,6 +10,7 @@ from gpunn.run_setup import say
 
 def cmd_train(args) -> int:
     from gpunn.files import check_not_input
+    from gpunn.network import INPUT_TRANSFORMS
     from gpunn.train import Trainer
 
     if args.resume:
@@ -37,6 +38,8 @@ def cmd_train(args) -> int:
         "distort": f"{len(data.train.x)} training images, freshly distorted each epoch"
         + (f" ({distortions})" if distortions else ""),
     }.get(run_info.get("expand"), f"{len(data.train.x)} training images")
+    if network.input_transform:
+        images += f", {INPUT_TRANSFORMS[network.input_transform]}"
     eta_words = ", ".join(_eta_words(config))
     say(
         f"training {run_info.get('preset', 'network')} on {network.device.describe()}: "

@@ -89,7 +89,14 @@ def _member(k, size, seed, member_dir, first, run_info, resuming):
 
     if resuming is None or not checkpoint_paths(member_dir):
         preset = get_preset(run_info["preset"])
-        return preset.network(first.device, first.dtype.name, seed, run_info.get("init")), None
+        network = preset.network(
+            first.device,
+            first.dtype.name,
+            seed,
+            run_info.get("init"),
+            run_info.get("input_transform"),
+        )
+        return network, None
     path, header, params, buffers = load_latest(member_dir)
     theirs = header["train"].get("run_info", {})
     if (theirs.get("member"), theirs.get("ensemble")) != (k, size):

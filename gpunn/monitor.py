@@ -32,7 +32,8 @@ CURVE_KEYS = [key for key, _ in ACCURACY_AND_COST_KEYS] + [f"raw_{k}" for k in R
 
 
 def epoch_record(net, config, splits: dict, epoch: int, eta: float, seconds: float) -> dict:
-    """Evaluate what ``config`` monitors on ``splits`` {name: (x, labels)} (device arrays)."""
+    """Evaluate what ``config`` monitors on ``splits`` {name: (x, labels)} (device arrays,
+    already through the network's input transform: ``Network.prepare``)."""
     n = len(splits["train"][0])
     n_trained = (n // config.mini_batch_size) * config.mini_batch_size
     record = {
@@ -51,8 +52,8 @@ def epoch_record(net, config, splits: dict, epoch: int, eta: float, seconds: flo
         if not (want_acc or want_cost) or name not in splits:
             continue
         x, y = splits[name]
-        correct, cost = net.evaluate(  # the Trainer checked every split up front
-            x, y, cost=want_cost, batch_size=config.eval_batch_size, check=False
+        correct, cost = net.evaluate(  # the Trainer checked and prepared every split
+            x, y, cost=want_cost, batch_size=config.eval_batch_size, check=False, prepared=True
         )
         if want_acc:
             record[f"{name}_accuracy"] = int(correct) / len(x)

@@ -36,6 +36,7 @@ class Network:
         device: str | Device | None = None,
         dtype: str = "float32",
         seed: int = 0,
+        input_transform: str | None = None,
     ) -> None:
         try:
             layers = [] if isinstance(layers, str) else list(layers)
@@ -71,6 +72,7 @@ class Network:
         if not is_integer(seed) or seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
         self.seed = int(seed)
+        self.input_transform = check_input_transform(input_transform, self.input_shape)
         try:
             self.n_outputs = self._build(np.random.default_rng(self.seed))
         except BaseException:  # the layers stay free for another network
@@ -97,7 +99,19 @@ class Network:
 
     def describe(self) -> str:
         body = "\n".join(f"  {i}: {layer.describe()}" for i, layer in enumerate(self.layers))
-        return f"Network on {self.device.name}, input {self.input_shape}, cost {self.cost}\n{body}"
+        shape = f"{self.input_shape}"
+        if self.input_transform:
+            shape += f" {INPUT_TRANSFORMS[self.input_transform]}"
+        return f"Network on {self.device.name}, input {shape}, cost {self.cost}\n{body}"
+
+    def prepare(self, x):
+        """x (N, …) as the first layer takes it: through the input transform when the
+        network has one (``deskew``: ``gpunn.data.deskew``), else x itself."""
+        if self.input_transform is None:
+            return x
+        from gpunn.data.deskew import deskew
+
+        return deskew(x, self.input_shape)
 
     def check_examples(self, x, labels=None, name: str = "the", finite: bool = True) -> None:
         """ShapeError unless x is (N,) + input_shape or (N, prod) and labels (N,); DataError
@@ -197,13 +211,15 @@ class Network:
 
     # --- evaluation -----------------------------------------------------------------
     def predict_proba(self, x, batch_size: int = 1000):
-        """Output activations for all of x, in batches (evaluation mode)."""
+        """Output activations for all of x, in batches (evaluation mode; x through the input
+        transform first, if the network has one)."""
         xp = self.xp
         check_batch_size(batch_size)
         self.check_examples(x)
         x = self.device.send(x, self.dtype)
         if len(x) == 0:
             return xp.zeros((0, self.n_outputs), dtype=self.dtype)
+        x = self.prepare(x)
         return xp.concatenate(
             [self.feedforward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         )
@@ -212,14 +228,19 @@ class Network:
         """The predicted class (argmax of a^L) of each example, as a device array."""
         return self.predict_proba(x, batch_size).argmax(axis=1)
 
-    def evaluate(self, x, labels, *, cost: bool = False, batch_size: int = 1000, check=True):
+    def evaluate(
+        self, x, labels, *, cost=False, batch_size=1000, check=True, prepared=False
+    ) -> tuple[Any, Any]:
         """(number correct, summed cost or None) as 0-d device arrays: no host transfer
-        (``check=False``: x and labels were checked before, skip the one read of the labels)."""
+        (``check=False``: x and labels were checked before, skip the one read of the labels;
+        ``prepared``: x has been through ``prepare`` already, as the trainer's splits have)."""
         xp = self.xp
         check_batch_size(batch_size)
         if check:
             self.check_examples(x, labels)
         x, labels = self.device.send(x, self.dtype), self.device.send(labels, np.int64)
+        if not prepared:
+            x = self.prepare(x)
         correct = xp.zeros((), dtype=np.int64)
         total = xp.zeros((), dtype=self.dtype) if cost else None
         eye = xp.eye(self.n_outputs, dtype=self.dtype)
@@ -266,13 +287,16 @@ class Network:
             layer.set_params(params)
 
     def config(self) -> dict:
-        return {
+        config = {
             "layers": [layer.config() for layer in self.layers],
             "cost": self.cost.name,
             "input_shape": list(self.input_shape),
             "dtype": self.dtype.name,
             "seed": self.seed,
         }
+        if self.input_transform:  # only then, so that other files stay as they were
+            config["input_transform"] = self.input_transform
+        return config
 
     def save(self, path, metadata: dict | None = None) -> None:
         """Write the network to one .npz file (see ``gpunn.serialize``)."""
@@ -286,6 +310,27 @@ class Network:
         from gpunn.serialize import load_network
 
         return load_network(path, device)
+
+
+# the transforms a network may put its inputs through (``prepare``), and how they read
+INPUT_TRANSFORMS = {"deskew": "deskewed"}
+
+
+def check_input_transform(name, input_shape: tuple[int, ...]) -> str | None:
+    """``name`` (None, or one of INPUT_TRANSFORMS) if it fits inputs of ``input_shape``;
+    ConfigError otherwise: deskewing needs images, (C, H, W) or flat 28×28 digits."""
+    if name is None:
+        return None
+    if name not in INPUT_TRANSFORMS:
+        raise ConfigError(
+            f"unknown input transform {name!r}: choose one of {', '.join(INPUT_TRANSFORMS)}"
+        )
+    if len(input_shape) != 3 and input_shape != (784,):
+        raise ConfigError(
+            f"input transform {name!r} needs images, of shape (C, H, W) or (784,) for "
+            f"28×28 digits, not inputs of shape {input_shape}"
+        )
+    return name
 
 
 def check_batch_size(batch_size) -> None:

@@ -132,6 +132,13 @@ def _add_train(sub) -> None:
         metavar="A",
         help="with --expand distort: the elastic distortions' α (default 34·S; 0: none)",
     )
+    t.add_argument(
+        "--deskew",
+        action="store_true",
+        default=None,
+        help="deskew every image (shear each digit upright about its centre of mass) before "
+        "the first layer, in training and whenever the saved network is used",
+    )
     t.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
     t.add_argument(
         "--init",

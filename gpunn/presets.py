@@ -40,8 +40,16 @@ class Preset:
         values = {**self.train, **{k: v for k, v in overrides.items() if v is not None}}
         return TrainConfig(**values)
 
-    def network(self, device=None, dtype="float32", seed: int = 0, init: str | None = None):
-        """A fresh Network of this preset's layers; ``init`` overrides every layer's scheme."""
+    def network(
+        self,
+        device=None,
+        dtype="float32",
+        seed: int = 0,
+        init: str | None = None,
+        input_transform: str | None = None,
+    ):
+        """A fresh Network of this preset's layers; ``init`` overrides every layer's scheme,
+        ``input_transform`` ("deskew") is the network's (``Network.prepare``)."""
         from gpunn.network import Network
 
         layers = self.layers()
@@ -49,7 +57,13 @@ class Preset:
             for layer in layers:
                 layer.init = check_init(init)
         return Network(
-            layers, self.cost, input_shape=self.input_shape, device=device, dtype=dtype, seed=seed
+            layers,
+            self.cost,
+            input_shape=self.input_shape,
+            device=device,
+            dtype=dtype,
+            seed=seed,
+            input_transform=input_transform,
         )
 
     def describe_layers(self) -> str:

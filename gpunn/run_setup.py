@@ -85,7 +85,8 @@ def build_run(args):
                 f"--{name.replace('_', '-')} {getattr(args, name):g} needs --expand distort "
                 f"(this run's expansion: {expand or 'none'})"
             )
-    network = preset.network(get_device(args.device), args.dtype, config.seed, args.init)
+    transform = "deskew" if args.deskew else None
+    network = preset.network(get_device(args.device), args.dtype, config.seed, args.init, transform)
     run_info = {
         "preset": preset.name,
         "dataset": args.dataset,
@@ -93,6 +94,7 @@ def build_run(args):
         "validation_size": held_out(args.validation_size),
         "expand": expand,
         "init": args.init,
+        "input_transform": transform,
         "ensemble": args.ensemble or (preset.ensemble if preset.ensemble > 1 else None),
         # where the results go, so that a --resume writes them there too
         "outputs": {
@@ -152,9 +154,9 @@ def _check_resume_options(args, config, run_info: dict, network) -> None:
     schemes = {layer.init for layer in network.layers}  # the preset's, when --init was not given
     theirs["init"] = run_info.get("init") or (schemes.pop() if len(schemes) == 1 else None)
     theirs.update(dtype=network.dtype.name, expand=run_info.get("expand") or "none")
+    theirs["deskew"] = network.input_transform == "deskew"
     differ = [
-        f"--{'batch-size' if k == 'mini_batch_size' else k.replace('_', '-')} {getattr(args, k)}"
-        f" (the run has {v})"
+        _option_words(k, getattr(args, k), v)
         for k, v in theirs.items()
         if getattr(args, k) is not None and getattr(args, k) != v
     ]
@@ -163,6 +165,14 @@ def _check_resume_options(args, config, run_info: dict, network) -> None:
             f"--resume {args.resume} continues a run with its own settings, but "
             f"{', '.join(differ)}: leave these out, or start a new run"
         )
+
+
+def _option_words(name: str, given, theirs) -> str:
+    """How an option given with --resume reads beside the run's own value of it."""
+    flag = f"--{'batch-size' if name == 'mini_batch_size' else name.replace('_', '-')}"
+    if isinstance(given, bool):  # a switch: given means on
+        return f"{flag} (the run has it {'on' if theirs else 'off'})"
+    return f"{flag} {given} (the run has {theirs})"
 
 
 def check_validation(config, validation_size) -> None:

@@ -111,6 +111,7 @@ def network_from_config(config: dict, device=None):
         device=device,
         dtype=config.get("dtype", "float32"),
         seed=config.get("seed", 0),
+        input_transform=config.get("input_transform"),
     )
 
 

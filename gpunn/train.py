@@ -82,7 +82,8 @@ class Trainer:
         self.run_info = dict(run_info or {})
         c = self.config
         dev, dt = network.device, network.dtype
-        self.train_x = dev.send(data.train.x, dt)
+        # the input transform (if any) once, before the expansion, not per batch
+        self.train_x = network.prepare(dev.send(data.train.x, dt))
         self.train_y = dev.send(data.train.y, np.int64)
         if expand is not None:
             self.train_x, self.train_y = expand_training_data(
@@ -100,7 +101,7 @@ class Trainer:
         self.total_seconds = 0.0
         self.train_onehot = network.xp.eye(network.n_outputs, dtype=dt)[self.train_y]
         self.eval_sets = {
-            name: (dev.send(split.x, dt), dev.send(split.y, np.int64))
+            name: (network.prepare(dev.send(split.x, dt)), dev.send(split.y, np.int64))
             for name, split in (("validation", data.validation), ("test", data.test))
             if split is not None and len(split.x)
         }

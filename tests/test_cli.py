@@ -271,6 +271,8 @@ def test_resume_refuses_options_that_differ_from_the_run(trained, data_dir, caps
     assert "--batch-size 20 (the run has 10), --dtype float64 (the run has float32)" in line
     line = fails([*argv, "--schedule", "3"], capsys)
     assert "--schedule 3 (the run has 0)" in line
+    line = fails([*argv, "--deskew"], capsys)
+    assert "--deskew (the run has it off)" in line
     # the same values as the run's are fine
     same = ["--epochs", "1", "--preset", "fc30", "--schedule", "0", "--init", "default"]
     assert main([str(a) for a in [*argv, *same]]) == 0
@@ -458,6 +460,20 @@ def test_validation_size_zero_trains_on_all_and_reports_the_last_epoch(data_dir,
     assert "was trained on the validation images (--validation-size 0)" in line
     assert main([str(a) for a in evaluate]) == 0
     assert capsys.readouterr().out.startswith(f"test accuracy {last_test:.2%}")
+
+
+def test_a_deskewing_network_is_trained_saved_and_evaluated_on_deskewed_digits(
+    data_dir, tmp_path, capsys
+):
+    argv = [*TRAIN, "--data-dir", data_dir, "--deskew", "--save", tmp_path / "net.npz"]
+    assert main([str(a) for a in argv]) == 0
+    captured = capsys.readouterr()
+    assert "500 training images, deskewed" in captured.err.splitlines()[0]
+    reported = captured.out.split("(")[0]  # "test accuracy P% " at the best validation epoch
+    assert load_model(tmp_path / "net.npz").input_transform == "deskew"
+    evaluate = ["evaluate", tmp_path / "net.npz", "--data-dir", data_dir, "--device", "cpu"]
+    assert main([str(a) for a in evaluate]) == 0
+    assert capsys.readouterr().out.startswith(reported)
 
 
 def test_evaluate_splits_the_data_as_the_network_was_trained(trained, data_dir, tmp_path, capsys):

@@ -63,7 +63,7 @@ def _gaussian_matrix(size: int, sigma: float, xp: Any, dtype: Any) -> Any:
     return xp.asarray(g, dtype=dtype)
 
 
-def _bilinear(images: Any, rows: Any, cols: Any, xp: Any) -> Any:
+def bilinear(images: Any, rows: Any, cols: Any, xp: Any) -> Any:
     """Sample images (N, C, H, W) at (rows, cols) (N, H, W), zero outside the image."""
     n, c, h, w = images.shape
     # a border of zeros (one before, two after) lets every corner be read unmasked
@@ -99,7 +99,7 @@ def _warp(images, cos, sin, shift, field, xp):
     if field is not None:
         src_r = src_r + field[:, 0]
         src_c = src_c + field[:, 1]
-    return _bilinear(images, src_r.astype(dtype), src_c.astype(dtype), xp)
+    return bilinear(images, src_r.astype(dtype), src_c.astype(dtype), xp)
 
 
 def _warp_cpu(images, cos, sin, shift, field, out) -> None:

@@ -5,7 +5,7 @@ import pytest
 
 from gpunn.backend import to_numpy
 from gpunn.data import expand, expand_shifts, random_distort
-from gpunn.data.expand import _bilinear, _warp, _warp_cpu, distort_epoch
+from gpunn.data.expand import _warp, _warp_cpu, bilinear, distort_epoch
 from gpunn.errors import ConfigError, ShapeError
 
 
@@ -77,7 +77,7 @@ def test_bilinear_sampling(device, images):
     ones = xp.ones((8, 1, 1), dtype=xp.float32)
 
     def sample(rows, cols):
-        return to_numpy(_bilinear(x, rows * ones, cols * ones, xp))
+        return to_numpy(bilinear(x, rows * ones, cols * ones, xp))
 
     down = to_numpy(expand_shifts(x, xp.zeros(8), image_shape=(1, 28, 28))[0][16:24])
     np.testing.assert_array_equal(sample(r - 1, c), down)
