@@ -86,3 +86,12 @@ def test_flat_and_image_shaped_inputs_agree(shape, rng):
     out = deskew(x.reshape((3, *shape)), shape)
     assert out.shape == (3, *shape)
     np.testing.assert_array_equal(out.reshape(3, 784), deskew(x, (784,)))
+
+
+@pytest.mark.gpu
+def test_the_gpu_deskews_as_the_cpu_does(rng):
+    from gpunn.backend import get_device
+
+    x = (rng.random((50, 784)) * (rng.random((50, 784)) < 0.3)).astype(np.float32)
+    on_gpu = to_numpy(deskew(get_device("gpu").send(x), (784,)))
+    np.testing.assert_allclose(on_gpu, deskew(x, (784,)), rtol=1e-5, atol=1e-5)
