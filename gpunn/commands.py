@@ -38,8 +38,8 @@ def cmd_train(args) -> int:
         "distort": f"{len(data.train.x)} training images, freshly distorted each epoch"
         + (f" ({distortions})" if distortions else ""),
     }.get(run_info.get("expand"), f"{len(data.train.x)} training images")
-    if network.input_transform:
-        images += f", {INPUT_TRANSFORMS[network.input_transform]}"
+    if network.input_transform:  # before anything else, the expansion included
+        images += f"; the digits {INPUT_TRANSFORMS[network.input_transform]} first"
     eta_words = ", ".join(_eta_words(config))
     say(
         f"training {run_info.get('preset', 'network')} on {network.device.describe()}: "

@@ -159,7 +159,8 @@ class Network:
 
         In evaluation mode (``train`` false) this is ``output(x)[1]``: step and seed play no
         part, and a split CPU batch leaves the layers' caches alone (``output`` gives z^L).
-        x is not checked (this is the training loop's path): ``predict`` checks it."""
+        x is not checked, nor put through the input transform (this is the training loop's
+        path, on prepared splits): ``predict`` does both."""
         if not train:
             return self.output(x)[1]
         return self.forward_layers(self.layers, x, train, step, self.seed if seed is None else seed)
@@ -210,16 +211,17 @@ class Network:
         return a
 
     # --- evaluation -----------------------------------------------------------------
-    def predict_proba(self, x, batch_size: int = 1000):
+    def predict_proba(self, x, batch_size: int = 1000, *, prepared: bool = False):
         """Output activations for all of x, in batches (evaluation mode; x through the input
-        transform first, if the network has one)."""
+        transform first, if the network has one, unless ``prepared`` says it has been)."""
         xp = self.xp
         check_batch_size(batch_size)
         self.check_examples(x)
         x = self.device.send(x, self.dtype)
         if len(x) == 0:
             return xp.zeros((0, self.n_outputs), dtype=self.dtype)
-        x = self.prepare(x)
+        if not prepared:
+            x = self.prepare(x)
         return xp.concatenate(
             [self.feedforward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         )
@@ -321,7 +323,7 @@ def check_input_transform(name, input_shape: tuple[int, ...]) -> str | None:
     ConfigError otherwise: deskewing needs images, (C, H, W) or flat 28×28 digits."""
     if name is None:
         return None
-    if name not in INPUT_TRANSFORMS:
+    if not isinstance(name, str) or name not in INPUT_TRANSFORMS:
         raise ConfigError(
             f"unknown input transform {name!r}: choose one of {', '.join(INPUT_TRANSFORMS)}"
         )

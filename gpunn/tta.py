@@ -24,6 +24,9 @@ def shifted_views(x: Any, input_shape: tuple[int, ...]) -> Any:
 
 
 def shifted_probabilities(net: Network, x: Any, batch_size: int = 1000) -> Any:
-    """(N, classes): ``net``'s output activations averaged over the five views of x."""
+    """(N, classes): ``net``'s output activations averaged over the five views of x (of x
+    through the network's input transform, if it has one: shifted as it was trained)."""
+    net.check_examples(x)
+    x = net.prepare(net.device.send(x, net.dtype))
     views = shifted_views(x, net.input_shape)
-    return sum(net.predict_proba(v, batch_size) for v in views) / VIEWS
+    return sum(net.predict_proba(v, batch_size, prepared=True) for v in views) / VIEWS

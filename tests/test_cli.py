@@ -468,7 +468,7 @@ def test_a_deskewing_network_is_trained_saved_and_evaluated_on_deskewed_digits(
     argv = [*TRAIN, "--data-dir", data_dir, "--deskew", "--save", tmp_path / "net.npz"]
     assert main([str(a) for a in argv]) == 0
     captured = capsys.readouterr()
-    assert "500 training images, deskewed" in captured.err.splitlines()[0]
+    assert "500 training images; the digits deskewed first" in captured.err.splitlines()[0]
     reported = captured.out.split("(")[0]  # "test accuracy P% " at the best validation epoch
     assert load_model(tmp_path / "net.npz").input_transform == "deskew"
     evaluate = ["evaluate", tmp_path / "net.npz", "--data-dir", data_dir, "--device", "cpu"]

@@ -32,22 +32,23 @@ _CHUNK = 8192  # images at a time, to bound the temporaries' memory
 
 def slants(images: Any) -> tuple[Any, Any]:
     """(α, ȳ) per image of images (N, C, H, W), channels summed as one intensity:
-    the slope of column on row, clipped to ±MAX_SLANT (0 for a blank image or a single
-    row), and the row of the centre of mass ((H − 1)/2 for a blank image)."""
+    the slope of column on row, clipped to ±MAX_SLANT (0 for a blank image, a single
+    row, or an image holding NaN or infinity), and the row of the centre of mass
+    ((H − 1)/2 where there is none)."""
     xp = get_array_module(images)
     n, _, h, w = images.shape
     weight = images.sum(axis=1, dtype=np.float64)  # (N, H, W)
     rows = xp.arange(h, dtype=np.float64)
     cols = xp.arange(w, dtype=np.float64)
     mass = weight.sum(axis=(1, 2))
-    blank = mass <= 0
+    blank = ~(mass > 0)  # also NaN or infinite ink: the image goes through as it is
     mass = xp.where(blank, 1.0, mass)
     by_row = weight.sum(axis=2)  # (N, H)
     y_bar = by_row @ rows / mass
     x_bar = weight.sum(axis=1) @ cols / mass
     mu_yy = by_row @ (rows * rows) / mass - y_bar * y_bar
     mu_yx = (weight @ cols) @ rows / mass - y_bar * x_bar  # Σ_i i Σ_j j I_ij / Σ I
-    flat = mu_yy <= 1e-6  # all the ink in one row
+    flat = ~(mu_yy > 1e-6)  # all the ink in one row (or no finite moment)
     alpha = xp.where(blank | flat, 0.0, mu_yx / xp.where(flat, 1.0, mu_yy))
     y_bar = xp.where(blank, (h - 1) / 2, y_bar)
     return xp.clip(alpha, -MAX_SLANT, MAX_SLANT), y_bar
@@ -55,12 +56,15 @@ def slants(images: Any) -> tuple[Any, Any]:
 
 def deskew(x: Any, input_shape: tuple[int, ...] = (784,)) -> Any:
     """x (N, …) of images of ``input_shape`` ((C, H, W), or flat MNIST digits), each
-    deskewed as the module docstring says; the same shape and dtype, on x's device,
-    values within [min(0, x.min()), max(0, x.max())] (bilinear reads mix, never overshoot)."""
+    deskewed as the module docstring says; the same shape, on x's device, in x's float
+    dtype (float32 for integer images). Each output pixel mixes up to four input pixels
+    and zeros with weights summing to at most 1: within [min(0, x.min()), max(0, x.max())]
+    up to rounding."""
     xp = get_array_module(x)
     c, h, w = image_shape(input_shape)
-    images = x.reshape(len(x), c, h, w)
-    out = xp.empty(images.shape, dtype=x.dtype)
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
+    images = x.reshape(len(x), c, h, w).astype(dtype, copy=False)
+    out = xp.empty(images.shape, dtype=dtype)
     i = xp.arange(h, dtype=np.float64)[None, :, None]  # (1, H, 1)
     j = xp.arange(w, dtype=np.float64)[None, None, :]  # (1, 1, W)
     for start in range(0, len(x), _CHUNK):
@@ -68,5 +72,5 @@ def deskew(x: Any, input_shape: tuple[int, ...] = (784,)) -> Any:
         alpha, y_bar = slants(part)
         rows = xp.broadcast_to(i, (len(part), h, w))
         cols = j + alpha[:, None, None] * (i - y_bar[:, None, None])  # (n, H, W)
-        out[start : start + _CHUNK] = bilinear(part, rows.astype(x.dtype), cols.astype(x.dtype), xp)
+        out[start : start + _CHUNK] = bilinear(part, rows.astype(dtype), cols.astype(dtype), xp)
     return out.reshape(x.shape)

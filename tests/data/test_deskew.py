@@ -95,3 +95,22 @@ def test_the_gpu_deskews_as_the_cpu_does(rng):
     x = (rng.random((50, 784)) * (rng.random((50, 784)) < 0.3)).astype(np.float32)
     on_gpu = to_numpy(deskew(get_device("gpu").send(x), (784,)))
     np.testing.assert_allclose(on_gpu, deskew(x, (784,)), rtol=1e-5, atol=1e-5)
+
+
+def test_a_non_finite_image_passes_unchanged_and_leaves_the_others_be():
+    images = slanted_strokes([0.3, 0.3])
+    images[1, 0, 5, 5] = np.nan  # the trainer's skip-batch policy lets such images through
+    alpha, y_bar = slants(images)
+    assert alpha[1] == 0 and y_bar[1] == 13.5 and alpha[0] != 0
+    out = deskew(images, (1, 28, 28))
+    finite = np.isfinite(out[1])  # NaN, times a bilinear weight of 0, reaches 3 neighbours
+    assert np.isnan(out[1, 0, 5, 5]) and finite.sum() >= 784 - 4
+    np.testing.assert_array_equal(out[1][finite], images[1][finite])
+    np.testing.assert_allclose(slants(out[:1])[0], 0.0, atol=1e-5)
+
+
+def test_integer_images_are_deskewed_in_float32():
+    images = (slanted_strokes([0.3, -0.2]) > 0.5).astype(np.uint8)
+    out = deskew(images, (1, 28, 28))
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, deskew(images.astype(np.float32), (1, 28, 28)))
