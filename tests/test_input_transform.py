@@ -17,7 +17,9 @@ from tests.synthetic import blobs
 
 
 def conv_net(transform=None, seed=3):
-    layers = [ConvPool(4, kernel=5, pool=2, activation="relu"), FullyConnected(16), Softmax(10)]
+    # Softmax weights drawn, not zero: the outputs must depend on the images
+    layers = [ConvPool(4, kernel=5, pool=2, activation="relu"), FullyConnected(16)]
+    layers.append(Softmax(10, init="default"))
     return Network(
         layers,
         "log-likelihood",
