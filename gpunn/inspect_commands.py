@@ -101,8 +101,9 @@ MAX_GRID = (100, 30)  # gpunn distortions: the most digits (rows) and draws (col
 
 
 def cmd_distortions(args) -> int:
-    """A grid: each of the first K training digits, then N fresh distortions of it (draws of
-    the kind ``gpunn train --expand distort`` makes each epoch with the same flags)."""
+    """A grid: each of the first K training digits (and with ``--deskew`` the digit
+    deskewed), then N fresh distortions of it (draws of the kind ``gpunn train --expand
+    distort`` makes each epoch with the same flags)."""
     from gpunn.config import TrainConfig
     from gpunn.data.expand import distort_epoch
     from gpunn.plots import plot_image_grid, require
@@ -120,6 +121,13 @@ def cmd_distortions(args) -> int:
         )
     require()  # matplotlib missing: say so before loading anything
     x = run_setup.load_data(args.dataset, args.data_dir).train.x[: args.digits]
+    shown, titles = [x], ["digit"]
+    if args.deskew:  # distorted as a --deskew run distorts them: deskewed first
+        from gpunn.data.deskew import deskew
+
+        x = deskew(x)
+        shown.append(x)
+        titles.append("deskewed")
     draws = [
         distort_epoch(
             x,
@@ -132,9 +140,10 @@ def cmd_distortions(args) -> int:
         )
         for k in range(args.draws)
     ]
-    grid = np.stack([x, *draws], axis=1)  # (K, 1 + N, 784)
+    grid = np.stack([*shown, *draws], axis=1)  # (K, 1 [+ 1] + N, 784)
     words = ", ".join(commands.distortion_words(config)) or "the defaults"
-    titles = ["digit"] + [f"draw {k + 1}" for k in range(args.draws)]
+    titles += [f"draw {k + 1}" for k in range(args.draws)]
+    words += " of the deskewed digits" if args.deskew else ""
     path = plot_image_grid(grid, out, titles, f"--expand distort: {words}")
     print(f"wrote {path}")
     return 0

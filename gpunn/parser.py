@@ -225,6 +225,11 @@ def _add_distortions(sub) -> None:
         "distort's flags do",
     )
     d.add_argument(
+        "--deskew",
+        action="store_true",
+        help="show each digit deskewed too, and distort that, as gpunn train --deskew does",
+    )
+    d.add_argument(
         "--distort-strength",
         type=positive_float,
         default=1.0,

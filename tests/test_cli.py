@@ -192,6 +192,29 @@ def test_distortions_draws_digits_beside_their_distortions(data_dir, tmp_path, c
         assert snapshot(tmp_path) == before
 
 
+def test_distortions_with_deskew_shows_the_deskewed_digit_and_distorts_it(
+    data_dir, tmp_path, monkeypatch
+):
+    from gpunn.data.deskew import deskew
+
+    pytest.importorskip("matplotlib")
+    drawn = {}
+    monkeypatch.setattr(
+        "gpunn.plots.plot_image_grid",
+        lambda grid, path, titles, title: drawn.update(grid=grid, titles=titles, title=title),
+    )
+    argv = ["distortions", "--data-dir", data_dir, "--digits", "2", "--draws", "1"]
+    assert main([str(a) for a in [*argv, "--deskew", "--out", tmp_path / "d.png"]]) == 0
+    assert drawn["titles"] == ["digit", "deskewed", "draw 1"]
+    assert drawn["title"].endswith("of the deskewed digits")
+    digits = drawn["grid"][:, 0]
+    np.testing.assert_array_equal(drawn["grid"][:, 1], deskew(digits))
+    plain = dict(drawn)
+    assert main([str(a) for a in [*argv, "--out", tmp_path / "d.png"]]) == 0
+    assert drawn["titles"] == ["digit", "draw 1"]  # the same seed's draw, of other images
+    assert not np.array_equal(drawn["grid"][:, 1], plain["grid"][:, 2])
+
+
 def test_schedule_zero_turns_the_preset_schedule_off():
     def config(*extra):
         args = build_parser().parse_args(["train", "--preset", "fc100-ce-l2", *extra])
