@@ -90,11 +90,7 @@ def _member(k, size, seed, member_dir, first, run_info, resuming):
     if resuming is None or not checkpoint_paths(member_dir):
         preset = get_preset(run_info["preset"])
         network = preset.network(
-            first.device,
-            first.dtype.name,
-            seed,
-            run_info.get("init"),
-            run_info.get("input_transform"),
+            first.device, first.dtype.name, seed, run_info.get("init"), first.input_transform
         )
         return network, None
     path, header, params, buffers = load_latest(member_dir)

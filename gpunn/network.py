@@ -105,8 +105,10 @@ class Network:
         return f"Network on {self.device.name}, input {shape}, cost {self.cost}\n{body}"
 
     def prepare(self, x):
-        """x (N, …) as the first layer takes it: through the input transform when the
-        network has one (``deskew``: ``gpunn.data.deskew``), else x itself."""
+        """x (N, …) as the first layer takes it: on this network's device in its dtype, and
+        through the input transform when the network has one (``deskew``:
+        ``gpunn.data.deskew``)."""
+        x = self.device.send(x, self.dtype)
         if self.input_transform is None:
             return x
         from gpunn.data.deskew import deskew
@@ -217,11 +219,9 @@ class Network:
         xp = self.xp
         check_batch_size(batch_size)
         self.check_examples(x)
-        x = self.device.send(x, self.dtype)
         if len(x) == 0:
             return xp.zeros((0, self.n_outputs), dtype=self.dtype)
-        if not prepared:
-            x = self.prepare(x)
+        x = self.device.send(x, self.dtype) if prepared else self.prepare(x)
         return xp.concatenate(
             [self.feedforward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         )
@@ -240,9 +240,8 @@ class Network:
         check_batch_size(batch_size)
         if check:
             self.check_examples(x, labels)
-        x, labels = self.device.send(x, self.dtype), self.device.send(labels, np.int64)
-        if not prepared:
-            x = self.prepare(x)
+        x = self.device.send(x, self.dtype) if prepared else self.prepare(x)
+        labels = self.device.send(labels, np.int64)
         correct = xp.zeros((), dtype=np.int64)
         total = xp.zeros((), dtype=self.dtype) if cost else None
         eye = xp.eye(self.n_outputs, dtype=self.dtype)

@@ -83,7 +83,7 @@ class Trainer:
         c = self.config
         dev, dt = network.device, network.dtype
         # the input transform (if any) once, before the expansion, not per batch
-        self.train_x = network.prepare(dev.send(data.train.x, dt))
+        self.train_x = network.prepare(data.train.x)
         self.train_y = dev.send(data.train.y, np.int64)
         if expand is not None:
             self.train_x, self.train_y = expand_training_data(
@@ -101,7 +101,7 @@ class Trainer:
         self.total_seconds = 0.0
         self.train_onehot = network.xp.eye(network.n_outputs, dtype=dt)[self.train_y]
         self.eval_sets = {
-            name: (network.prepare(dev.send(split.x, dt)), dev.send(split.y, np.int64))
+            name: (network.prepare(split.x), dev.send(split.y, np.int64))
             for name, split in (("validation", data.validation), ("test", data.test))
             if split is not None and len(split.x)
         }

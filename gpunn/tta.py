@@ -27,6 +27,6 @@ def shifted_probabilities(net: Network, x: Any, batch_size: int = 1000) -> Any:
     """(N, classes): ``net``'s output activations averaged over the five views of x (of x
     through the network's input transform, if it has one: shifted as it was trained)."""
     net.check_examples(x)
-    x = net.prepare(net.device.send(x, net.dtype))
+    x = net.prepare(x)
     views = shifted_views(x, net.input_shape)
     return sum(net.predict_proba(v, batch_size, prepared=True) for v in views) / VIEWS

@@ -84,6 +84,14 @@ def test_a_deskewing_network_is_trained_saved_and_evaluated_on_deskewed_digits(
     assert capsys.readouterr().out.startswith(reported)
 
 
+def test_every_member_of_a_deskewing_ensemble_deskews(data_dir, tmp_path, capsys):
+    argv = [*TRAIN, "--data-dir", data_dir, "--deskew", "--ensemble", "2"]
+    assert main([str(a) for a in [*argv, "--save", tmp_path / "e.npz"]]) == 0
+    capsys.readouterr()
+    members = load_model(tmp_path / "e.npz").networks
+    assert [net.input_transform for net in members] == ["deskew", "deskew"]
+
+
 def test_evaluate_splits_the_data_as_the_network_was_trained(trained, data_dir, tmp_path, capsys):
     # data_dir: 500 training then 10,000 validation images; this net held out the last 5,000
     # and trained on the first 500 (--train-size) of the 5,500 others
