@@ -33,8 +33,9 @@ def cmd_train(args) -> int:
         if path:
             check_not_input(path, option, inputs)
     distortions = ", ".join(distortion_words(config))
+    n_train = len(data.train.x) * (5 if run_info.get("expand") == "shifts" else 1)
     images = {
-        "shifts": f"{5 * len(data.train.x)} training images (5× by one-pixel shifts)",
+        "shifts": f"{n_train} training images (5× by one-pixel shifts)",
         "distort": f"{len(data.train.x)} training images, freshly distorted each epoch"
         + (f" ({distortions})" if distortions else ""),
     }.get(run_info.get("expand"), f"{len(data.train.x)} training images")
@@ -48,6 +49,7 @@ def cmd_train(args) -> int:
         + f", {_epochs(config.epochs)}, mini-batch {config.mini_batch_size}, "
         f"η {config.eta:g}"
         + (f" ({eta_words})" if eta_words else "")
+        + "".join(f", {words}" for words in _update_words(config, n_train))
         + (
             f"; the weights' moving average (β {config.ema:g}) evaluated and kept"
             if config.ema
@@ -105,6 +107,18 @@ def _eta_words(config) -> list[str]:
     """How η moves within the run: ['warmed up over 1 epoch', 'cosine-annealed to 0']."""
     words = [f"warmed up over {_epochs(config.warmup)}"] if config.warmup else []
     return words + (["cosine-annealed to 0"] if config.anneal == "cosine" else [])
+
+
+def _update_words(config, n: int) -> list[str]:
+    """The update's other terms, n the training images the step divides by.
+
+    ['momentum μ 0.9', 'L2 λ 150 (λ/n = 0.0005)']
+    """
+    words = [f"momentum μ {config.momentum:g}"] if config.momentum else []
+    for name, symbol, value in (("L2", "λ", config.lmbda), ("L1", "λ₁", config.l1)):
+        if value:
+            words.append(f"{name} {symbol} {value:g} ({symbol}/n = {value / n:.2g})")
+    return words
 
 
 def _epochs(n: float) -> str:

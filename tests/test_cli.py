@@ -215,6 +215,16 @@ def test_distortions_with_deskew_shows_the_deskewed_digit_and_distorts_it(
     assert not np.array_equal(drawn["grid"][:, 1], plain["grid"][:, 2])
 
 
+def test_the_start_line_names_the_update_terms_with_their_decay_per_image(data_dir, capsys):
+    argv = [*TRAIN, "--data-dir", data_dir, "--lmbda", "150", "--l1", "5", "--momentum", "0.9"]
+    assert main([str(a) for a in [*argv, "--expand", "shifts"]]) == 0
+    first = capsys.readouterr().err.splitlines()[0]
+    # n is the 2,500 images the expansion makes of the 500, as the update divides by
+    assert "momentum μ 0.9, L2 λ 150 (λ/n = 0.06), L1 λ₁ 5 (λ₁/n = 0.002)" in first
+    assert main([str(a) for a in [*TRAIN, "--data-dir", data_dir]]) == 0
+    assert "λ" not in capsys.readouterr().err.splitlines()[0]
+
+
 def test_schedule_zero_turns_the_preset_schedule_off():
     def config(*extra):
         args = build_parser().parse_args(["train", "--preset", "fc100-ce-l2", *extra])
