@@ -195,7 +195,7 @@ class Trainer:
         """One untimed step (gather, backprop, update, then the weights put back), so JIT
         and kernel compilation stay out of the epoch times."""
         m, net = self.config.mini_batch_size, self.net
-        good = take_snapshot(net, self.optimizer, self.batch, self.step)
+        good = self._snapshot()
         perm = net.device.send(np.arange(m))
         self.train_step.warm_up(self.train_x[perm], self.train_onehot[perm])
         self._restore(good)
