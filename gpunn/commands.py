@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from gpunn import run_setup
+from gpunn import run_setup, signals
 from gpunn.run_setup import say
 
 
@@ -88,8 +88,9 @@ def cmd_train(args) -> int:
             f"{s['total_seconds']:.1f} s of training{graphs}"
         )
     if args.save:
-        network.save(args.save, {"train": config.to_dict(), **run_info, "summary": s})
-        say(f"saved the network to {args.save}")
+        with signals.held():  # a Ctrl-C now waits until the network is on disk
+            network.save(args.save, {"train": config.to_dict(), **run_info, "summary": s})
+            say(f"saved the network to {args.save}")
     return 0
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpunn import run_setup
+from gpunn import run_setup, signals
 from gpunn.backend import get_device
 from gpunn.run_setup import say
 
@@ -75,8 +75,9 @@ def train_ensemble(args, first, config, run_info, data, checkpoint, folder) -> i
     if args.metrics:  # the members' epochs are in FILE.member{k}
         write_metrics(args.metrics, [{**run_info, "final": True, "ensemble": result}])
     if args.save:
-        ensemble.save(args.save, {"train": config.to_dict(), **run_info, "test": result})
-        say(f"saved the ensemble to {args.save}")
+        with signals.held():  # a Ctrl-C now waits until the ensemble is on disk
+            ensemble.save(args.save, {"train": config.to_dict(), **run_info, "test": result})
+            say(f"saved the ensemble to {args.save}")
     return 0
 
 

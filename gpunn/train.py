@@ -183,10 +183,11 @@ class Trainer:
                 self._write_metrics()
                 self.log(epoch_line(record, self.config.epochs))
                 self.save_checkpoint()
-        if c.ema:  # what was evaluated is what the run leaves (and the caller saves)
-            self.optimizer.keep_averages(self.net)
-        summary = self._summary()
-        self._write_metrics(summary)
+            with self._stop.hold():  # the run is done: a Ctrl-C now must not cut this short
+                if c.ema:  # what was evaluated is what the run leaves (and the caller saves)
+                    self.optimizer.keep_averages(self.net)
+                summary = self._summary()
+                self._write_metrics(summary)
         if self.tracker.stop_reason:
             self.log(f"stopped early: {self.tracker.stop_reason}")
         return TrainResult(self.history, summary, self._stop.requested)

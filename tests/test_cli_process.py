@@ -11,13 +11,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from gpunn.cli import main
+from gpunn.serialize import load_model
 from tests.cli_fixtures import (
+    TRAIN,
     fixture_data_dir,  # noqa: F401
     fixture_images,  # noqa: F401
     fixture_trained,  # noqa: F401
@@ -68,6 +71,60 @@ def test_ctrl_c_outside_training_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr("gpunn.commands.cmd_presets", interrupted)
     assert main(["presets"]) == 130
     assert capsys.readouterr().err == "gpunn: interrupted\n"
+
+
+def _ctrl_c_while_writing(monkeypatch, name):
+    """Send the main thread SIGINT as ``gpunn.files`` starts writing the file ``name`` (to
+    the main thread: in ``python -m gpunn`` every other thread blocks SIGINT, in pytest's
+    process the libraries' threads do not)."""
+    from gpunn import files
+
+    write = files._write_and_rename
+
+    def write_after_ctrl_c(path, data, durable):
+        if path.name == name:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        return write(path, data, durable)
+
+    monkeypatch.setattr(files, "_write_and_rename", write_after_ctrl_c)
+
+
+def _main_with_own_signals(monkeypatch, argv) -> int:
+    """``main()`` on the process's own arguments and signals, its handlers put back after."""
+    monkeypatch.setattr(sys, "argv", ["gpunn", *map(str, argv)])
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return main()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@pytest.mark.parametrize("extra, what", [([], "network"), (["--ensemble", "2"], "ensemble")])
+def test_a_ctrl_c_during_the_final_save_waits_for_the_file_then_stops(
+    extra, what, data_dir, tmp_path, monkeypatch, capsys
+):
+    _ctrl_c_while_writing(monkeypatch, "net.npz")
+    argv = [*TRAIN, "--data-dir", data_dir, *extra, "--save", tmp_path / "net.npz"]
+    argv += ["--checkpoint-dir", tmp_path / "ckpt"]
+    assert _main_with_own_signals(monkeypatch, argv) == 130
+    err = capsys.readouterr().err
+    assert f"saved the {what} to {tmp_path / 'net.npz'}" in err
+    assert err.endswith("gpunn: interrupted\n")
+    assert load_model(tmp_path / "net.npz").input_shape == (784,)
+
+
+def test_a_ctrl_c_as_the_run_writes_its_summary_loses_nothing(
+    data_dir, tmp_path, monkeypatch, capsys
+):
+    """After the last epoch the run is done: a Ctrl-C then stops nothing that is left."""
+    _ctrl_c_while_writing(monkeypatch, "m.jsonl")
+    argv = [*TRAIN, "--data-dir", data_dir, "--metrics", tmp_path / "m.jsonl", "--epochs", "1"]
+    assert _main_with_own_signals(monkeypatch, [*argv, "--save", tmp_path / "net.npz"]) == 0
+    lines = (tmp_path / "m.jsonl").read_text().splitlines()
+    assert '"final": true' in lines[-1]
+    assert load_model(tmp_path / "net.npz").input_shape == (784,)
+    capsys.readouterr()
 
 
 @pytest.mark.parametrize("exits", [True, False])
