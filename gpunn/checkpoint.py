@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from gpunn.errors import ModelFileError
-from gpunn.serialize import read_npz, write_npz
+from gpunn.serialize import check_parameters, read_npz, write_npz
 
 CHECKPOINT_FORMAT = "gpunn-checkpoint"
 CHECKPOINT_FORMAT_VERSION = 1
@@ -158,6 +158,7 @@ def restore_network(path, header: dict, params: dict, buffers: dict, device=None
     from gpunn.serialize import network_from_config
     from gpunn.tracker import Tracker
 
+    check_parameters(path, {**params, **buffers})  # numbers, finite
     train = header["train"]
     try:
         network = network_from_config(header["network"], device)
@@ -168,17 +169,39 @@ def restore_network(path, header: dict, params: dict, buffers: dict, device=None
                 raise ValueError(f"{key} of shape {v.shape} fits no parameter")
         config = TrainConfig.from_dict(train["config"]).check()
         Tracker(**train["tracker"]).check()
-        run_info = train.get("run_info", {})
-        if not isinstance(run_info, dict):
-            raise TypeError("run_info is not a mapping")
-        outputs = run_info.get("outputs", {})
-        if not isinstance(outputs, dict) or not all(
-            isinstance(v, str | None) for v in outputs.values()
-        ):
-            raise TypeError("run_info's outputs are not file names")
+        check_run_info(train.get("run_info", {}))
     except (KeyError, TypeError, ValueError) as exc:  # ValueError: ShapeError, ConfigError
         raise ModelFileError(f"{path}: not a run gpunn can continue ({exc})") from None
     return network, config
+
+
+# what a run keeps of its command line (``run_setup.build_run``), each entry optional
+RUN_INFO_TYPES = {
+    **dict.fromkeys(("preset", "dataset", "init", "input_transform"), str),
+    **dict.fromkeys(("train_size", "validation_size", "ensemble", "member"), int),
+    "expand": str,
+    "outputs": dict,
+}
+EXPANSIONS = ("shifts", "distort")
+OUTPUTS = ("save", "metrics")
+
+
+def check_run_info(run_info) -> None:
+    """TypeError or ValueError saying what is wrong when a checkpoint's ``run_info`` is not
+    what ``run_setup.build_run`` writes (entries of other kinds, unknown outputs)."""
+    if not isinstance(run_info, dict):
+        raise TypeError("run_info is not a mapping")
+    for key, kind in RUN_INFO_TYPES.items():
+        value = run_info.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise TypeError(f"run_info's {key} is not a {kind.__name__}: {value!r}")
+    if run_info.get("expand") not in (None, *EXPANSIONS):
+        raise ValueError(f"run_info's expand is {run_info['expand']!r}, not one of {EXPANSIONS}")
+    outputs = run_info.get("outputs") or {}
+    if not set(outputs) <= set(OUTPUTS) or not all(
+        isinstance(v, str | None) for v in outputs.values()
+    ):
+        raise TypeError(f"run_info's outputs are not {' and '.join(OUTPUTS)} file names")
 
 
 def load_latest(directory) -> tuple[Path, dict, dict, dict]:

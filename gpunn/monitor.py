@@ -108,7 +108,7 @@ def read_metrics(path) -> list[dict]:
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: nested too deep
             record = None
         if not isinstance(record, dict) or not (_is_epoch(record) or record.get("final")):
             raise ConfigError(

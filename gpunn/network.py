@@ -273,7 +273,8 @@ class Network:
         return {name: to_numpy(v).copy() for name, v in self.named_params()}
 
     def load_state(self, state: dict) -> None:
-        """Replace every parameter with the arrays in ``state`` (checked for shape)."""
+        """Replace every parameter with the arrays in ``state`` (checked for shape, and for
+        values finite in this network's dtype)."""
         for i, layer in enumerate(self.layers):
             params = {}
             for k, v in layer.params().items():
@@ -284,7 +285,13 @@ class Network:
                     raise ShapeError(
                         f"{name} has shape {tuple(state[name].shape)}, expected {tuple(v.shape)}"
                     )
-                params[k] = self.device.send(state[name], self.dtype)
+                with np.errstate(over="ignore"):  # beyond the dtype's range: refused below
+                    params[k] = self.device.send(state[name], self.dtype)
+                if not bool(self.xp.isfinite(params[k]).all()):  # once per load: a sync is fine
+                    raise ValueError(
+                        f"{name} holds values that are not finite in {self.dtype} "
+                        f"(NaN, infinity, or beyond its range)"
+                    )
             layer.set_params(params)
 
     def config(self) -> dict:

@@ -55,8 +55,10 @@ def read_npz(path, formats: dict[str, int]) -> tuple[dict, dict]:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise ModelFileError(f"{path}: cannot be read as a gpunn file ({exc})") from None
+    except RecursionError:  # JSON nested deeper than Python's stack
+        raise ModelFileError(f"{path}: its header is nested too deeply to read") from None
     found = header.get("format") if isinstance(header, dict) else None
-    if found not in formats:
+    if not isinstance(found, str) or found not in formats:
         wanted = " or ".join(repr(f) for f in formats)
         raise ModelFileError(f"{path}: is a {found!r} file, not a {wanted} file")
     max_version, version = formats[found], header.get("format_version")

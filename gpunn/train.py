@@ -196,7 +196,9 @@ class Trainer:
         """One untimed step (gather, backprop, update, then the weights put back), so JIT
         and kernel compilation stay out of the epoch times."""
         m, net = self.config.mini_batch_size, self.net
-        good = self._snapshot()
+        # take_snapshot, not self._snapshot: tests replace the latter to act at the loop's
+        # first batch, which the warm-up is not
+        good = take_snapshot(net, self.optimizer, self.batch, self.step)
         perm = net.device.send(np.arange(m))
         self.train_step.warm_up(self.train_x[perm], self.train_onehot[perm])
         self._restore(good)

@@ -210,6 +210,11 @@ MALFORMED = {
     "a parameter of strings": lambda good: edited(good, **{"layer0/b": np.array(["x"] * 10)}),
     "complex weights": lambda good: edited(good, **{"layer0/b": np.zeros(10, np.complex64)}),
     "NaN weights": lambda good: edited(good, **{"layer0/b": np.full(10, np.nan, np.float32)}),
+    "float64 weights beyond float32": lambda good: edited(good, **{"layer0/b": np.full(10, 1e39)}),
+    "a format that is a list": lambda good: edited(good, lambda h: {**h, "format": ["x"]}),
+    "a header nested too deep": lambda good: edited(
+        good, __gpunn__=np.array("[" * 100_000 + "]" * 100_000)
+    ),
 }
 
 

@@ -53,6 +53,7 @@ def test_images_seen_add_up_each_epochs_images():
     "text, message",
     [
         ("{not json\n", r"line 1: not a gpunn metrics record"),
+        ("[" * 100_000 + "]" * 100_000 + "\n", r"line 1: not a gpunn metrics record"),
         ('{"epoch": 1, "seconds": 2}\n[1, 2]\n', r"line 2: not a gpunn metrics record"),
         ('{"epoch": 1, "seconds": null}\n', r"line 1: not a gpunn metrics record"),
         ('{"epoch": 1.5, "seconds": 2}\n', r"line 1: not a gpunn metrics record"),

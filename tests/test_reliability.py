@@ -388,6 +388,44 @@ def test_a_checkpoint_that_does_not_fit_its_network_names_the_file(tmp_path):
         restore_network(where, header, read_checkpoint(where)[1], {})
 
 
+@pytest.mark.parametrize(
+    "key, value, words",
+    [
+        ("layer0/w", np.nan, "layer0/w holds NaN or infinite values"),
+        ("velocity/layer0/w", np.inf, "velocity/layer0/w holds NaN or infinite values"),
+        ("average/layer0/b", np.nan, "average/layer0/b holds NaN or infinite values"),
+        ("velocity/layer0/w", "x", "velocity/layer0/w holds <U1 values, not real numbers"),
+    ],
+)
+def test_a_checkpoint_holding_no_numbers_or_not_finite_ones_is_refused(tmp_path, key, value, words):
+    """Resumed, NaN weights read as exploded gradients; NaN averages made a file that
+    ``evaluate`` then refused; text velocities were a traceback."""
+    where = interrupted_mid_epoch(tmp_path / "c")
+    header, params, buffers = read_checkpoint(where)
+    name = key.removeprefix("velocity/").removeprefix("average/")  # the parameter's
+    (params if key == name else buffers)[key] = np.full(params[name].shape, value)
+    with pytest.raises(ModelFileError, match=f"{where}: {words}"):
+        restore_network(where, header, params, buffers)
+
+
+@pytest.mark.parametrize(
+    "run_info, words",
+    [
+        ({"expand": ["x"]}, "run_info's expand is not a str"),
+        ({"expand": "rotate"}, "run_info's expand is 'rotate'"),
+        ({"outputs": {"zzz": "x"}}, "run_info's outputs are not save and metrics file names"),
+        ({"ensemble": "x"}, "run_info's ensemble is not a int"),
+        ({"train_size": True}, "run_info's train_size is not a int"),
+    ],
+)
+def test_a_checkpoint_whose_run_info_is_not_gpunn_s_is_refused(tmp_path, run_info, words):
+    where = interrupted_mid_epoch(tmp_path / "c")
+    header, params, buffers = read_checkpoint(where)
+    header["train"]["run_info"] = {**header["train"].get("run_info", {}), **run_info}
+    with pytest.raises(ModelFileError, match=f"{where}: not a run gpunn can continue.*{words}"):
+        restore_network(where, header, params, buffers)
+
+
 def _train_edit(**changes):
     return lambda h: {**h, "train": {**h["train"], **changes}}
 
@@ -403,7 +441,7 @@ HAND_EDITED = {  # what a hand-edited header may say, and the words of the refus
     "a history of numbers": (_train_edit(history=[1]), "history holds something not an epoch"),
     "outputs of numbers": (
         _train_edit(run_info={"outputs": [1]}),
-        "run_info's outputs are not file names",
+        "run_info's outputs is not a dict",
     ),
     "a count as text": (_tracker_edit(since_best="x"), "tracker's since_best is not a count"),
     "a zero learning rate": (_tracker_edit(eta=0.0), "tracker's eta is not a positive number"),
