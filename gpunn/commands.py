@@ -21,7 +21,7 @@ def cmd_train(args) -> int:
         checkpoint, checkpoint_dir = None, args.checkpoint_dir
     config.check()
     run_setup.check_validation(config, run_info.get("validation_size"))
-    run_setup.check_outputs(args, checkpoint_dir)
+    run_setup.check_outputs(args, checkpoint_dir, run_info.get("ensemble"))
     data = run_setup.load_data(
         run_info.get("dataset", "mnist"),
         args.data_dir,

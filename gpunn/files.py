@@ -9,12 +9,18 @@ written or that is one of the command's own inputs.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from gpunn.errors import ConfigError
+
+TEMPORARY_SUFFIX = ".tmp"
+# what the temporary file adds to a name: "." before, "." and mkstemp's 8 characters after
+TEMPORARY_EXTRA = 2 + 8 + len(TEMPORARY_SUFFIX)
 
 
 def new_file_mode() -> int:
@@ -35,16 +41,22 @@ def atomic_write_bytes(path, data: bytes, durable: bool = True) -> None:
     folder that cannot be made) names ``path``."""
     path = Path(path)
     try:
-        _write_and_rename(path.resolve(), data, durable)
+        _write_and_rename(resolved(path), data, durable)
+    except ConfigError as exc:  # a loop of symbolic links
+        raise OSError(errno.ELOOP, f"cannot write {exc}") from None
     except OSError as exc:
         raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def _write_and_rename(path: Path, data: bytes, durable: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:  # a file written over keeps its mode, as open(path, "wb") would keep it
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = new_file_mode()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
     try:
-        os.fchmod(fd, new_file_mode())
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -80,6 +92,8 @@ def check_output(path, option: str, *, folder: bool = False, inputs: Iterable = 
     mount). ``inputs``: paths the command reads, which the output must not be.
     """
     path = Path(path)
+    resolved(path, option)  # not a loop of symbolic links
+    check_name_lengths(path, option, folder)
     if not folder and path.is_dir():
         raise ConfigError(f"{option} {path}: is a folder; give a file name")
     if folder and path.exists() and not path.is_dir():
@@ -87,9 +101,7 @@ def check_output(path, option: str, *, folder: bool = False, inputs: Iterable = 
     if not folder and path.exists() and not path.is_file():  # a device, a pipe: no rename
         raise ConfigError(f"{option} {path}: is not a regular file; give a file name")
     check_not_input(path, option, inputs)
-    existing = path if folder and path.is_dir() else path.parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_folder(path if folder else path.parent)
     if not existing.is_dir():
         raise ConfigError(f"{option} {path}: {existing} is not a folder")
     try:
@@ -100,6 +112,49 @@ def check_output(path, option: str, *, folder: bool = False, inputs: Iterable = 
             f"{option} {path}: cannot write in {existing} ({exc.strerror or exc})"
         ) from None
     return path
+
+
+def check_name_lengths(path: Path, option: str, folder: bool) -> None:
+    """ConfigError when a name on the way to ``path`` is longer than its file system takes,
+    counting, for a file, the TEMPORARY_EXTRA bytes its temporary file adds."""
+    existing = nearest_folder(path.parent)
+    try:
+        name_max = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # not POSIX, or not told
+        name_max = 255
+    for part in path.parts[len(existing.parts) :]:
+        extra = TEMPORARY_EXTRA if part == path.name and not folder else 0
+        if len(os.fsencode(part)) + extra > name_max:
+            room = f"; at most {name_max - extra} bytes here" if extra else ""
+            raise ConfigError(f"{option} {path}: the name {part[:40]}… is too long{room}")
+
+
+def nearest_folder(path: Path) -> Path:
+    """``path`` if it exists, else the nearest of its parents that does (not necessarily
+    a folder, or no longer reachable: a name too long)."""
+    while not _exists(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _exists(path: Path) -> bool:
+    """``path.exists()``, False too where stat fails (a name too long for its file system)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
+def resolved(path, option: str | None = None) -> Path:
+    """``Path(path).resolve()`` (through symbolic links), or ConfigError (naming ``option``)
+    for a loop of them: Python 3.11 raises RuntimeError there, 3.13 OSError."""
+    try:
+        return Path(path).resolve()
+    except RuntimeError:  # Python 3.11 and 3.12: "Symlink loop from …"
+        why = "a loop of symbolic links"
+    except OSError as exc:  # 3.13: ELOOP, and what else stat may say
+        why = "a loop of symbolic links" if exc.errno == errno.ELOOP else exc.strerror or str(exc)
+    raise ConfigError(f"{f'{option} {path}' if option else path}: {why}") from None
 
 
 def check_not_input(path, option: str, inputs: Iterable) -> None:
@@ -115,7 +170,7 @@ def check_distinct(outputs: dict[str, object]) -> None:
     for option, path in outputs.items():
         if path is None:
             continue
-        key = Path(path).resolve()  # through symbolic links
+        key = resolved(path, option)  # through symbolic links
         if key in seen:
             raise ConfigError(
                 f"{seen[key]} and {option} {path} name the same file; give each its own"
@@ -125,9 +180,9 @@ def check_distinct(outputs: dict[str, object]) -> None:
 
 def check_given_once(paths: list, why: str) -> None:
     """ConfigError ("path: given twice; why") when two of ``paths`` name one file."""
-    resolved = [Path(p).resolve() for p in paths]  # through symbolic links
-    for path, key in zip(paths, resolved, strict=True):
-        if resolved.count(key) > 1:
+    keys = [resolved(p) for p in paths]  # through symbolic links
+    for path, key in zip(paths, keys, strict=True):
+        if keys.count(key) > 1:
             raise ConfigError(f"{path}: given twice; {why}")
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from gpunn.backend import get_device
 from gpunn.errors import ConfigError
+from gpunn.files import resolved
 
 
 def say(msg: str) -> None:
@@ -98,7 +99,7 @@ def build_run(args):
         "ensemble": args.ensemble or (preset.ensemble if preset.ensemble > 1 else None),
         # where the results go, so that a --resume writes them there too
         "outputs": {
-            k: str(Path(v).resolve()) if v else None
+            k: str(resolved(v, f"--{k}")) if v else None
             for k, v in (("save", args.save), ("metrics", args.metrics))
         },
     }
@@ -126,7 +127,7 @@ def resume_run(args):
     network, config = restore_network(path, header, params, buffers, device)
     train_state = header["train"]
     run_info = dict(train_state.get("run_info", {}))
-    if ensemble and args.checkpoint_dir and Path(args.checkpoint_dir).resolve() != folder.resolve():
+    if ensemble and args.checkpoint_dir and resolved(args.checkpoint_dir) != resolved(folder):
         raise ConfigError(
             f"--checkpoint-dir {args.checkpoint_dir}: an ensemble resumed from {folder} "
             f"goes on checkpointing there; leave --checkpoint-dir out"
@@ -186,13 +187,17 @@ def check_validation(config, validation_size) -> None:
         )
 
 
-def check_outputs(args, checkpoint_dir) -> None:
+def check_outputs(args, checkpoint_dir, members: int | None = None) -> None:
     """Fail before training, not after, when an output cannot be written, takes another
-    output's name, or would mix runs."""
+    output's name, or would mix runs (``members``: an ensemble's size, whose members'
+    epochs go to FILE.member{k} beside --metrics FILE)."""
     from gpunn.checkpoint import checkpoint_paths
     from gpunn.files import check_distinct, check_output
 
     files = {"--save": args.save, "--metrics": args.metrics}
+    if args.metrics:
+        for k in range(members or 0):
+            files[f"--metrics (member {k})"] = f"{args.metrics}.member{k}"
     check_distinct(files)
     for option, path in files.items():
         if path:
@@ -201,15 +206,15 @@ def check_outputs(args, checkpoint_dir) -> None:
         return
     folder = check_output(checkpoint_dir, "--checkpoint-dir", folder=True)
     for option, path in files.items():
-        if path and Path(path).resolve() == folder.resolve():
+        if path and resolved(path) == resolved(folder):
             raise ConfigError(f"{option} {path}: is the --checkpoint-dir; give a file in it")
-        if path and Path(path).parent.resolve() == folder.resolve():
+        if path and resolved(Path(path).parent) == resolved(folder):
             if Path(path).match("ckpt-*.npz"):
                 raise ConfigError(
                     f"{option} {path}: is named as the run's checkpoints in {folder}; "
                     f"give another name"
                 )
-    if args.resume and folder.resolve() == Path(args.resume).resolve():
+    if args.resume and resolved(folder) == resolved(args.resume):
         return
     others = checkpoint_paths(folder) + sorted(folder.glob("member*/ckpt-*.npz"))
     if others:

@@ -162,6 +162,15 @@ def test_a_run_replaces_an_earlier_metrics_file_epoch_by_epoch(stop_at, epochs_l
             ["--checkpoint-dir", "ck", "--metrics", "ck/ckpt-0001-000000.npz"],
             "is named as the run's checkpoints in ck",
         ),
+        (  # member 0's epochs would go over the saved ensemble
+            ["--ensemble", "2", "--save", "x.member0", "--metrics", "x"],
+            r"--save x.member0 and --metrics \(member 0\) x.member0 name the same file",
+        ),
+        (  # room for the name, not for the temporary file beside it
+            ["--save", "b" * 246 + ".npz"],
+            "the name b{40}… is too long; at most 241 bytes here",
+        ),
+        (["--metrics", "c" * 256 + "/m.jsonl"], "the name c{40}… is too long$"),
     ],
 )
 def test_train_refuses_outputs_over_its_inputs_or_each_other(extra, message, cwd, data_dir, capsys):
@@ -170,6 +179,29 @@ def test_train_refuses_outputs_over_its_inputs_or_each_other(extra, message, cwd
     assert re.search(message, fails(argv, capsys))
     assert snapshot(data_dir) == before
     assert sorted(p.name for p in cwd.iterdir()) == []
+
+
+def test_a_loop_of_symbolic_links_is_one_error_before_the_work(cwd, data_dir, capsys):
+    for name in ("loop.npz", "loop.png"):
+        (cwd / name).symlink_to(cwd / name)
+    write_metrics(cwd / "m.jsonl", [{"epoch": 1, "test_accuracy": 0.9}, {"final": True}])
+    train = [*TRAIN, "--data-dir", data_dir, "--save", "loop.npz"]
+    assert fails(train, capsys).endswith("--save loop.npz: a loop of symbolic links")
+    assert fails(["evaluate", "loop.npz", "loop.npz"], capsys).endswith(
+        "loop.npz: a loop of symbolic links"
+    )
+    curves = ["curves", "m.jsonl", "--out", "loop.png"]
+    assert fails(curves, capsys).endswith("--out loop.png: a loop of symbolic links")
+    assert sorted(p.name for p in cwd.iterdir()) == ["loop.npz", "loop.png", "m.jsonl"]
+    with pytest.raises(OSError, match="cannot write .*loop.png: a loop of symbolic links"):
+        files.atomic_write_bytes(cwd / "loop.png", b"x")
+
+
+def test_a_file_written_over_keeps_its_mode(tmp_path):
+    (tmp_path / "m.jsonl").write_text("old\n")
+    os.chmod(tmp_path / "m.jsonl", 0o600)
+    write_metrics(tmp_path / "m.jsonl", [{"epoch": 1}])
+    assert (tmp_path / "m.jsonl").stat().st_mode & 0o777 == 0o600
 
 
 def test_curves_will_not_draw_over_its_own_input(cwd, capsys):
