@@ -36,8 +36,8 @@ TRAIN_STATE = {
 
 
 def checkpoint_paths(directory) -> list[Path]:
-    """Checkpoint files in ``directory``, oldest first."""
-    return sorted(Path(directory).glob("ckpt-*.npz"))
+    """Checkpoint files in ``directory``, oldest first (a folder named like one is none)."""
+    return sorted(p for p in Path(directory).glob("ckpt-*.npz") if not p.is_dir())
 
 
 def checkpoint_name(epoch: int, batch: int) -> str:

@@ -10,6 +10,7 @@ At its top this module imports only the standard library and gpunn's light modul
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 
@@ -30,11 +31,20 @@ def main(argv: list[str] | None = None, *, exits: bool = False) -> int:
     own_signals = argv is None
     if own_signals:
         signals.record()  # already, when started by gpunn.__main__
+        _print_paths_as_given()
     try:
         return _report_interrupts(argv, own_signals)
     finally:  # however it ends (argparse's --help too): no re-send, no record left
         if own_signals:
             signals.settle() if exits else signals.release()
+
+
+def _print_paths_as_given() -> None:
+    """Standard output writes a file name's bytes back as they were given, as Python does
+    in the C locale: a name that is not UTF-8 reaches Python as lone surrogates (its
+    "surrogateescape"), which a strict UTF-8 stdout refused with a traceback."""
+    if isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.errors == "strict":
+        sys.stdout.reconfigure(errors="surrogateescape")
 
 
 def _report_interrupts(argv: list[str] | None, own_signals: bool) -> int:

@@ -63,6 +63,24 @@ def test_a_closed_pipe_is_no_error(tmp_path):
     assert done.returncode == 0 and done.stderr == ""
 
 
+def test_a_file_name_that_is_not_utf8_is_printed_as_given(tmp_path):
+    """On a strict UTF-8 stdout (a UTF-8 locale) the name's bytes come back unchanged."""
+    (tmp_path / "m.jsonl").write_text(
+        '{"epoch": 1, "seconds": 2, "test_accuracy": 0.9}\n{"final": true}\n'
+    )
+    out = os.fsdecode(b"\xfd.png")  # what Python makes of the name's bytes
+    done = subprocess.run(
+        command("curves", "m.jsonl", "--out", out),
+        cwd=tmp_path,
+        env={**env(tmp_path), "PYTHONIOENCODING": "utf-8"},
+        capture_output=True,
+        timeout=TIMEOUT_S,
+    )
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert done.stdout == b"wrote \xfd.png\n"
+    assert (tmp_path / out).is_file()
+
+
 def interrupted(args):
     raise KeyboardInterrupt
 

@@ -141,7 +141,8 @@ def test_sigkill_at_several_points_then_resume_is_identical(tmp_path, data_dir, 
 
 
 def test_stray_temporary_and_truncated_checkpoints_are_passed_over(tmp_path, data_dir, reference):
-    """What a kill in the middle of a write could leave (were writes not atomic) is ignored."""
+    """What a kill in the middle of a write could leave (were writes not atomic) is ignored,
+    and so is a folder named like a checkpoint (pruning took it for one and failed)."""
     folder = tmp_path / "ckpt"
     proc = start("train", *RUN, "--checkpoint-dir", folder, "--data-dir", data_dir, cwd=tmp_path)
     wait_for(ckpt(folder, 2).exists, proc)
@@ -151,6 +152,7 @@ def test_stray_temporary_and_truncated_checkpoints_are_passed_over(tmp_path, dat
         ckpt(folder, later).unlink(missing_ok=True)
     (folder / ".ckpt-0003-000000.npz.x1y2.tmp").write_bytes(b"PK\x03\x04 half a zip")
     ckpt(folder, 3).write_bytes(ckpt(folder, 2).read_bytes()[:5000])  # a torn newest file
+    ckpt(folder, 0).mkdir()
     weights, point = finish(folder, data_dir, tmp_path)
     assert point == "ckpt-0002-000000.npz"
     assert_same_weights(weights, reference)
