@@ -43,6 +43,19 @@ class Device:
             return self.xp.asarray(array, dtype=dtype)
         return np.asarray(to_numpy(array), dtype=dtype)
 
+    def send_finite(self, array: Any, dtype: Any, name: str) -> Any:
+        """``send(array, dtype)``; ValueError naming ``name`` when a value is not finite in
+        ``dtype`` (NaN, infinity, or beyond its range). Reads one flag back: for loading,
+        not for a training loop."""
+        with np.errstate(over="ignore"):  # beyond the dtype's range: refused below
+            out = self.send(array, dtype)
+        if not bool(self.xp.isfinite(out).all()):
+            raise ValueError(
+                f"{name} holds values that are not finite in {np.dtype(dtype).name} "
+                f"(NaN, infinity, or beyond its range)"
+            )
+        return out
+
     def synchronize(self) -> None:
         """Wait for all queued work on this device (a no-op on the CPU)."""
         if self.is_gpu:

@@ -167,6 +167,7 @@ def restore_network(path, header: dict, params: dict, buffers: dict, device=None
         for key, v in buffers.items():
             if shapes.get(split_state_key(key)[1]) != v.shape:
                 raise ValueError(f"{key} of shape {v.shape} fits no parameter")
+            network.device.send_finite(v, network.dtype, key)  # as the optimizer will take it
         config = TrainConfig.from_dict(train["config"]).check()
         Tracker(**train["tracker"]).check()
         check_run_info(train.get("run_info", {}))
@@ -182,6 +183,7 @@ RUN_INFO_TYPES = {
     "expand": str,
     "outputs": dict,
 }
+KIND_WORDS = {str: "text", int: "a whole number", dict: "a mapping"}
 EXPANSIONS = ("shifts", "distort")
 OUTPUTS = ("save", "metrics")
 
@@ -194,7 +196,7 @@ def check_run_info(run_info) -> None:
     for key, kind in RUN_INFO_TYPES.items():
         value = run_info.get(key)
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-            raise TypeError(f"run_info's {key} is not a {kind.__name__}: {value!r}")
+            raise TypeError(f"run_info's {key} is not {KIND_WORDS[kind]}: {value!r}")
     if run_info.get("expand") not in (None, *EXPANSIONS):
         raise ValueError(f"run_info's expand is {run_info['expand']!r}, not one of {EXPANSIONS}")
     outputs = run_info.get("outputs") or {}

@@ -10,6 +10,7 @@ from gpunn.run_setup import say
 
 def cmd_train(args) -> int:
     from gpunn.files import check_not_input
+    from gpunn.interrupts import StopRequest
     from gpunn.network import INPUT_TRANSFORMS
     from gpunn.train import Trainer
 
@@ -73,8 +74,17 @@ def cmd_train(args) -> int:
     )
     if checkpoint is not None:
         trainer.restore(*checkpoint)
-    result = trainer.run()
-    s = result.summary
+    # a Ctrl-C once training is done waits for the results (then the command stops, 130)
+    with StopRequest() as stop:
+        result = trainer.run()
+        with stop.hold():
+            _report_and_save(args, network, config, run_info, result.summary)
+    late = result.late_stop or stop.requested
+    return signals.interrupted() if late else 0
+
+
+def _report_and_save(args, network, config, run_info: dict, s: dict) -> None:
+    """Print a run's test accuracy; save its network if told to."""
     if s["test_accuracy_at_best_validation"] is not None:
         best = s["best_validation_accuracy"]
         best_text = (
@@ -88,10 +98,8 @@ def cmd_train(args) -> int:
             f"{s['total_seconds']:.1f} s of training{graphs}"
         )
     if args.save:
-        with signals.held():  # a Ctrl-C now waits until the network is on disk
-            network.save(args.save, {"train": config.to_dict(), **run_info, "summary": s})
-            say(f"saved the network to {args.save}")
-    return 0
+        network.save(args.save, {"train": config.to_dict(), **run_info, "summary": s})
+        say(f"saved the network to {args.save}")
 
 
 def distortion_words(config) -> list[str]:

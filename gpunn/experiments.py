@@ -22,9 +22,8 @@ def train_ensemble(args, first, config, run_info, data, checkpoint, folder) -> i
     from dataclasses import replace
 
     from gpunn.checkpoint import unused_checkpoint_dir
-    from gpunn.ensemble import Ensemble, accuracy_table
+    from gpunn.ensemble import Ensemble
     from gpunn.interrupts import StopRequest, TrainingInterrupted
-    from gpunn.monitor import write_metrics
     from gpunn.train import Trainer
 
     size = run_info["ensemble"]
@@ -32,7 +31,7 @@ def train_ensemble(args, first, config, run_info, data, checkpoint, folder) -> i
     if folder is None:
         folder = unused_checkpoint_dir("gpunn-checkpoints")
         say(f"ensemble members checkpoint into {folder}/ (--checkpoint-dir to choose)")
-    members = []
+    members, late = [], None
     with StopRequest() as stop:  # a signal between two members' runs
         for k in range(size):
             seed, member_dir = config.seed + k, Path(folder) / f"member{k}"
@@ -68,17 +67,26 @@ def train_ensemble(args, first, config, run_info, data, checkpoint, folder) -> i
                     f"{folder})",
                     trainer.save_checkpoint(),
                 )
-    ensemble = Ensemble(members)
+        with stop.hold():  # trained: a Ctrl-C now waits for the results (then stops, 130)
+            _evaluate_and_save(args, Ensemble(members), config, run_info, data)
+    return signals.interrupted() if late or stop.requested else 0
+
+
+def _evaluate_and_save(args, ensemble, config, run_info: dict, data) -> None:
+    """Print the ensemble's test accuracy (each member's, the vote's, the average's), write
+    it to --metrics FILE, and save the ensemble if told to."""
+    from gpunn.ensemble import accuracy_table
+    from gpunn.monitor import write_metrics
+
+    first = ensemble.networks[0]
     test_x = first.device.send(data.test.x, first.dtype)
     result = ensemble.evaluate(test_x, first.device.send(data.test.y, np.int64))
     print(accuracy_table(result))
     if args.metrics:  # the members' epochs are in FILE.member{k}
         write_metrics(args.metrics, [{**run_info, "final": True, "ensemble": result}])
     if args.save:
-        with signals.held():  # a Ctrl-C now waits until the ensemble is on disk
-            ensemble.save(args.save, {"train": config.to_dict(), **run_info, "test": result})
-            say(f"saved the ensemble to {args.save}")
-    return 0
+        ensemble.save(args.save, {"train": config.to_dict(), **run_info, "test": result})
+        say(f"saved the ensemble to {args.save}")
 
 
 def _member(k, size, seed, member_dir, first, run_info, resuming):

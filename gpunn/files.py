@@ -92,8 +92,8 @@ def check_output(path, option: str, *, folder: bool = False, inputs: Iterable = 
     mount). ``inputs``: paths the command reads, which the output must not be.
     """
     path = Path(path)
-    resolved(path, option)  # not a loop of symbolic links
-    check_name_lengths(path, option, folder)
+    # the file written is the one a symbolic link names (and resolving finds a loop)
+    check_name_lengths(resolved(path, option), option, folder)
     if not folder and path.is_dir():
         raise ConfigError(f"{option} {path}: is a folder; give a file name")
     if folder and path.exists() and not path.is_dir():

@@ -285,13 +285,7 @@ class Network:
                     raise ShapeError(
                         f"{name} has shape {tuple(state[name].shape)}, expected {tuple(v.shape)}"
                     )
-                with np.errstate(over="ignore"):  # beyond the dtype's range: refused below
-                    params[k] = self.device.send(state[name], self.dtype)
-                if not bool(self.xp.isfinite(params[k]).all()):  # once per load: a sync is fine
-                    raise ValueError(
-                        f"{name} holds values that are not finite in {self.dtype} "
-                        f"(NaN, infinity, or beyond its range)"
-                    )
+                params[k] = self.device.send_finite(state[name], self.dtype, name)
             layer.set_params(params)
 
     def config(self) -> dict:

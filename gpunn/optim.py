@@ -193,7 +193,7 @@ class SGD:
         for key, v in state.items():
             kind, name = split_state_key(key)
             buffers = self.velocities if kind == "velocity" else self.averages
-            buffers[name] = device.send(v, dtype)
+            buffers[name] = device.send_finite(v, dtype, key)
 
 
 STATE_KINDS = ("velocity", "average")

@@ -168,9 +168,9 @@ class Trainer:
             while self.epoch < c.epochs and not self.tracker.stop_reason:
                 good = self._snapshot()
                 seconds = self._train_epoch(self._stop)
+                self._check_finite(good)  # first: an interrupt's checkpoint must be resumable
                 if self._stop.requested:
                     self._interrupted(self._stop.requested)
-                self._check_finite(good)
                 self.epoch += 1
                 self.batch = 0
                 self.total_seconds += seconds

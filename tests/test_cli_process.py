@@ -132,17 +132,40 @@ def test_a_ctrl_c_during_the_final_save_waits_for_the_file_then_stops(
     assert load_model(tmp_path / "net.npz").input_shape == (784,)
 
 
+@pytest.mark.parametrize("extra, what", [([], "network"), (["--ensemble", "2"], "ensemble")])
+def test_a_ctrl_c_just_after_training_waits_for_the_results(
+    extra, what, data_dir, tmp_path, monkeypatch, capsys
+):
+    """Between the trainer's own handler and the save: the command's stop request holds it."""
+    from gpunn.train import Trainer
+
+    run = Trainer.run
+
+    def run_then_ctrl_c(self):
+        result = run(self)
+        if self.run_info.get("member") in (None, 1):  # the last (or only) run
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        return result
+
+    monkeypatch.setattr(Trainer, "run", run_then_ctrl_c)
+    argv = [*TRAIN, "--data-dir", data_dir, *extra, "--save", tmp_path / "net.npz"]
+    assert _main_with_own_signals(monkeypatch, [*argv, "--checkpoint-dir", tmp_path / "c"]) == 130
+    assert f"saved the {what} to" in capsys.readouterr().err
+    assert load_model(tmp_path / "net.npz").input_shape == (784,)
+
+
 def test_a_ctrl_c_as_the_run_writes_its_summary_loses_nothing(
     data_dir, tmp_path, monkeypatch, capsys
 ):
-    """After the last epoch the run is done: a Ctrl-C then stops nothing that is left."""
+    """After the last epoch the run is done: a Ctrl-C then waits for what is left, and the
+    command says it was interrupted."""
     _ctrl_c_while_writing(monkeypatch, "m.jsonl")
     argv = [*TRAIN, "--data-dir", data_dir, "--metrics", tmp_path / "m.jsonl", "--epochs", "1"]
-    assert _main_with_own_signals(monkeypatch, [*argv, "--save", tmp_path / "net.npz"]) == 0
+    assert _main_with_own_signals(monkeypatch, [*argv, "--save", tmp_path / "net.npz"]) == 130
     lines = (tmp_path / "m.jsonl").read_text().splitlines()
     assert '"final": true' in lines[-1]
     assert load_model(tmp_path / "net.npz").input_shape == (784,)
-    capsys.readouterr()
+    assert capsys.readouterr().err.endswith("gpunn: interrupted\n")
 
 
 @pytest.mark.parametrize("exits", [True, False])

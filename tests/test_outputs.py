@@ -197,6 +197,16 @@ def test_a_loop_of_symbolic_links_is_one_error_before_the_work(cwd, data_dir, ca
         files.atomic_write_bytes(cwd / "loop.png", b"x")
 
 
+def test_the_name_checked_for_length_is_the_one_a_link_names(tmp_path):
+    (tmp_path / "t.npz").touch()
+    (tmp_path / ("l" * 246 + ".npz")).symlink_to(tmp_path / "t.npz")
+    check_output(tmp_path / ("l" * 246 + ".npz"), "--save")  # writes t.npz
+    (tmp_path / ("x" * 246 + ".npz")).touch()
+    (tmp_path / "s.npz").symlink_to(tmp_path / ("x" * 246 + ".npz"))
+    with pytest.raises(ConfigError, match="the name x{40}… is too long; at most 241 bytes"):
+        check_output(tmp_path / "s.npz", "--save")
+
+
 def test_a_file_written_over_keeps_its_mode(tmp_path):
     (tmp_path / "m.jsonl").write_text("old\n")
     os.chmod(tmp_path / "m.jsonl", 0o600)

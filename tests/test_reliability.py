@@ -340,6 +340,26 @@ def test_a_nan_after_a_mid_epoch_resume_rolls_back_to_that_very_point(tmp_path):
     assert snapshot(tmp_path / "c") == before  # the good checkpoint, untouched
 
 
+def test_an_interrupt_after_the_weights_blew_up_saves_no_checkpoint_of_them(tmp_path):
+    """Its checkpoint would be one --resume refuses: the run stops on the NaN instead, at
+    the last good state."""
+    cfg = TrainConfig(epochs=3, eta=0.05, seed=2)
+    trainer = Trainer(small_net(), blobs(), cfg, log=quiet, checkpoint_dir=tmp_path / "c")
+    step = trainer.optimizer.step
+
+    def step_then_poison_then_signal(net, m):
+        step(net, m)
+        if trainer.step + 1 == 85:
+            net.layers[1].w[0, 0] = np.inf
+        if trainer.step + 1 == 90:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    trainer.optimizer.step = step_then_poison_then_signal
+    with pytest.raises(NumericalError, match=r"end of epoch 1\) is in .*ckpt-0001-000000"):
+        trainer.run()
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["ckpt-0001-000000.npz"]
+
+
 def test_an_interrupt_right_after_a_resume_rewrites_nothing(tmp_path):
     where = interrupted_mid_epoch(tmp_path / "c")
     before = snapshot(tmp_path / "c")
@@ -397,6 +417,7 @@ def test_a_checkpoint_that_does_not_fit_its_network_names_the_file(tmp_path):
         ("velocity/layer0/w", np.inf, "velocity/layer0/w holds NaN or infinite values"),
         ("average/layer0/b", np.nan, "average/layer0/b holds NaN or infinite values"),
         ("velocity/layer0/w", "x", "velocity/layer0/w holds <U1 values, not real numbers"),
+        ("velocity/layer0/w", 1e39, "velocity/layer0/w holds values that are not finite in"),
     ],
 )
 def test_a_checkpoint_holding_no_numbers_or_not_finite_ones_is_refused(tmp_path, key, value, words):
@@ -406,18 +427,19 @@ def test_a_checkpoint_holding_no_numbers_or_not_finite_ones_is_refused(tmp_path,
     header, params, buffers = read_checkpoint(where)
     name = key.removeprefix("velocity/").removeprefix("average/")  # the parameter's
     (params if key == name else buffers)[key] = np.full(params[name].shape, value)
-    with pytest.raises(ModelFileError, match=f"{where}: {words}"):
+    resumed_as = "(not a run gpunn can continue \\()?"  # the velocity's overflow: on taking it
+    with pytest.raises(ModelFileError, match=f"{where}: {resumed_as}{words}"):
         restore_network(where, header, params, buffers)
 
 
 @pytest.mark.parametrize(
     "run_info, words",
     [
-        ({"expand": ["x"]}, "run_info's expand is not a str"),
+        ({"expand": ["x"]}, "run_info's expand is not text"),
         ({"expand": "rotate"}, "run_info's expand is 'rotate'"),
         ({"outputs": {"zzz": "x"}}, "run_info's outputs are not save and metrics file names"),
-        ({"ensemble": "x"}, "run_info's ensemble is not a int"),
-        ({"train_size": True}, "run_info's train_size is not a int"),
+        ({"ensemble": "x"}, "run_info's ensemble is not a whole number"),
+        ({"train_size": True}, "run_info's train_size is not a whole number"),
     ],
 )
 def test_a_checkpoint_whose_run_info_is_not_gpunn_s_is_refused(tmp_path, run_info, words):
@@ -443,7 +465,7 @@ HAND_EDITED = {  # what a hand-edited header may say, and the words of the refus
     "a history of numbers": (_train_edit(history=[1]), "history holds something not an epoch"),
     "outputs of numbers": (
         _train_edit(run_info={"outputs": [1]}),
-        "run_info's outputs is not a dict",
+        "run_info's outputs is not a mapping",
     ),
     "a count as text": (_tracker_edit(since_best="x"), "tracker's since_best is not a count"),
     "a zero learning rate": (_tracker_edit(eta=0.0), "tracker's eta is not a positive number"),
