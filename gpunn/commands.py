@@ -9,6 +9,7 @@ from gpunn.run_setup import say
 
 
 def cmd_train(args) -> int:
+    from gpunn.data.expand import SHIFT_VIEWS
     from gpunn.files import check_not_input
     from gpunn.interrupts import StopRequest
     from gpunn.network import INPUT_TRANSFORMS
@@ -34,9 +35,9 @@ def cmd_train(args) -> int:
         if path:
             check_not_input(path, option, inputs)
     distortions = ", ".join(distortion_words(config))
-    n_train = len(data.train.x) * (5 if run_info.get("expand") == "shifts" else 1)
+    n_train = len(data.train.x) * (SHIFT_VIEWS if run_info.get("expand") == "shifts" else 1)
     images = {
-        "shifts": f"{n_train} training images (5× by one-pixel shifts)",
+        "shifts": f"{n_train} training images ({SHIFT_VIEWS}× by one-pixel shifts)",
         "distort": f"{len(data.train.x)} training images, freshly distorted each epoch"
         + (f" ({distortions})" if distortions else ""),
     }.get(run_info.get("expand"), f"{len(data.train.x)} training images")
