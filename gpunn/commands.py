@@ -11,8 +11,8 @@ from gpunn.run_setup import say
 def cmd_train(args) -> int:
     from gpunn.data.expand import SHIFT_VIEWS
     from gpunn.files import check_not_input
+    from gpunn.input_checks import INPUT_TRANSFORMS
     from gpunn.interrupts import StopRequest
-    from gpunn.network import INPUT_TRANSFORMS
     from gpunn.train import Trainer
 
     if args.resume:

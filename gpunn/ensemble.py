@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from gpunn.backend import get_array_module
 from gpunn.errors import ConfigError, DataError, ModelFileError
-from gpunn.network import Network, check_batch_size
+from gpunn.input_checks import check_batch_size
+from gpunn.network import Network
 from gpunn.serialize import (
     check_parameters,
     checked_metadata,

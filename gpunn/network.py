@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from gpunn import replicas
-from gpunn.backend import Device, get_array_module, get_device
-from gpunn.errors import ConfigError, DataError, ShapeError
+from gpunn import input_checks, replicas
+from gpunn.backend import Device, get_device
+from gpunn.errors import ConfigError, ShapeError
 from gpunn.functions.costs import get_cost
 from gpunn.functions.dropout import step_key
 from gpunn.layers import Layer
-from gpunn.values import check_positive_integer, is_integer
+from gpunn.values import is_integer
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -62,17 +62,11 @@ class Network:
                 raise ConfigError("softmax is only supported in the output layer")
         self.device = get_device(device)
         self.dtype = np.dtype(DTYPES[str(dtype)])
-        sizes = input_shape if isinstance(input_shape, list | tuple) else [None]
-        if not sizes or not all(is_integer(s) and s >= 1 for s in sizes):
-            raise ShapeError(
-                f"input_shape must be a tuple of positive integers such as (784,) or "
-                f"(1, 28, 28), got {input_shape!r}"
-            )
-        self.input_shape = tuple(int(s) for s in sizes)
+        self.input_shape = input_checks.check_input_shape(input_shape)
         if not is_integer(seed) or seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
         self.seed = int(seed)
-        self.input_transform = check_input_transform(input_transform, self.input_shape)
+        self.input_transform = input_checks.check_input_transform(input_transform, self.input_shape)
         try:
             self.n_outputs = self._build(np.random.default_rng(self.seed))
         except BaseException:  # the layers stay free for another network
@@ -101,7 +95,7 @@ class Network:
         body = "\n".join(f"  {i}: {layer.describe()}" for i, layer in enumerate(self.layers))
         shape = f"{self.input_shape}"
         if self.input_transform:
-            shape += f" {INPUT_TRANSFORMS[self.input_transform]}"
+            shape += f" {input_checks.INPUT_TRANSFORMS[self.input_transform]}"
         return f"Network on {self.device.name}, input {shape}, cost {self.cost}\n{body}"
 
     def prepare(self, x):
@@ -117,42 +111,13 @@ class Network:
 
     def check_examples(self, x, labels=None, name: str = "the", finite: bool = True) -> None:
         """ShapeError unless x is (N,) + input_shape or (N, prod) and labels (N,); DataError
-        unless x holds real numbers, finite ones if ``finite`` (integer pixels only 0 and 1:
-        0–255 must be divided by 255 first), and labels are integers in 0 .. n_outputs − 1."""
-        x = x if hasattr(x, "dtype") else np.asarray(x)
-        if x.dtype.kind not in "biuf":
-            raise DataError(f"{name} images must be real numbers, got dtype {x.dtype}")
-        self.check_input(x)
-        if finite and x.size and x.dtype.kind == "f" and not get_array_module(x).isfinite(x).all():
-            raise DataError(f"{name} images hold NaN or infinite values")
-        if x.size and x.dtype.kind in "iu" and not 0 <= int(x.min()) <= int(x.max()) <= 1:
-            raise DataError(
-                f"{name} images are integers from {int(x.min())} to {int(x.max())}: give pixels "
-                f"as floats in [0, 1] (x / 255 for 8-bit images), as the network was trained on"
-            )
-        if labels is None:
-            return
-        y = labels if hasattr(labels, "dtype") else np.asarray(labels)
-        if y.dtype.kind not in "iu":
-            raise DataError(f"{name} labels must be integers, got dtype {y.dtype}")
-        if y.shape != (len(x),):
-            raise ShapeError(f"{name} labels have shape {y.shape}, but there are {len(x)} images")
-        if len(x):
-            lo, hi = int(y.min()), int(y.max())  # one read per call, not per batch
-            if lo < 0 or hi >= self.n_outputs:
-                raise DataError(
-                    f"{name} labels run from {lo} to {hi}, but the network has "
-                    f"{self.n_outputs} outputs (classes 0 to {self.n_outputs - 1})"
-                )
+        unless the pixels are finite reals and the labels integers in 0 .. n_outputs − 1
+        (``gpunn.input_checks.check_examples``)."""
+        input_checks.check_examples(x, labels, self.input_shape, self.n_outputs, name, finite)
 
     def check_input(self, x) -> None:
         """Raise ShapeError unless x is (N,) + input_shape or (N, prod(input_shape))."""
-        flat = int(np.prod(self.input_shape))
-        if x.ndim < 2 or tuple(x.shape[1:]) not in (self.input_shape, (flat,)):
-            raise ShapeError(
-                f"the network takes inputs of shape (N, {flat}) or (N,) + {self.input_shape}, "
-                f"got {tuple(x.shape)}"
-            )
+        input_checks.check_input(x, self.input_shape)
 
     # --- forward and backward -------------------------------------------------------
     def feedforward(self, x, train: bool = False, step: int | Any = 0, seed: int | None = None):
@@ -217,7 +182,7 @@ class Network:
         """Output activations for all of x, in batches (evaluation mode; x through the input
         transform first, if the network has one, unless ``prepared`` says it has been)."""
         xp = self.xp
-        check_batch_size(batch_size)
+        input_checks.check_batch_size(batch_size)
         self.check_examples(x)
         if len(x) == 0:
             return xp.zeros((0, self.n_outputs), dtype=self.dtype)
@@ -237,7 +202,7 @@ class Network:
         (``check=False``: x and labels were checked before, skip the one read of the labels;
         ``prepared``: x has been through ``prepare`` already, as the trainer's splits have)."""
         xp = self.xp
-        check_batch_size(batch_size)
+        input_checks.check_batch_size(batch_size)
         if check:
             self.check_examples(x, labels)
         x = self.device.send(x, self.dtype) if prepared else self.prepare(x)
@@ -312,29 +277,3 @@ class Network:
         from gpunn.serialize import load_network
 
         return load_network(path, device)
-
-
-# the transforms a network may put its inputs through (``prepare``), and how they read
-INPUT_TRANSFORMS = {"deskew": "deskewed"}
-
-
-def check_input_transform(name, input_shape: tuple[int, ...]) -> str | None:
-    """``name`` (None, or one of INPUT_TRANSFORMS) if it fits inputs of ``input_shape``;
-    ConfigError otherwise: deskewing needs images, (C, H, W) or flat 28×28 digits."""
-    if name is None:
-        return None
-    if not isinstance(name, str) or name not in INPUT_TRANSFORMS:
-        raise ConfigError(
-            f"unknown input transform {name!r}: choose one of {', '.join(INPUT_TRANSFORMS)}"
-        )
-    if len(input_shape) != 3 and input_shape != (784,):
-        raise ConfigError(
-            f"input transform {name!r} needs images, of shape (C, H, W) or (784,) for "
-            f"28×28 digits, not inputs of shape {input_shape}"
-        )
-    return name
-
-
-def check_batch_size(batch_size) -> None:
-    """ConfigError unless ``batch_size`` (of evaluation) is a positive integer."""
-    check_positive_integer("batch_size", batch_size)
