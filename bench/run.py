@@ -4,10 +4,11 @@
     python bench/run.py                          # auto device, fc30 conv2-relu final, m 10…1024
     python bench/run.py --device cpu --batch-sizes 10,64,256
 
-Takes every ``gpunn bench`` option; unless ``--json`` is given the record goes to
-bench/results/<date>-<device or GPU name>-<host>-<commit>[-dirty][-k].json (never over an
-earlier run's: -2, -3, … when the name is taken). The
-file is rewritten after every row, with ``"complete": false`` until the run ends.
+``gpunn bench`` with its options, errors and exit codes; unless ``--json`` or
+``--results-dir`` is given the record goes to bench/results, as
+<date>-<device or GPU name>-<host>-<commit>[-dirty][-k].json (never over an earlier run's:
+-2, -3, … when the name is taken). The file is rewritten after every row, with
+``"complete": false`` until the run ends.
 """
 
 from __future__ import annotations
@@ -19,44 +20,29 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def main(argv: list[str] | None = None) -> int:
-    from gpunn.benchmark.cli import add_arguments, benchmark
-    from gpunn.benchmark.report import (
-        TABLE_HEADER,
-        default_result_name,
-        format_row,
-        kernel_table,
-        reasons,
-        write_json,
-    )
+def gpunn_argv(argv: list[str]) -> list[str]:
+    """``gpunn bench`` and ``argv``, with ``--results-dir bench/results`` unless the
+    arguments name an output."""
+    from gpunn.benchmark.cli import add_arguments
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.splitlines()[0])
     add_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.json:  # before the first row is measured, not after
-        from gpunn.errors import ConfigError
-        from gpunn.files import check_output
+    args = parser.parse_args(argv)  # --help and a bad option end here, as gpunn's would
+    named = args.json or args.results_dir
+    return ["bench", *argv, *([] if named else ["--results-dir", str(RESULTS)])]
 
-        try:
-            check_output(args.json, "--json")
-        except ConfigError as exc:
-            parser.error(str(exc))
-    paths: list[Path] = []
 
-    def save(record: dict) -> None:  # the name is chosen once, at the first save
-        if not paths:
-            env = record["environment"]
-            taken = lambda n: (RESULTS / n).exists()  # noqa: E731
-            paths.append(Path(args.json or RESULTS / default_result_name(env, taken)))
-        write_json(paths[0], record)
+def main(argv: list[str] | None = None) -> int:
+    """``gpunn bench`` on ``argv`` (None: this process's arguments, and its signals taken
+    as the ``gpunn`` program takes them)."""
+    if argv is not None:
+        from gpunn.cli import main as gpunn_main
 
-    print(TABLE_HEADER, flush=True)
-    record = benchmark(args, lambda row: print("\n".join(format_row(row)), flush=True), save)
-    print("\n".join(reasons(record["rows"])))
-    print(f"data: {record['data']}")
-    print(kernel_table(record["kernels"]))
-    print(f"wrote {paths[0]}", file=sys.stderr)
-    return 0
+        return gpunn_main(gpunn_argv(argv))
+    from gpunn.__main__ import run
+
+    sys.argv = ["gpunn", *gpunn_argv(sys.argv[1:])]
+    return run()
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import errno
 import json
 import os
 import re
+import sys
 
 import pytest
 
@@ -229,6 +230,44 @@ def test_bench_with_an_unknown_preset_leaves_an_earlier_record_whole(cwd, capsys
     assert (cwd / "b.json").read_text() == '{"rows": [1]}'
 
 
+def test_bench_without_its_data_leaves_an_earlier_record_whole(cwd, capsys):
+    (cwd / "b.json").write_text('{"rows": [1]}')
+    (cwd / "empty").mkdir()
+    argv = ["bench", "--device", "cpu", "--presets", "fc30", "--peers", "none", "--no-kernels"]
+    data = ["--data", "mnist", "--data-dir", "empty"]
+    message = fails([*argv, *data, "--json", "b.json"], capsys)
+    assert "train-images-idx3-ubyte" in message
+    assert (cwd / "b.json").read_text() == '{"rows": [1]}'
+    fails([*argv, *data, "--json", "new/deep/b.json"], capsys)
+    assert not (cwd / "new").exists()
+
+
+def test_bench_will_not_write_its_record_over_the_data(cwd, capsys, monkeypatch):
+    import numpy as np
+
+    from gpunn.benchmark import subjects
+
+    (cwd / "labels.gz").write_bytes(b"the data")
+    images = subjects.Images(np.zeros((8, 784), np.float32), np.zeros(8, int), "mnist")
+    images = subjects.Images(images.x, images.y, images.source, (cwd / "labels.gz",))
+    monkeypatch.setattr(subjects, "load_images", lambda kind, folder: images)
+    argv = ["bench", "--device", "cpu", "--presets", "fc30", "--peers", "none"]
+    message = fails([*argv, "--data", "mnist", "--json", "./labels.gz"], capsys)
+    assert "is an input of this command" in message
+    assert (cwd / "labels.gz").read_bytes() == b"the data"
+
+
+def test_bench_with_torch_threads_and_no_torch_says_so_in_the_rows(cwd, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    argv = ["bench", "--device", "cpu", "--presets", "fc30", "--batch-sizes", "4"]
+    argv += ["--modes", "infer", "--repeats", "1", "--seconds", "0.001", "--warmup-steps", "1"]
+    argv += ["--data", "random", "--max-load", "-1", "--gap", "0", "--peers", "torch"]
+    assert main([*argv, "--torch-threads", "2", "--results-dir", "out"]) == 0
+    (record,) = [json.loads(p.read_text()) for p in (cwd / "out").iterdir()]
+    assert record["complete"] and record["rows"][0]["peers"]["torch"]["available"] is False
+    assert "PyTorch is not importable" in capsys.readouterr().out
+
+
 def test_gradients_refuses_an_out_folder_that_is_a_file_before_the_study(cwd, capsys):
     (cwd / "afile").write_text("x")
     message = fails(["gradients", "--out", "afile", "--data-dir", cwd / "nowhere"], capsys)
@@ -244,6 +283,8 @@ def test_gradients_refuses_an_out_folder_that_is_a_file_before_the_study(cwd, ca
         ("--seconds", "inf", "must be a finite positive number"),
         ("--max-load", "nan", "must be a finite number"),
         ("--quiet-timeout", "-5", "must be a finite non-negative number"),
+        ("--gap", "1e300", "must be at most 3600 seconds"),
+        ("--results-dir", "", "give a file name"),
     ],
 )
 def test_bench_refuses_odd_options_before_measuring(option, value, words, cwd, capsys):

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import nullcontext
 
 from gpunn.arguments import nonneg_float, positive_float
-from gpunn.benchmark.peers import PEERS
+from gpunn.benchmark.peers import PEERS, torch_threads
 from gpunn.benchmark.subjects import EAGER_PEER
 
 MAX_BATCH = 65536  # the largest mini-batch measured (bench memory stays within a machine's)
@@ -32,6 +33,9 @@ def _csv(kind, choices=None):
         ]
         if bad:
             raise argparse.ArgumentTypeError(f"not allowed: {', '.join(map(str, bad))}")
+        twice = sorted({str(v) for v in values if values.count(v) > 1})
+        if twice:  # two runners of one name would write over each other's samples
+            raise argparse.ArgumentTypeError(f"given twice: {', '.join(twice)}")
         return values
 
     return parse
@@ -55,6 +59,24 @@ def _positive(kind):
         return v
 
     return parse
+
+
+MAX_WAIT = 3600.0  # the longest --gap or --quiet-timeout, in seconds
+
+
+def _wait_seconds(text: str) -> float:
+    """An argparse type: seconds to wait, from 0 to MAX_WAIT."""
+    v = nonneg_float(text)
+    if v > MAX_WAIT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_WAIT:g} seconds, got {text}")
+    return v
+
+
+def _file_name(text: str) -> str:
+    """An argparse type: a non-empty path."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a file name")
+    return text
 
 
 def _finite_float(text: str) -> float:
@@ -98,14 +120,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--quiet-timeout",
-        type=nonneg_float,
+        type=_wait_seconds,
         default=10.0,
         metavar="S",
         help="seconds to wait for a quiet machine before each round (default 10)",
     )
     p.add_argument(
         "--gap",
-        type=nonneg_float,
+        type=_wait_seconds,
         metavar="S",
         help="idle seconds before each measurement, so that the other side's spinning "
         "worker threads sleep first (default 0.5 on the CPU, 0 on a GPU)",
@@ -128,7 +150,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=True,
         help="GPU conv/pool micro-benchmarks and peak memory (GPU only)",
     )
-    p.add_argument("--json", metavar="PATH", help="write every row and the machine to PATH")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument(
+        "--json", type=_file_name, metavar="PATH", help="write every row and the machine to PATH"
+    )
+    out.add_argument(
+        "--results-dir",
+        type=_file_name,
+        metavar="DIR",
+        help="write the JSON into DIR as <date>-<device or GPU>-<host>-<commit>[-dirty][-k].json "
+        "(never over an earlier run's; bench/run.py's default: bench/results)",
+    )
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -144,60 +176,66 @@ def benchmark(args, log=None, save=None) -> dict:
     """Run everything ``args`` asks for; the whole record (environment, config, rows).
 
     ``log(row)`` sees each row as it is done; ``save(record)`` gets the record so far
-    after the kernel micro-benchmarks and after every row (``"complete": false`` until
-    the last), so that a run cut short (a time limit, an interrupt) keeps what it measured.
-    The kernel micro-benchmarks (GPU only, about a minute) run first for that reason.
+    after the kernel micro-benchmarks (when they ran) and after every row (``"complete":
+    false`` until the last), so that a run cut short (a time limit, an interrupt) keeps
+    what it measured. The kernel micro-benchmarks (GPU only, about a minute) run first
+    for that reason. Everything that can refuse the run (the device, the presets, the
+    data, ``--json`` naming a data file) is checked before the first save.
     """
     from gpunn.backend import get_device
     from gpunn.benchmark.harness import BenchConfig, run_throughput
     from gpunn.benchmark.kernels import run_kernels
     from gpunn.benchmark.report import SCHEMA, environment
+    from gpunn.benchmark.subjects import load_images
+    from gpunn.files import check_not_input
+    from gpunn.presets import get_preset
 
     device = get_device(args.device)
     peers = args.peers
     if peers is None:
         peers = ("torch", "torch-compile") if device.is_gpu else ("torch", "torch-1t")
-    config = BenchConfig(
-        presets=tuple(args.presets),
-        batch_sizes=tuple(args.batch_sizes),
-        modes=tuple(args.modes),
-        device=device.name,
-        peers=tuple(peers),
-        repeats=args.repeats,
-        seconds=args.seconds,
-        warmup_steps=args.warmup_steps,
-        data=args.data,
-        data_dir=args.data_dir,
-        max_load=None if args.max_load < 0 else args.max_load,
-        quiet_timeout=args.quiet_timeout,
-        gap=args.gap,
-    )
-    from gpunn.presets import get_preset
-
-    for name in config.presets:  # an unknown name fails here, before any file is written
+    for name in args.presets:  # an unknown name fails here, before any file is written
         get_preset(name)
-    if args.torch_threads and "torch" in ",".join(peers):
-        from gpunn.benchmark.peers import import_torch
-
-        import_torch().set_num_threads(args.torch_threads)
-    record = {
-        "schema": SCHEMA,
-        "environment": environment(device),
-        "config": config.to_dict(),
-        "complete": False,
-        "rows": [],
-    }
+    images = load_images(args.data, args.data_dir)
+    if getattr(args, "json", None):
+        check_not_input(args.json, "--json", images.files)
+    uses_torch = any(peer in PEERS for peer in peers)
     save = save or (lambda record: None)
-    record["kernels"] = run_kernels(device) if args.kernels else {"skipped": "--no-kernels"}
-    save(record)
+    with torch_threads(args.torch_threads) if uses_torch else nullcontext() as threads:
+        config = BenchConfig(
+            presets=tuple(args.presets),
+            batch_sizes=tuple(args.batch_sizes),
+            modes=tuple(args.modes),
+            device=device.name,
+            peers=tuple(peers),
+            repeats=args.repeats,
+            seconds=args.seconds,
+            warmup_steps=args.warmup_steps,
+            data=args.data,
+            data_dir=args.data_dir,
+            max_load=None if args.max_load < 0 else args.max_load,
+            quiet_timeout=args.quiet_timeout,
+            gap=args.gap,
+            torch_threads=threads,
+        )
+        record = {
+            "schema": SCHEMA,
+            "environment": environment(device),  # torch on the peer's threads already
+            "config": config.to_dict(),
+            "complete": False,
+            "rows": [],
+        }
+        record["kernels"] = run_kernels(device) if args.kernels else {"skipped": "--no-kernels"}
+        if "skipped" not in record["kernels"]:
+            save(record)
 
-    def row_done(row: dict) -> None:
-        record["rows"].append(row)
-        save(record)
-        if log is not None:
-            log(row)
+        def row_done(row: dict) -> None:
+            record["rows"].append(row)
+            save(record)
+            if log is not None:
+                log(row)
 
-    _, record["data"] = run_throughput(config, row_done)
+        _, record["data"] = run_throughput(config, row_done, images)
     record["complete"] = True
     save(record)
     return record
@@ -205,22 +243,43 @@ def benchmark(args, log=None, save=None) -> dict:
 
 def run(args) -> int:
     """``gpunn bench``: print the table as rows finish, write the JSON; 0 on success."""
-    from gpunn.benchmark.report import TABLE_HEADER, format_row, kernel_table, reasons, write_json
+    from pathlib import Path
+
+    from gpunn.benchmark.report import (
+        TABLE_HEADER,
+        default_result_name,
+        format_row,
+        kernel_table,
+        reasons,
+        write_json,
+    )
     from gpunn.errors import ConfigError
     from gpunn.files import check_output
 
+    paths: list[Path] = []  # the file written, chosen at the first save
+
+    header = [TABLE_HEADER]  # printed with the first row, once nothing can refuse the run
+
     def log(row):
-        print("\n".join(format_row(row)), flush=True)
+        print("\n".join([*header, *format_row(row)]), flush=True)
+        header.clear()
 
     def save(record):
-        if args.json:
-            write_json(args.json, record)
+        if not paths and args.json:
+            paths.append(Path(args.json))
+        elif not paths and args.results_dir:
+            folder = Path(args.results_dir)
+            name = default_result_name(record["environment"], lambda n: (folder / n).exists())
+            paths.append(folder / name)
+        if paths:
+            write_json(paths[0], record)
 
     if args.json:
         check_output(args.json, "--json")
+    if args.results_dir:
+        check_output(args.results_dir, "--results-dir", folder=True)
 
     try:
-        print(TABLE_HEADER, flush=True)
         record = benchmark(args, log, save)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
@@ -237,6 +296,6 @@ def run(args) -> int:
         flush=True,
     )
     print(kernel_table(record["kernels"]))
-    if args.json:
-        print(f"wrote {args.json}", file=sys.stderr)
+    if paths:
+        print(f"wrote {paths[0]}", file=sys.stderr)
     return 0

@@ -8,20 +8,23 @@ how much the machine drifted while measuring.
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from gpunn.benchmark.peers import torch_runner
+from gpunn.benchmark.peers import PEERS, torch_runner, torch_threads
 from gpunn.benchmark.subjects import (
     EAGER_PEER,
+    Images,
     build_network,
     gpunn_runner,
     load_images,
     make_pool,
 )
-from gpunn.benchmark.timing import Unavailable, alternate
+from gpunn.benchmark.timing import alternate, reason
 
 MODES = ("train", "infer")
 
@@ -44,6 +47,7 @@ class BenchConfig:
     quiet_timeout: float = 10.0  # seconds to wait for such a quiet machine per round
     # idle seconds before each measurement (None: 0.5 on the CPU, 0 on a GPU)
     gap: float | None = None
+    torch_threads: int | None = None  # of the 'torch' peers (None: torch's count at the start)
 
     def gap_seconds(self) -> float:
         """The idle before each measurement: on the CPU long enough for the other side's
@@ -86,9 +90,10 @@ def measure_row(preset, mode: str, pool, state: dict, config: BenchConfig) -> di
                     gpunn_runner(preset, mode, pool, config.device, graphs=False, name=peer)
                 )
                 continue
-            runners.append(torch_runner(preset, mode, pool, state, config.device, peer))
-        except Unavailable as exc:
-            results[peer] = {"available": False, "reason": str(exc)}
+            threads = config.torch_threads
+            runners.append(torch_runner(preset, mode, pool, state, config.device, peer, threads))
+        except Exception as exc:  # no torch, torch.compile refused, out of memory: that peer
+            results[peer] = {"available": False, "reason": reason(exc)}
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         results.update(
             alternate(
@@ -103,6 +108,8 @@ def measure_row(preset, mode: str, pool, state: dict, config: BenchConfig) -> di
         )
     del runners
     gc.collect()
+    if config.device == "gpu":
+        release_gpu_memory()
     ours = results.pop("gpunn")
     return {
         "preset": preset.name,
@@ -114,25 +121,40 @@ def measure_row(preset, mode: str, pool, state: dict, config: BenchConfig) -> di
     }
 
 
+def release_gpu_memory() -> None:
+    """Give the memory one row's runners kept in CuPy's pool and torch's cache back to the
+    GPU, so that neither library runs out at the next row for what the other holds."""
+    from gpunn.backend import get_device
+
+    get_device("gpu").xp.get_default_memory_pool().free_all_blocks()
+    torch = sys.modules.get("torch")  # only if a peer imported it
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def run_throughput(
-    config: BenchConfig, log: Callable[[dict], None] | None = None
+    config: BenchConfig, log: Callable[[dict], None] | None = None, images: Images | None = None
 ) -> tuple[list[dict], str]:
-    """All rows of ``config`` (each passed to ``log`` as it is done) and the data source."""
+    """All rows of ``config`` (each passed to ``log`` as it is done) and the data source;
+    ``images``: those to cut the batches from (default: ``load_images`` of the config's)."""
     from gpunn.presets import get_preset
 
     for mode in config.modes:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: choose train or infer")
     presets = [get_preset(name) for name in config.presets]
-    images = load_images(config.data, config.data_dir)
+    images = images or load_images(config.data, config.data_dir)
+    uses_torch = any(peer in PEERS for peer in config.peers)
     rows = []
-    for preset in presets:
-        state = build_network(preset, "cpu")[0].state()  # gpunn's starting weights, seed 0
-        for m in config.batch_sizes:
-            pool = make_pool(images, m, preset.input_shape)
-            for mode in config.modes:
-                row = measure_row(preset, mode, pool, state, config)
-                rows.append(row)
-                if log is not None:
-                    log(row)
+    with torch_threads(config.torch_threads) if uses_torch else nullcontext() as threads:
+        config = replace(config, torch_threads=threads)
+        for preset in presets:
+            state = build_network(preset, "cpu")[0].state()  # gpunn's starting weights, seed 0
+            for m in config.batch_sizes:
+                pool = make_pool(images, m, preset.input_shape)
+                for mode in config.modes:
+                    row = measure_row(preset, mode, pool, state, config)
+                    rows.append(row)
+                    if log is not None:
+                        log(row)
     return rows, images.source

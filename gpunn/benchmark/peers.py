@@ -18,6 +18,8 @@ momentum, and weight decay λ/n on weights only, which is gpunn's update rule.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -25,16 +27,34 @@ from gpunn.benchmark.subjects import TRAIN_SIZE
 from gpunn.benchmark.timing import Runner, Unavailable
 
 PEERS = ("torch", "torch-1t", "torch-compile")
-_DEFAULT_THREADS: list[int] = []  # torch's own thread count, read once before any change
 
 
 def import_torch():
-    """The torch module, or raise ``Unavailable`` saying why it cannot be imported."""
+    """The torch module, or raise ``Unavailable`` saying why it cannot be imported (not
+    installed, or a build whose CUDA libraries this machine lacks: an OSError)."""
     try:
         return importlib.import_module("torch")
-    except ImportError as exc:
-        why = f"PyTorch is not importable ({exc}); pip install 'gpunn[bench]'"
+    except Exception as exc:
+        why = f"PyTorch is not importable ({type(exc).__name__}: {exc}); pip install 'gpunn[bench]'"
         raise Unavailable(why) from None
+
+
+@contextmanager
+def torch_threads(requested: int | None) -> Iterator[int | None]:
+    """The threads the 'torch' peer runs on: ``requested``, else torch's count on entry
+    (None without torch). torch runs on them inside; its count on entry is put back after,
+    whatever the peers set ('torch-1t': one)."""
+    try:
+        torch = import_torch()
+    except Unavailable:
+        yield None
+        return
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(requested or before)
+        yield requested or before
+    finally:
+        torch.set_num_threads(before)
 
 
 def exact_float32(torch) -> dict:
@@ -142,19 +162,25 @@ def loss_fn(torch, cost: str, out_activation: str):
     raise Unavailable(f"no PyTorch peer for cost {cost!r}")
 
 
-def torch_runner(preset, mode: str, pool, state: dict, device: str, peer: str = "torch") -> Runner:
+def torch_runner(
+    preset,
+    mode: str,
+    pool,
+    state: dict,
+    device: str,
+    peer: str = "torch",
+    threads: int | None = None,
+) -> Runner:
     """A ``Runner`` for the PyTorch peer called ``peer`` (one of ``PEERS``).
 
-    'torch' runs on torch's default number of threads, 'torch-1t' on one (set before
+    'torch' runs on ``threads`` (None: torch's count now), 'torch-1t' on one (set before
     each of its measurements, outside the clock), 'torch-compile' as 'torch' through
     ``torch.compile``.
     """
     if peer not in PEERS:
         raise Unavailable(f"unknown peer {peer!r}: choose from {', '.join(PEERS)}")
     torch = import_torch()
-    if not _DEFAULT_THREADS:
-        _DEFAULT_THREADS.append(torch.get_num_threads())
-    threads = 1 if peer == "torch-1t" else _DEFAULT_THREADS[0]
+    threads = 1 if peer == "torch-1t" else threads or torch.get_num_threads()
     dev = "cuda" if device == "gpu" else "cpu"
     if dev == "cuda":
         if not torch.cuda.is_available():

@@ -44,11 +44,12 @@ def source_digest() -> str:
     return h.hexdigest()
 
 
-def git_commit() -> dict | None:
-    """The commit of the gpunn checkout, the package files that differ from it (changed
-    or untracked), and ``source_digest``: with a dirty tree, only the digest names the
-    code that was measured."""
-    root = Path(__file__).resolve().parents[2]
+def git_commit(root: Path | None = None) -> dict | None:
+    """The commit of the gpunn checkout (``root``: the folder that holds this package), the
+    package files that differ from it (changed or untracked), and ``source_digest``: with a
+    dirty tree, only the digest names the code that was measured. No commit when gpunn
+    is not a tracked part of the git project around it (copied into another's .venv)."""
+    root = root or Path(__file__).resolve().parents[2]
 
     def git(*args: str) -> str:
         return subprocess.run(
@@ -56,7 +57,8 @@ def git_commit() -> dict | None:
         ).stdout.strip()
 
     try:
-        head = git("rev-parse", "HEAD")
+        git("ls-files", "--error-unmatch", "--", "gpunn/__init__.py")  # gpunn's own checkout,
+        head = git("rev-parse", "HEAD")  # not a project it was copied into
         changed = git("status", "--porcelain", "--", "gpunn").splitlines()
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "source_digest": source_digest()}
@@ -67,6 +69,16 @@ def git_commit() -> dict | None:
         "source_digest": source_digest(),
         "root": str(root),
     }
+
+
+def _gpunn_threads() -> int | None:
+    """The threads gpunn's own CPU work spreads over (``gpunn.kernels.threads.workers``)."""
+    from gpunn.kernels.threads import workers
+
+    try:
+        return workers()
+    except Exception:  # a bad GPUNN_CPU_THREADS: the CLI refuses it before this
+        return None
 
 
 def gpu_info(device) -> dict | None:
@@ -109,6 +121,7 @@ def environment(device) -> dict:
         },
         "torch": torch_info(),
         "git": git_commit(),
+        "gpunn_threads": _gpunn_threads(),
         "threads_env": {
             k: os.environ[k]
             for k in (

@@ -28,11 +28,13 @@ TRAIN_SIZE = 50_000  # n in the L2 term λ/n, as for the book's training set
 
 @dataclass(frozen=True)
 class Images:
-    """Host images x float32 (N, 784) in [0, 1], labels int64 (N,), and where they came from."""
+    """Host images x float32 (N, 784) in [0, 1], labels int64 (N,), where they came from
+    (words), and the files read (none for random images)."""
 
     x: np.ndarray
     y: np.ndarray
     source: str
+    files: tuple = ()
 
 
 def load_images(kind: str = "auto", data_dir=None, n: int = 16_384, seed: int = 0) -> Images:
@@ -44,9 +46,11 @@ def load_images(kind: str = "auto", data_dir=None, n: int = 16_384, seed: int = 
     if kind != "random":
         try:
             from gpunn.data import load
+            from gpunn.run_setup import source_files
 
-            train = load("mnist", data_dir, download=False).train
-            return Images(train.x[:n], train.y[:n], "mnist")
+            data = load("mnist", data_dir, download=False)
+            files = tuple(source_files(data.source))
+            return Images(data.train.x[:n], data.train.y[:n], "mnist", files)
         except Exception as exc:  # an unfinished loader, no files: fall back, say why
             if kind == "mnist":
                 raise

@@ -9,8 +9,9 @@ the device. A measurement is
 and reports n·m / t images per second (m the mini-batch size). Warm-up steps (JIT
 compilation, cuDNN autotuning, allocator growth) run before any measurement, and n
 is calibrated once per runner so that one measurement takes about ``seconds``.
-``alternate`` then measures the runners in turn, g, p, g, p, …, so that a drift in
-the machine's speed (other processes, clock boost) hits every side alike; on a
+``alternate`` then measures the runners in turn, each round starting one later than the
+last (g p, p g, g p, …), so that a drift in the machine's speed (other processes, clock
+boost) hits every side alike and no side always comes first after an idle wait; on a
 shared machine it can also wait for, and throw away rounds disturbed by, other
 processes' CPU load.
 """
@@ -108,7 +109,8 @@ class Unavailable(Exception):
     """A runner that could not be built or run (no torch, a torch.compile failure, …)."""
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
+    """'Type: the first line of the message', at most 300 characters."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
@@ -140,7 +142,8 @@ def alternate(
     quiet_timeout: float | None = None,
     gap: float = 0.0,
 ) -> dict[str, dict]:
-    """Measure the runners in rounds (each once, in turn); per name, stats or why it failed.
+    """Measure the runners in rounds (each once, in turn, round k starting at runner k mod
+    their number); per name, stats or why it failed.
 
     ``gap``: seconds of idle before each measurement, so that the worker threads the last
     runner left spinning (OpenMP's, OpenBLAS's wait for more work for a while) have gone to
@@ -161,7 +164,7 @@ def alternate(
     def fail(r: Runner, exc: Exception) -> None:
         if r in live:
             live.remove(r)
-        results[r.name] = {"available": False, "reason": _reason(exc)}
+        results[r.name] = {"available": False, "reason": reason(exc)}
 
     for r in runners:
         try:
@@ -177,7 +180,8 @@ def alternate(
         if max_load is not None:
             wait_quiet(max_load, quiet_timeout)
         got = {}
-        for r in list(live):
+        first = (rounds + discarded) % len(live)
+        for r in live[first:] + live[:first]:
             time.sleep(gap)
             try:
                 t = r.run(steps[r.name])

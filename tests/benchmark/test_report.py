@@ -99,4 +99,37 @@ def test_bench_saves_the_record_after_every_row():
     )  # fmt: skip
     saved = []
     benchmark(args, save=lambda r: saved.append((len(r["rows"]), r["complete"], "kernels" in r)))
-    assert saved == [(0, False, True), (1, False, True), (2, False, True), (2, True, True)]
+    # on the CPU the kernel micro-benchmarks are skipped: nothing is written before a row
+    assert saved == [(1, False, True), (2, False, True), (2, True, True)]
+
+
+def test_a_list_option_refuses_a_value_given_twice():
+    """Two runners of one name would write over each other's samples."""
+    import pytest
+
+    from gpunn.benchmark.cli import _csv, _peers
+
+    with pytest.raises(argparse.ArgumentTypeError, match="given twice: torch"):
+        _peers("torch,torch-1t,torch")
+    with pytest.raises(argparse.ArgumentTypeError, match="given twice: 10"):
+        _csv(int)("10,64,10")
+    assert _csv(int)("10,64") == (10, 64)
+
+
+def test_the_commit_is_gpunns_own_checkouts_only(tmp_path):
+    """gpunn copied into another git project (an ignored .venv): no commit of that one."""
+    import subprocess
+
+    from gpunn.benchmark.report import git_commit
+
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (tmp_path / "other.txt").write_text("another project")
+    subprocess.run([*git, "add", "other.txt"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    assert git_commit(tmp_path)["commit"] is None
+    (tmp_path / "gpunn").mkdir()
+    (tmp_path / "gpunn" / "__init__.py").write_text("")
+    subprocess.run([*git, "add", "gpunn"], check=True)
+    subprocess.run([*git, "commit", "-qm", "y"], check=True)
+    assert len(git_commit(tmp_path)["commit"]) == 40
