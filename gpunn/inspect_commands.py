@@ -12,8 +12,9 @@ import numpy as np
 
 from gpunn import commands, run_setup
 from gpunn.backend import get_device, to_numpy
-from gpunn.errors import ConfigError, DataError, ShapeError
+from gpunn.errors import ConfigError, DataError, ModelFileError, ShapeError
 from gpunn.files import check_given_once
+from gpunn.values import is_integer
 
 
 def cmd_evaluate(args) -> int:
@@ -75,6 +76,14 @@ def _split_of(paths, models, split: str) -> tuple[int | None, int]:
     that --split train and validation are the images they were trained and validated on;
     ConfigError when that split means nothing for them."""
     pairs = list(zip(paths, models, strict=True))
+    for p, m in pairs:
+        for key in ("validation_size", "train_size"):
+            n = m.metadata.get(key)
+            if n is not None and not (is_integer(n) and n >= 0):
+                raise ModelFileError(
+                    f"{p}: its metadata's {key} is {n!r}, not a count of images; the file "
+                    f"was not written by gpunn as it is"
+                )
     sizes = {p: run_setup.held_out(m.metadata.get("validation_size")) for p, m in pairs}
     if split == "test":
         return None, next(iter(sizes.values()))  # the test images are the same whatever
@@ -184,7 +193,14 @@ def _curve_labels(paths: list[str]) -> list[str]:
     """Each file's name less .jsonl ('run', 'ens member0'), or its path where names clash."""
     check_given_once(paths, "each run's curves are drawn once")
     names = [Path(p).name.replace(".jsonl.member", " member").removesuffix(".jsonl") for p in paths]
-    return [p if names.count(n) > 1 else n for p, n in zip(paths, names, strict=True)]
+    labels = [p if names.count(n) > 1 else n for p, n in zip(paths, names, strict=True)]
+    return [_drawable(label) for label in labels]
+
+
+def _drawable(name: str) -> str:
+    """``name`` as text a font can draw: the bytes of a name that is not UTF-8 (which
+    Python holds as lone surrogates) become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _png_out(out: str, inputs=()) -> Path:
@@ -233,6 +249,9 @@ def read_image(path: str, side: int = 28) -> np.ndarray:
         raise DataError(f"{path}: is over {high}×{high} pixels; give a smaller image") from None
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise DataError(f"{path}: cannot be read as an image ({exc})") from None
+    except Exception as exc:  # Pillow's lazy decoding of a damaged file: TypeError, …
+        why = f"{type(exc).__name__}: {exc}"
+        raise DataError(f"{path}: cannot be read as an image, it looks damaged ({why})") from None
     if a.shape != (side, side):
         resized = Image.fromarray(a, mode="F").resize((side, side), Image.Resampling.LANCZOS)
         a = np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)

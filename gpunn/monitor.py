@@ -12,6 +12,7 @@ book's network2 reports them.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from gpunn.errors import ConfigError
@@ -129,15 +130,24 @@ MAX_EPOCH, MAX_SECONDS, MAX_IMAGES_PER_SECOND = 10**9, 1e9, 1e12
 
 def _is_epoch(record: dict) -> bool:
     """An epoch record: a whole epoch number from 1 to MAX_EPOCH, seconds and images per
-    second from 0 to their bounds, every other value a number or null."""
+    second from 0 to their bounds, accuracies from 0 to 1, η finite and ≥ 0, costs
+    numbers (NaN too: a diverging run's); each but the first two may be null."""
     epoch, seconds, speed = (record.get(k) for k in ("epoch", "seconds", "images_per_second"))
-    numbers = ["eta", *(key for key, _ in ACCURACY_AND_COST_KEYS)]
-    numbers += [f"raw_{key}" for key in RAW_KEYS]
+    accuracies = [key for key, _ in ACCURACY_AND_COST_KEYS if key.endswith("_accuracy")]
+    accuracies += [f"raw_{key}" for key in RAW_KEYS]
+    costs = [key for key, _ in ACCURACY_AND_COST_KEYS if key.endswith("_cost")]
+
+    def within(key: str, low: float, high: float) -> bool:
+        v = record.get(key)
+        return v is None or (is_real(v) and low <= v <= high)
+
     return (
         is_real(epoch) and 1 <= epoch <= MAX_EPOCH and float(epoch).is_integer()
         and is_real(seconds) and 0 <= seconds <= MAX_SECONDS
-        and (speed is None or (is_real(speed) and 0 <= speed <= MAX_IMAGES_PER_SECOND))
-        and all(record.get(key) is None or is_real(record[key]) for key in numbers)
+        and within("images_per_second", 0, MAX_IMAGES_PER_SECOND)
+        and within("eta", 0, sys.float_info.max)
+        and all(within(key, 0, 1) for key in accuracies)
+        and all(record.get(key) is None or is_real(record[key]) for key in costs)
     )  # fmt: skip
 
 

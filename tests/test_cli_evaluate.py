@@ -309,3 +309,26 @@ def test_predict_reads_digits_of_any_depth_and_refuses_odd_sizes(tmp_path):
         Image.new("L", size).save(tmp_path / "odd.png")
         with pytest.raises(DataError, match=rf"odd.png: is {size[0]}×{size[1]} pixels; give"):
             read_image(tmp_path / "odd.png")
+
+
+def test_predict_with_an_image_pillow_trips_over(images, trained, monkeypatch, capsys):
+    """Pillow's lazy decoding of a damaged TIFF raised TypeError (found by fuzzing)."""
+    from gpunn import inspect_commands
+
+    def damaged(img):
+        raise TypeError("'float' object cannot be interpreted as an integer")
+
+    monkeypatch.setattr(inspect_commands, "_grey", damaged)
+    line = fails(["predict", trained / "net.npz", images / "one.png", "--device", "cpu"], capsys)
+    assert "one.png: cannot be read as an image, it looks damaged (TypeError: " in line
+
+
+@pytest.mark.parametrize("key, value", [("validation_size", [100]), ("train_size", "all")])
+def test_evaluate_refuses_a_model_whose_sizes_are_not_counts(
+    key, value, tmp_path, data_dir, capsys
+):
+    net = Network([FullyConnected(10, n_in=784)], input_shape=(784,), device="cpu")
+    net.save(tmp_path / "odd.npz", metadata={key: value})
+    argv = ["evaluate", tmp_path / "odd.npz", "--data-dir", data_dir, "--device", "cpu"]
+    line = fails([*argv, "--split", "train"], capsys)
+    assert f"odd.npz: its metadata's {key} is {value!r}, not a count of images" in line

@@ -63,6 +63,11 @@ def test_images_seen_add_up_each_epochs_images():
         ('{"epoch": 1, "seconds": 2, "images_per_second": 1e308}\n', r"line 1: not a gpunn"),
         ('{"epoch": 1, "seconds": 2, "images_per_second": NaN}\n', r"line 1: not a gpunn"),
         ('{"epoch": 1, "seconds": 2, "test_accuracy": "99%"}\n', r"line 1: not a gpunn"),
+        ('{"epoch": 1, "seconds": 2, "test_accuracy": 1e308}\n', r"line 1: not a gpunn"),
+        ('{"epoch": 1, "seconds": 2, "raw_test_accuracy": -0.1}\n', r"line 1: not a gpunn"),
+        ('{"epoch": 1, "seconds": 2, "validation_accuracy": NaN}\n', r"line 1: not a gpunn"),
+        ('{"epoch": 1, "seconds": 2, "eta": Infinity}\n', r"line 1: not a gpunn"),
+        ('{"epoch": 1, "seconds": 2, "eta": -0.5}\n', r"line 1: not a gpunn"),
         ('{"final": true}\n', r"no epoch records in it \(an ensemble's summary"),
         ("", r"no epoch records in it$"),
     ],
@@ -157,3 +162,15 @@ def test_curves_refuse_bad_input_with_one_line_and_write_nothing(tmp_path, capsy
         assert main(["curves", *(str(x) for x in argv)]) == 2
         assert re.search(message, one_error_line(capsys.readouterr().err))
         assert snapshot(tmp_path) == before
+
+
+def test_curves_of_a_file_whose_name_is_not_utf8(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    import os
+
+    name = os.fsdecode(b"\xff\xferun.jsonl")  # lone surrogates in Python
+    write(tmp_path / name, record(1, 0.98), record(2, 0.985))
+    assert _curve_labels([str(tmp_path / name)]) == ["\ufffd\ufffdrun"]
+    out = tmp_path / "c.png"
+    assert main(["curves", str(tmp_path / name), "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

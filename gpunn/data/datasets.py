@@ -50,6 +50,7 @@ from gpunn.data.sources import (
     load_idx_dir,
     load_npz,
     load_pkl,
+    probe,
 )
 from gpunn.errors import ConfigError, DataError
 
@@ -126,7 +127,7 @@ def _find(info: DatasetInfo, dirs: list[Path]) -> tuple[str, Path] | None:
             return "idx", d
         if info.name == "mnist":
             for kind, file_name in (("pkl", PKL_NAME), ("npz", NPZ_NAME)):
-                if (d / file_name).is_file():
+                if probe(d / file_name):
                     return kind, d / file_name
     return None
 
@@ -157,7 +158,7 @@ def load_raw(
 ) -> RawData:
     """The dataset as its source holds it (``RawData``), found, fetched and verified as above."""
     info = dataset_info(name)
-    if data_dir is not None and Path(data_dir).exists() and not Path(data_dir).is_dir():
+    if data_dir is not None and probe(Path(data_dir), Path.exists) and not Path(data_dir).is_dir():
         raise DataError(f"{data_dir}: is a file; give the folder that holds the dataset's files")
     dirs = candidate_dirs(info.name, data_dir)
     found = _find(info, dirs)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from gpunn.backend import get_array_module
-from gpunn.data.expand import bilinear, image_shape
+from gpunn.data.expand import as_images, bilinear, image_shape
 
 MAX_SLANT = 1.0  # |α| at most 1 (45°): a blot or a stroke along a row gives no real slant
 _CHUNK = 8192  # images at a time, to bound the temporaries' memory
@@ -63,7 +63,7 @@ def deskew(x: Any, input_shape: tuple[int, ...] = (784,)) -> Any:
     xp = get_array_module(x)
     c, h, w = image_shape(input_shape)
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
-    images = x.reshape(len(x), c, h, w).astype(dtype, copy=False)
+    images = as_images(x, (c, h, w)).astype(dtype, copy=False)  # ShapeError if not
     out = xp.empty(images.shape, dtype=dtype)
     i = xp.arange(h, dtype=np.float64)[None, :, None]  # (1, H, 1)
     j = xp.arange(w, dtype=np.float64)[None, None, :]  # (1, 1, W)

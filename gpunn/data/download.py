@@ -21,7 +21,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpunn.data.idx import parse_idx, read_bytes
+from gpunn.data.idx import decompressed, parse_idx
 from gpunn.data.sources import IDX_NAMES
 from gpunn.errors import DataError
 from gpunn.files import new_file_mode
@@ -115,7 +115,7 @@ def fetch(info: DatasetInfo, name: str, directory: Path) -> Path:
             os.fchmod(fd, new_file_mode())  # a shared data folder stays readable to others
             with os.fdopen(fd, "wb") as out, urlopen(url, timeout=TIMEOUT_S) as response:
                 shutil.copyfileobj(response, out)
-            data = read_bytes(tmp)
+            data = decompressed(tmp.read_bytes(), url)  # errors name the URL, not tmp
             parse_idx(data, idx_kind(name), url)
             digest = hashlib.sha256(data).hexdigest()
             if digest != info.sha256[name]:

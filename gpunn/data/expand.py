@@ -15,13 +15,14 @@ import numpy as np
 
 from gpunn.backend import get_array_module
 from gpunn.errors import ConfigError, ShapeError
+from gpunn.values import is_real
 
 IMAGE_SHAPE = (1, 28, 28)
 SHIFT_VIEWS = 5  # an image and its one-pixel shifts up, down, left and right
 _CHUNK = 8192  # images distorted at a time, to bound the temporaries' memory
 
 
-def _as_images(x: Any, image_shape: tuple[int, int, int]) -> Any:
+def as_images(x: Any, image_shape: tuple[int, int, int]) -> Any:
     """``x`` (N, ...) viewed as (N, C, H, W); ShapeError if the sizes disagree."""
     c, h, w = image_shape
     if x.ndim < 2 or int(np.prod(x.shape[1:])) != c * h * w:
@@ -33,7 +34,7 @@ def shifted_images(x: Any, image_shape: tuple[int, int, int] = IMAGE_SHAPE) -> A
     """(SHIFT_VIEWS = 5, N, C, H, W): x's images (N, D), then each shifted one pixel up,
     down, left and right, the vacated row or column filled with zeros."""
     xp = get_array_module(x)
-    images = _as_images(x, image_shape)  # (N, C, H, W)
+    images = as_images(x, image_shape)  # (N, C, H, W)
     out = xp.zeros((SHIFT_VIEWS,) + images.shape, dtype=x.dtype)
     out[0] = images
     out[1, ..., :-1, :] = images[..., 1:, :]  # up
@@ -49,8 +50,8 @@ def expand_shifts(
     """The book's expansion: x (N, D), y (N,) -> (5N, D), (5N,), block after block: the
     originals, then the images shifted up, down, left and right (``shifted_images``)."""
     xp = get_array_module(x, y)
-    if len(y) != len(x):
-        raise ShapeError(f"{len(x)} images but {len(y)} labels")
+    if y.ndim != 1 or len(y) != len(x):
+        raise ShapeError(f"{len(x)} images need labels of shape ({len(x)},), not {y.shape}")
     out = shifted_images(x, image_shape)
     return out.reshape((SHIFT_VIEWS * len(x),) + x.shape[1:]), xp.tile(y, SHIFT_VIEWS)
 
@@ -117,6 +118,10 @@ def _warp_cpu(images, cos, sin, shift, field, out) -> None:
     )
 
 
+MAX_ELASTIC_ALPHA = 1000.0  # 30× Simard's 34 for 28×28 digits: nothing of a digit left
+MAX_ELASTIC_SIGMA = 1000.0  # pixels: far past a flat field on any image here
+
+
 def random_distort(
     x: Any,
     rng: np.random.Generator | int,
@@ -141,11 +146,22 @@ def random_distort(
     """
     xp = get_array_module(x)
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
-    images = _as_images(x, image_shape)  # (N, C, H, W)
+    images = as_images(x, image_shape)  # (N, C, H, W)
     n, _, h, w = images.shape
-    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
-    if not 0 <= max_scale < 1:
-        raise ConfigError(f"max_scale must be in [0, 1), not {max_scale}")
+    dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+    side = max(h, w)
+    for name, v, high in (
+        ("max_shift", max_shift, side),  # beyond: no image left
+        ("max_rotation_degrees", max_rotation_degrees, 180),
+        ("elastic_alpha", elastic_alpha, MAX_ELASTIC_ALPHA),
+        ("elastic_sigma", elastic_sigma, MAX_ELASTIC_SIGMA),
+    ):
+        if not (is_real(v) and 0 <= v <= high):
+            raise ConfigError(f"{name} must be a number from 0 to {high}, not {v!r}")
+    if not (is_real(max_scale) and 0 <= max_scale < 1):
+        raise ConfigError(f"max_scale must be in [0, 1), not {max_scale!r}")
+    if n == 0:
+        return xp.empty(x.shape, dtype=dtype)
     angles = np.deg2rad(rng.uniform(-max_rotation_degrees, max_rotation_degrees, n))
     shifts = rng.uniform(-max_shift, max_shift, (n, 2))  # (N, [rows, cols])
     # drawn only when asked for, so that the other draws stay as they were without it

@@ -35,12 +35,18 @@ def read_bytes(path: str | Path) -> bytes:
         data = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    return decompressed(data, path)
+
+
+def decompressed(data: bytes, origin: object) -> bytes:
+    """``data``, decompressed when it starts with the gzip magic bytes; a DataError naming
+    ``origin`` (a file, a URL) when they are not whole gzip data."""
     if data[:2] != _GZIP_MAGIC:
         return data
     try:
         return gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path}: corrupt or truncated gzip data: {exc}") from exc
+        raise DataError(f"{origin}: corrupt or truncated gzip data: {exc}") from exc
 
 
 def content_sha256(path: str | Path) -> str:

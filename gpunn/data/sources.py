@@ -55,9 +55,19 @@ class RawData:
 def find_idx_file(directory: Path, name: str) -> Path | None:
     """``directory/name.gz`` or else ``directory/name`` where one is a file, else None."""
     for candidate in (directory / f"{name}.gz", directory / name):
-        if candidate.is_file():
+        if probe(candidate):
             return candidate
     return None
+
+
+def probe(path: Path, test=None) -> bool:
+    """``test(path)`` (None: ``path.is_file()``); DataError, not PermissionError, when the
+    folders on the way to it may not be searched."""
+    try:
+        return path.is_file() if test is None else test(path)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise DataError(f"{path.parent}: cannot look inside it ({why})") from None
 
 
 def load_idx_dir(directory: str | Path) -> RawData:

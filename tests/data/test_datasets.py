@@ -3,6 +3,7 @@
 import dataclasses
 import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -191,6 +192,29 @@ def test_download_tries_the_next_mirror(tmp_path, fakes, isolated, monkeypatch):
     patch_info(monkeypatch, "mnist", mirrors=mirrors)
     assert load("mnist", validation_size=10).source == str(cache_dir() / "mnist")
     assert len(isolated) == 8
+
+
+def test_a_truncated_download_is_named_by_its_url(tmp_path, fakes):
+    mirror = tmp_path / "mirror" / "mnist" / "train-labels-idx1-ubyte.gz"
+    mirror.write_bytes(mirror.read_bytes()[:20])
+    with pytest.raises(DataError, match="corrupt or truncated gzip") as e:
+        load("mnist", validation_size=10)
+    assert mirror.as_uri() in str(e.value) and ".part" not in str(e.value)
+
+
+def test_a_data_folder_that_may_not_be_searched_is_one_data_error(tmp_path, monkeypatch):
+    """As for a user without read and search rights on it (root has them whatever the mode)."""
+    locked = tmp_path / "locked"
+    is_file = Path.is_file
+
+    def refuse(path):
+        if locked in path.parents:
+            raise PermissionError(13, "Permission denied", str(path))
+        return is_file(path)
+
+    monkeypatch.setattr(Path, "is_file", refuse)
+    with pytest.raises(DataError, match=r"locked/mnist: cannot look inside it \(Permission denied"):
+        load("mnist", locked, download=False, validation_size=10)
 
 
 def test_a_failed_download_into_a_new_data_dir_leaves_no_folders(tmp_path, isolated):

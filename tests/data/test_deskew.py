@@ -114,3 +114,10 @@ def test_integer_images_are_deskewed_in_float32():
     out = deskew(images, (1, 28, 28))
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out, deskew(images.astype(np.float32), (1, 28, 28)))
+
+
+def test_images_of_another_size_are_a_shape_error():
+    from gpunn.errors import ShapeError
+
+    with pytest.raises(ShapeError, match="do not hold 1x28x28 images"):
+        deskew(np.zeros((2, 700), np.float32))

@@ -166,3 +166,40 @@ def test_distort_epoch_passes_scale_and_elastic_alpha_on(images):
 def test_random_distort_needs_a_positive_sigma(images):
     with pytest.raises(ConfigError, match="elastic_sigma"):
         random_distort(images, 0, elastic_sigma=0)
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("max_shift", float("nan")),
+        ("max_shift", -1.0),
+        ("max_shift", 1e300),
+        ("max_rotation_degrees", float("inf")),
+        ("elastic_alpha", float("nan")),
+        ("elastic_alpha", -34.0),
+        ("elastic_alpha", float("inf")),
+        ("elastic_sigma", 1e200),
+        ("max_scale", "0.1"),
+    ],
+)
+def test_random_distort_refuses_a_setting_out_of_range(images, option, value):
+    with pytest.raises(ConfigError, match=option):
+        random_distort(images, 0, **{option: value})
+
+
+def test_random_distort_of_no_images_and_of_half_floats(images):
+    none = random_distort(np.zeros((0, 784), np.float32), 0)
+    assert none.shape == (0, 784) and none.dtype == np.float32
+    half = random_distort(images[:2].astype(np.float16), 0)
+    assert half.dtype == np.float32 and half.shape == (2, 784) and np.isfinite(half).all()
+
+
+def test_distort_epoch_refuses_a_strength_that_leaves_no_digit(images):
+    with pytest.raises(ConfigError, match="max_shift"):
+        distort_epoch(images, 0, 1, (784,), strength=1e300)
+
+
+def test_expand_shifts_wants_one_label_per_image():
+    x = np.zeros((2, 784), np.float32)
+    with pytest.raises(ShapeError, match=r"labels of shape \(2,\), not \(2, 10\)"):
+        expand_shifts(x, np.zeros((2, 10)))
