@@ -249,6 +249,8 @@ def read_image(path: str, side: int = 28) -> np.ndarray:
         raise DataError(f"{path}: is over {high}×{high} pixels; give a smaller image") from None
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise DataError(f"{path}: cannot be read as an image ({exc})") from None
+    except MemoryError:
+        raise
     except Exception as exc:  # Pillow's lazy decoding of a damaged file: TypeError, …
         why = f"{type(exc).__name__}: {exc}"
         raise DataError(f"{path}: cannot be read as an image, it looks damaged ({why})") from None

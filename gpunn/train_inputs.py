@@ -43,6 +43,10 @@ def checked_inputs(
         raise ConfigError(
             f"{name} {value:g} needs expand='distort' (this run's expansion: {expand or 'none'})"
         )
+    if expand == "distort":
+        from gpunn.data.expand import check_distort_strength
+
+        check_distort_strength(config.distort_strength, network.input_shape)
     if run_info is not None and not isinstance(run_info, dict):
         raise ConfigError(f"run_info must be a dict or None, got {type(run_info).__name__}")
     splits = {"training": data.train, "validation": data.validation, "test": data.test}

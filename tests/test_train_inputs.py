@@ -33,3 +33,17 @@ def test_arguments_of_the_wrong_kind_are_one_config_error(change, message):
     network, data, config = args.pop("network"), args.pop("data"), args.pop("config")
     with pytest.raises(ConfigError, match=message):
         Trainer(network, data, config, **args)
+
+
+def test_a_distortion_strength_past_the_images_side_names_the_strength():
+    """Shifts of 2 px per unit of strength: 8 is 16 px, past 14×14 images (fine for 28×28)."""
+    net = Network(
+        [FullyConnected(20, "relu"), Softmax(10)],
+        "log-likelihood",
+        input_shape=(4, 14, 14),
+        device="cpu",
+    )
+    config = TrainConfig(epochs=1, distort_strength=8.0)
+    with pytest.raises(ConfigError, match="distort_strength 8 shifts images by up to 16 pixels"):
+        Trainer(net, blobs(), config, expand="distort")
+    Trainer(small_net(), blobs(), config, expand="distort")

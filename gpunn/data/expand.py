@@ -231,8 +231,24 @@ def distort_epoch(
         x,
         rng,
         image_shape=image_shape(input_shape),
-        max_shift=2.0 * strength,
+        max_shift=SHIFT_PER_STRENGTH * strength,
         max_rotation_degrees=10.0 * strength,
         elastic_alpha=34.0 * strength if elastic_alpha is None else elastic_alpha,
         max_scale=scale,
     )
+
+
+SHIFT_PER_STRENGTH = 2.0  # pixels of shift per unit of distort_epoch's strength
+
+
+def check_distort_strength(strength: float, input_shape) -> None:
+    """ConfigError when ``distort_epoch``'s shifts at ``strength`` would pass the side of
+    images of ``input_shape`` (where ``random_distort`` refuses them), naming the strength."""
+    side = max(image_shape(input_shape)[1:])
+    if SHIFT_PER_STRENGTH * strength > side:
+        most = side / SHIFT_PER_STRENGTH
+        raise ConfigError(
+            f"distort_strength {strength:g} shifts images by up to "
+            f"{SHIFT_PER_STRENGTH * strength:g} pixels, past their side of {side}: "
+            f"give at most {most:g} for inputs of shape {tuple(input_shape)}"
+        )

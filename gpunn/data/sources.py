@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import os
 import pickle
 import zipfile
 from dataclasses import dataclass
@@ -67,7 +68,19 @@ def probe(path: Path, test=None) -> bool:
         return path.is_file() if test is None else test(path)
     except OSError as exc:
         why = exc.strerror or str(exc)
-        raise DataError(f"{path.parent}: cannot look inside it ({why})") from None
+        raise DataError(f"{_closed_folder(path)}: cannot look inside it ({why})") from None
+
+
+def _closed_folder(path: Path) -> Path:
+    """The first folder on the way to ``path`` that this process may not list or enter
+    (``path``'s own folder when none says so: root passes every access test)."""
+    for folder in reversed([path.parent, *path.parent.parents]):  # from the root down
+        try:
+            if folder.is_dir() and not os.access(folder, os.R_OK | os.X_OK):
+                return folder
+        except OSError:  # its own folder may not be entered
+            return folder.parent
+    return path.parent
 
 
 def load_idx_dir(directory: str | Path) -> RawData:

@@ -205,7 +205,8 @@ def test_a_truncated_download_is_named_by_its_url(tmp_path, fakes):
 def test_a_data_folder_that_may_not_be_searched_is_one_data_error(tmp_path, monkeypatch):
     """As for a user without read and search rights on it (root has them whatever the mode)."""
     locked = tmp_path / "locked"
-    is_file = Path.is_file
+    (locked / "mnist").mkdir(parents=True)
+    is_file, access = Path.is_file, os.access
 
     def refuse(path):
         if locked in path.parents:
@@ -213,7 +214,8 @@ def test_a_data_folder_that_may_not_be_searched_is_one_data_error(tmp_path, monk
         return is_file(path)
 
     monkeypatch.setattr(Path, "is_file", refuse)
-    with pytest.raises(DataError, match=r"locked/mnist: cannot look inside it \(Permission denied"):
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != locked and access(p, mode))
+    with pytest.raises(DataError, match=r"locked: cannot look inside it \(Permission denied"):
         load("mnist", locked, download=False, validation_size=10)
 
 
