@@ -135,7 +135,10 @@ def combine(probs, method: str):
     winners = probs.argmax(axis=2)  # (k, N)
     for member in range(k):  # k is small (5): a loop over members, not examples
         votes[xp.arange(n), winners[member]] += 1
-    return (votes + mean * 0.5).argmax(axis=1)  # mean < 1 breaks ties only
+    # a tie of votes goes to the tied class of highest mean output (then the lowest class):
+    # the mean compared among the tied only, whatever its range (linear or ReLU outputs)
+    tied = votes == votes.max(axis=1, keepdims=True)
+    return xp.where(tied, mean, -xp.inf).argmax(axis=1)
 
 
 def accuracy_table(result: dict) -> str:

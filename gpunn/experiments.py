@@ -126,6 +126,7 @@ def gradient_study(args) -> int:
     from gpunn.files import atomic_write_text, check_output
     from gpunn.gradients import BOOK_SIZES, VARIANTS, track_speeds
     from gpunn.plots import plot_speeds, require
+    from gpunn.provenance import commit_words
 
     out = check_output(args.out, "--out", folder=True)  # before the study, not after it
     for name in ("gradients.json", "gradients.png"):
@@ -143,6 +144,7 @@ def gradient_study(args) -> int:
                 epochs=args.epochs,
                 eta=args.eta,
                 mini_batch_size=args.mini_batch_size,
+                lmbda=args.lmbda,
                 seed=args.seed,
                 device=get_device(args.device),
             )
@@ -154,12 +156,13 @@ def gradient_study(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     settings = {
         k: getattr(args, k)
-        for k in ("epochs", "train_size", "eta", "mini_batch_size", "seed", "dataset")
+        for k in ("epochs", "train_size", "eta", "mini_batch_size", "lmbda", "seed", "dataset")
     }
     record = {
         "settings": settings,
         "device": get_device(args.device).describe(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "commit": commit_words(),
         "seconds": time.perf_counter() - start,
         "runs": [r.to_dict() for r in runs],
     }

@@ -176,10 +176,17 @@ def _add_train(sub) -> None:
 def _add_gradients(sub) -> None:
     """``gpunn gradients``: chapter 5's speed of learning per hidden layer."""
     g = sub.add_parser("gradients", help="chapter 5: each hidden layer's speed of learning")
-    g.add_argument("--epochs", type=positive_int, default=30)
+    g.add_argument("--epochs", type=positive_int, default=500, help="default 500, as the book")
     g.add_argument("--train-size", type=positive_int, default=1000, metavar="N")
-    g.add_argument("--eta", type=float, default=0.1)
-    g.add_argument("--batch-size", type=positive_int, default=10, dest="mini_batch_size")
+    g.add_argument("--eta", type=positive_float, default=0.1, help="default 0.1")
+    g.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=1000,
+        dest="mini_batch_size",
+        help="default 1000: one full-batch step an epoch, as the book",
+    )
+    g.add_argument("--lmbda", type=nonneg_float, default=5.0, help="L2 λ, default 5.0")
     g.add_argument("--seed", type=nonneg_int, default=0)
     g.add_argument(
         "--out",

@@ -50,6 +50,8 @@ class Trainer:
     The splits are checked first (``Network.check_examples``): a bad one raises ShapeError or
     DataError before any training. ``cuda_graphs``: replay each step from a CUDA graph on
     the GPU (``gpunn.step``); None leaves it to ``GPUNN_CUDA_GRAPHS`` (on by default).
+    ``checkpoint_on_stop`` False: a SIGINT/SIGTERM stops the run without writing a
+    checkpoint (for studies that cannot be resumed: ``gpunn gradients``, scripts/).
     With ``config.ema`` the network ends ``run()`` holding the average of its weights (what
     was evaluated); a second ``run()`` would train on from there.
     """
@@ -68,6 +70,7 @@ class Trainer:
         expand: str | None = None,
         run_info: dict | None = None,
         cuda_graphs: bool | None = None,
+        checkpoint_on_stop: bool = True,
     ) -> None:
         self.config = checked_inputs(
             network, data, config, checkpoint_dir, keep_checkpoints, metrics_path, expand, run_info
@@ -105,6 +108,7 @@ class Trainer:
             for name, split in (("validation", data.validation), ("test", data.test))
             if split is not None and len(split.x)
         }
+        self.checkpoint_on_stop = checkpoint_on_stop
         self._on_disk: tuple[tuple[int, int, int], Path] | None = None  # position, checkpoint
         self._stop: StopRequest | None = None  # run()'s, so that checkpoint writes can hold
 
@@ -274,10 +278,13 @@ class Trainer:
         )
 
     def _interrupted(self, signame: str) -> None:
+        at = f"stopped at epoch {self.epoch + 1}, batch {self.batch}"
+        if not self.checkpoint_on_stop:  # a study that cannot be resumed leaves no file
+            raise TrainingInterrupted(f"{signame} received: {at}", None)
         where = self.save_checkpoint()
         where = where or self.save_checkpoint(unused_checkpoint_dir("gpunn-checkpoints"))
         raise TrainingInterrupted(
-            f"{signame} received: stopped at epoch {self.epoch + 1}, batch {self.batch}; "
+            f"{signame} received: {at}; "
             f"checkpoint saved in {where} (continue with: gpunn train --resume {where.parent})",
             where,
         )

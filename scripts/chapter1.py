@@ -6,7 +6,7 @@ weights; each runs here that way and with gpunn's default N(0, 1/n_in).
     python scripts/chapter1.py [--device gpu] [--epochs 30]
 """
 
-from common import Results, parser, preset_run
+from common import Results, parser, preset_run, run
 
 import gpunn
 from gpunn.plots import plot_learning_curves
@@ -23,8 +23,8 @@ def main() -> None:
         {n: r["history"] for n, r in results.runs.items()}, results.dir / "test_accuracy.png"
     )
     results.say(results.table())
-    results.say(f"results in {results.save()}")
+    results.finish()
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

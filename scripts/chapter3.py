@@ -6,7 +6,7 @@ and the N(0, 1) against the N(0, 1/n_in) initialisation.
     python scripts/chapter3.py [--device gpu] [--epochs N]
 """
 
-from common import Results, parser, preset_run
+from common import Results, parser, preset_run, run
 
 import gpunn
 from gpunn.layers import FullyConnected
@@ -75,8 +75,8 @@ def main() -> None:
         {n: runs[n]["history"] for n in ("fc30", "fc30 cross-entropy")}, results.dir / "costs.png"
     )
     results.say(results.table())
-    results.say(f"results in {results.save()}")
+    results.finish()
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

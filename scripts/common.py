@@ -1,7 +1,14 @@
 """What every chapter script shares: arguments, a results folder, and runs recorded with provenance.
 
-A results file carries the device, the date and the git commit, and each run in it the
-seconds it took, so every number in it says where it came from.
+A results file carries the device, the date and the git commit of the gpunn that ran
+(with "-dirty" when its files differ from it), and each run in it the seconds it took,
+so every number in it says where it came from.
+
+Nothing is written until the arguments, the device and the data have been accepted.
+While the script runs, ``results.partial.json`` and ``run.partial.log`` hold the runs
+finished so far; only a run that completes replaces ``results.json`` and ``run.log``, so a
+Ctrl-C or an error leaves the last complete record whole. Errors are one line (exit 2),
+an interrupt too (exit 130), without a checkpoint: the scripts do not resume.
 """
 
 from __future__ import annotations
@@ -9,14 +16,21 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import gpunn
+from gpunn.arguments import nonneg_int, positive_int
+from gpunn.errors import GpunnError
+from gpunn.files import atomic_write_text
+from gpunn.interrupts import TrainingInterrupted
+from gpunn.provenance import commit_words
 from gpunn.train import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
+EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -25,56 +39,65 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", default=None, help="results folder (default scripts/results/<chapter>)")
     p.add_argument(
-        "--epochs", type=int, default=None, help="override every run's epochs (quick look)"
+        "--epochs", type=positive_int, default=None, help="override every run's epochs (quick look)"
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     return p
 
 
-def commit() -> str:
+def run(main: Callable[[], None]) -> None:
+    """Run a chapter's ``main`` and exit: 0, or one line on stderr and 2 for an error
+    gpunn reports (bad input, a missing dataset, a folder that cannot be written) or 130
+    for SIGINT / SIGTERM."""
+    prog = Path(sys.argv[0]).stem
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            text=True,
-            capture_output=True,
-            check=True,
+        main()
+    except (TrainingInterrupted, KeyboardInterrupt) as exc:
+        why = str(exc) or "interrupted"
+        print(
+            f"{prog}: stopped: {why}; results.json and run.log are as they were (the runs "
+            f"finished before it are in results.partial.json)",
+            file=sys.stderr,
         )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        sys.exit(EXIT_INTERRUPTED)
+    except (GpunnError, OSError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    except MemoryError as exc:
+        print(f"{prog}: error: out of memory: {exc or 'an allocation failed'}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    sys.exit(0)
 
 
 class Results:
     """A results folder: ``results.json`` gathers every run, ``run.log`` the console lines;
     PNGs sit beside them. A quick look (``--epochs N``) goes to ``<chapter>-epochs<N>``,
-    leaving the full run's folder alone."""
+    leaving the full run's folder alone. The folder is made at the first save."""
 
     def __init__(self, chapter: str, args) -> None:
         default = chapter if args.epochs is None else f"{chapter}-epochs{args.epochs}"
         self.dir = Path(args.out or ROOT / "scripts" / "results" / default)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = self.dir / "run.log"
-        self.log_path.write_text("")
-        self.device = gpunn.get_device(args.device)
+        self.device = gpunn.get_device(args.device)  # a bad device: refused before any write
+        self.lines: list[str] = []
         self.runs: dict[str, dict] = {}
         self.meta = {
             "chapter": chapter,
             "device": self.device.describe(),
-            "commit": commit(),
+            "commit": commit_words(),
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "gpunn": gpunn.__version__,
             "epochs_override": args.epochs,
         }
 
     def say(self, msg: str) -> None:
-        """Print ``msg`` and append it to run.log."""
+        """Print ``msg`` and keep it for run.log."""
         print(msg, flush=True)
-        with open(self.log_path, "a") as f:
-            f.write(msg + "\n")
+        self.lines.append(msg)
 
     def train(self, name: str, network, data, config, *, expand=None, book=None) -> dict:
-        """Train, record the history and summary under ``name``, and return the summary."""
+        """Train, record the history and summary under ``name``, and return the summary.
+        A signal during the run, or in its last evaluation, ends the script (after saving
+        the runs before it as partial)."""
         start = time.perf_counter()
         result = Trainer(
             network,
@@ -83,6 +106,7 @@ class Results:
             expand=expand,
             progress=False,
             log=lambda msg: self.say(f"[{name}] {msg}"),
+            checkpoint_on_stop=False,
         ).run()
         self.runs[name] = {
             "config": config.to_dict(),
@@ -93,12 +117,27 @@ class Results:
             "wall_seconds": time.perf_counter() - start,
         }
         self.save()
+        if result.late_stop:
+            raise TrainingInterrupted(f"{result.late_stop} received after {name}", None)
         return result.summary
 
-    def save(self) -> Path:
-        path = self.dir / "results.json"
-        path.write_text(json.dumps({**self.meta, "runs": self.runs}, indent=1))
+    def save(self, final: bool = False) -> Path:
+        """Write the record and the log (atomically): as partial files, or with ``final``
+        as results.json and run.log, the partial files then removed. The JSON's path."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        stem, log = ("results", "run") if final else ("results.partial", "run.partial")
+        path = self.dir / f"{stem}.json"
+        atomic_write_text(path, json.dumps({**self.meta, "runs": self.runs}, indent=1))
+        atomic_write_text(self.dir / f"{log}.log", "".join(f"{m}\n" for m in self.lines))
+        if final:
+            for name in ("results.partial.json", "run.partial.log"):
+                (self.dir / name).unlink(missing_ok=True)
         return path
+
+    def finish(self, words: str = "") -> None:
+        """Say ``words`` and where the record goes, then write it as the complete one."""
+        self.say(f"{words}results in {self.dir / 'results.json'}")
+        self.save(final=True)
 
     def table(self) -> str:
         """Book vs gpunn per run: test accuracy at the best validation epoch (gpunn's
@@ -106,7 +145,8 @@ class Results:
         lines = [f"{'run':<32} {'book':>6} {'at best val':>11} {'peak test':>9} {'seconds':>8}"]
         for name, r in self.runs.items():
             acc = r["summary"].get("test_accuracy_at_best_validation")
-            tests = [h["test_accuracy"] for h in r["history"] if h.get("test_accuracy") is not None]
+            history = r.get("history", [])  # an ensemble's entry has none
+            tests = [h["test_accuracy"] for h in history if h.get("test_accuracy") is not None]
             book = f"{r['book']:.2f}" if r.get("book") else "—"
             got = f"{100 * acc:.2f}" if acc is not None else "—"
             peak = f"{100 * max(tests):.2f}" if tests else "—"

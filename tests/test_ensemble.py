@@ -35,6 +35,17 @@ def test_average_takes_the_largest_mean_probability():
     assert combine(p, "vote").tolist() == [0]
 
 
+def test_a_vote_is_a_vote_whatever_the_outputs_range():
+    """Linear or ReLU outputs may exceed 1: the mean breaks ties among the tied classes only."""
+    p = probs([[0.1, 0.0, 0.0]], [[0.1, 0.0, 0.0]], [[0.0, 10.0, 0.0]])  # votes 2 : 1
+    assert combine(p, "vote").tolist() == [0]
+    assert combine(p, "average").tolist() == [1]
+    tie = probs([[3.0, 0.0, 0.0]], [[0.0, 2.0, 0.0]], [[0.0, 0.0, 9.0]])  # 1 : 1 : 1
+    assert combine(tie, "vote").tolist() == [2]  # the highest mean of the three
+    level = probs([[1.0, 0.0]], [[0.0, 1.0]])  # votes and means tied: the lowest class
+    assert combine(level, "vote").tolist() == [0]
+
+
 def test_vote_and_average_can_disagree():
     # Two members a little sure of class 0, one very sure of class 1.
     p = probs([[0.5, 0.4, 0.1]], [[0.5, 0.4, 0.1]], [[0.0, 1.0, 0.0]])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults import TIMEOUT_S, write_pkl_dataset
+from tests.faults import TIMEOUT_S, env, write_pkl_dataset
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 pytest.importorskip("matplotlib", reason="the scripts plot with matplotlib (gpunn[plots])")
@@ -53,3 +53,72 @@ def test_a_chapter_script_writes_results_plots_and_log(
     for picture in pictures:
         assert (tmp_path / picture).stat().st_size > 1000
     assert "results in" in out and (tmp_path / "run.log").read_text().endswith(out[-200:])
+    assert not list(tmp_path.glob("*.partial.*"))  # the complete record replaced them
+
+
+def test_chapter6_s_ensemble_is_recorded_as_the_members_vote(data_dir, tmp_path):
+    out = run_script("chapter6.py", tmp_path, data_dir, "--only", "final", "--ensemble", "2")
+    runs = json.loads((tmp_path / "results.json").read_text())["runs"]
+    assert list(runs) == ["final", "final (seed 1)", "ensemble2"]
+    ensemble = runs["ensemble2"]
+    assert ensemble["members"] == ["final", "final (seed 1)"] and ensemble["book"] is None
+    assert ensemble["summary"]["test_accuracy_at_best_validation"] == ensemble["ensemble"]["vote"]
+    members = runs["final"]["wall_seconds"] + runs["final (seed 1)"]["wall_seconds"]
+    assert ensemble["wall_seconds"] > members
+    assert "ensemble2" in out
+
+
+def test_chapter5_trains_as_the_book_and_records_the_commit(data_dir, tmp_path):
+    run_script("chapter5.py", tmp_path, data_dir, "--epochs", "1")  # (run_script's 1 epoch)
+    record = json.loads((tmp_path / "gradients.json").read_text())
+    assert record["settings"]["mini_batch_size"] == 1000 and record["settings"]["lmbda"] == 5.0
+    assert record["commit"] and len(record["runs"]) == 9
+
+
+def script(name, *args, cwd):
+    """Run scripts/NAME ARGS in ``cwd``, as a user would: the CompletedProcess (text)."""
+    argv = [sys.executable, str(SCRIPTS / name), *map(str, args)]
+    return subprocess.run(
+        argv, cwd=cwd, env=env(cwd), capture_output=True, text=True, timeout=4 * TIMEOUT_S
+    )
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--epochs", "0"], "argument --epochs: must be a positive integer"),
+        (["--seed", "-1"], "argument --seed: must be a non-negative integer"),
+        (["--data-dir", "nowhere"], "chapter1: error: mnist: missing"),
+    ],
+)
+def test_bad_input_is_one_line_and_leaves_the_last_record_whole(args, words, tmp_path):
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "results.json").write_text('{"runs": "the last complete run"}')
+    done = script("chapter1.py", "--device", "cpu", "--out", out, *args, cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert words in done.stderr.strip().splitlines()[-1]
+    assert {p.name for p in tmp_path.iterdir()} <= {"cache", "results"}
+    assert [p.name for p in out.iterdir()] == ["results.json"]
+    assert (out / "results.json").read_text() == '{"runs": "the last complete run"}'
+
+
+def test_ctrl_c_stops_a_script_with_one_line_and_keeps_the_last_record(data_dir, tmp_path):
+    import signal
+
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "results.json").write_text('{"runs": "the last complete run"}')
+    argv = [sys.executable, str(SCRIPTS / "chapter1.py"), "--device", "cpu", "--epochs", "200"]
+    argv += ["--data-dir", str(data_dir), "--out", str(out)]
+    proc = subprocess.Popen(
+        argv, cwd=tmp_path, env=env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    assert proc.stdout.readline().startswith("[")  # the first epoch line of the first run
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=TIMEOUT_S)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("chapter1: stopped")
+    assert (out / "results.json").read_text() == '{"runs": "the last complete run"}'
+    assert not (tmp_path / "gpunn-checkpoints").exists()  # the scripts do not resume

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import math
 import os
 import platform
-import subprocess
 from importlib import metadata
 from pathlib import Path
 
 from gpunn.files import atomic_write_text
+from gpunn.provenance import git_commit
 
 SCHEMA = "gpunn-bench/1"
 
@@ -33,42 +32,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def source_digest() -> str:
-    """sha256 of every .py file of the gpunn package that ran (paths and contents)."""
-    root = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
-
-
-def git_commit(root: Path | None = None) -> dict | None:
-    """The commit of the gpunn checkout (``root``: the folder that holds this package), the
-    package files that differ from it (changed or untracked), and ``source_digest``: with a
-    dirty tree, only the digest names the code that was measured. No commit when gpunn
-    is not a tracked part of the git project around it (copied into another's .venv)."""
-    root = root or Path(__file__).resolve().parents[2]
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
-        ).stdout.strip()
-
-    try:
-        git("ls-files", "--error-unmatch", "--", "gpunn/__init__.py")  # gpunn's own checkout,
-        head = git("rev-parse", "HEAD")  # not a project it was copied into
-        changed = git("status", "--porcelain", "--", "gpunn").splitlines()
-    except (OSError, subprocess.CalledProcessError):
-        return {"commit": None, "source_digest": source_digest()}
-    return {
-        "commit": head,
-        "dirty": bool(changed),
-        "changed": [line.strip() for line in changed],
-        "source_digest": source_digest(),
-        "root": str(root),
-    }
 
 
 def _gpunn_threads() -> int | None:

@@ -114,22 +114,3 @@ def test_a_list_option_refuses_a_value_given_twice():
     with pytest.raises(argparse.ArgumentTypeError, match="given twice: 10"):
         _csv(int)("10,64,10")
     assert _csv(int)("10,64") == (10, 64)
-
-
-def test_the_commit_is_gpunns_own_checkouts_only(tmp_path):
-    """gpunn copied into another git project (an ignored .venv): no commit of that one."""
-    import subprocess
-
-    from gpunn.benchmark.report import git_commit
-
-    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    (tmp_path / "other.txt").write_text("another project")
-    subprocess.run([*git, "add", "other.txt"], check=True)
-    subprocess.run([*git, "commit", "-qm", "x"], check=True)
-    assert git_commit(tmp_path)["commit"] is None
-    (tmp_path / "gpunn").mkdir()
-    (tmp_path / "gpunn" / "__init__.py").write_text("")
-    subprocess.run([*git, "add", "gpunn"], check=True)
-    subprocess.run([*git, "commit", "-qm", "y"], check=True)
-    assert len(git_commit(tmp_path)["commit"]) == 40

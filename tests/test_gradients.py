@@ -1,0 +1,68 @@
+"""gpunn.gradients: chapter 5's speed of learning against finite differences, the study's
+training as the book's, and its interrupts (no checkpoint, a late one not swallowed)."""
+
+import numpy as np
+import pytest
+
+from gpunn.config import TrainConfig
+from gpunn.gradients import BOOK_TRAINING, layer_speeds, track_speeds
+from gpunn.interrupts import TrainingInterrupted
+from gpunn.layers import FullyConnected
+from gpunn.network import Network
+from gpunn.train import Trainer, TrainResult
+from tests.faults import interrupt_at_step
+from tests.synthetic import blobs
+
+
+def test_a_layer_speed_is_the_norm_of_the_mean_cost_s_bias_gradient(rng):
+    """‖∂C/∂b^l‖ for C the cost averaged over the images, by central differences (float64)."""
+    layers = [
+        FullyConnected(5, "sigmoid"),
+        FullyConnected(4, "sigmoid"),
+        FullyConnected(3, "sigmoid"),
+    ]
+    net = Network(layers, "cross-entropy", input_shape=(6,), device="cpu", dtype="float64")
+    x, labels = rng.random((7, 6)), rng.integers(0, 3, 7)
+
+    def mean_cost() -> float:
+        return float(net.evaluate(x, labels, cost=True)[1]) / len(x)
+
+    eps, expected = 1e-6, []
+    for layer in net.layers[:-1]:
+        grad = np.empty(layer.b.shape)
+        for j in range(layer.b.size):
+            layer.b[j] += eps
+            up = mean_cost()
+            layer.b[j] -= 2 * eps
+            grad[j] = (up - mean_cost()) / (2 * eps)
+            layer.b[j] += eps
+        expected.append(np.linalg.norm(grad))
+    np.testing.assert_allclose(layer_speeds(net, x, labels), expected, rtol=1e-6)
+
+
+def test_the_study_trains_as_the_book_one_full_batch_step_an_epoch():
+    assert BOOK_TRAINING == {"epochs": 500, "mini_batch_size": 1000, "eta": 0.1, "lmbda": 5.0}
+    data = blobs(n_train=100, n_validation=0, n_test=0)
+    run = track_speeds([784, 8, 8, 10], data, epochs=3, mini_batch_size=100, seed=1)
+    assert len(run.speeds) == 4 and all(len(s) == 2 for s in run.speeds)
+    assert run.speeds[1] != run.speeds[0]  # one step changed the weights
+    assert run.to_dict()["ratio_last_to_first_at_init"] == run.speeds[0][1] / run.speeds[0][0]
+
+
+def test_a_study_s_interrupt_leaves_no_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    net = Network([FullyConnected(10, "sigmoid")], "cross-entropy", device="cpu")
+    config = TrainConfig(epochs=2, mini_batch_size=50, eta=0.1)
+    trainer = Trainer(net, blobs(), config, progress=False, checkpoint_on_stop=False)
+    interrupt_at_step(trainer, 3)
+    with pytest.raises(TrainingInterrupted, match="SIGINT received: stopped at epoch 1, batch 3$"):
+        trainer.run()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_signal_in_an_epoch_s_evaluation_stops_the_study(monkeypatch):
+    """Trainer.run reports a signal after its last batch as late_stop; the study ends there."""
+    monkeypatch.setattr(Trainer, "run", lambda self: TrainResult(late_stop="SIGTERM"))
+    data = blobs(n_train=100, n_validation=0, n_test=0)
+    with pytest.raises(TrainingInterrupted, match="SIGTERM received: stopped after epoch 1"):
+        track_speeds([784, 8, 10], data, epochs=3, mini_batch_size=100)
