@@ -18,6 +18,7 @@ import numpy as np
 
 from gpunn.backend import to_numpy
 from gpunn.config import TrainConfig
+from gpunn.init import INIT_WORDS
 from gpunn.interrupts import TrainingInterrupted
 from gpunn.layers import FullyConnected
 from gpunn.network import Network
@@ -58,7 +59,7 @@ class SpeedRun:
 
     @property
     def label(self) -> str:
-        return f"{self.sizes} {self.activation}, init {self.init}"
+        return f"{self.sizes} {self.activation}, {INIT_WORDS.get(self.init, self.init)}"
 
     def ratio_at_init(self) -> float:
         """Speed of the last hidden layer over the first, at initialisation."""

@@ -19,6 +19,15 @@ WEIGHT_STD = {
 }
 
 
+# how plots and tables name them
+INIT_WORDS = {
+    "default": "N(0, 1/n_in)",
+    "large": "N(0, 1)",
+    "network3": "N(0, 1/n_out)",
+    "zeros": "zeros",
+}
+
+
 def check_init(scheme: str) -> str:
     if not isinstance(scheme, str) or scheme not in WEIGHT_STD:
         raise ConfigError(f"unknown init {scheme!r}: choose one of {', '.join(WEIGHT_STD)}")

@@ -47,6 +47,13 @@ def test_the_study_trains_as_the_book_one_full_batch_step_an_epoch():
     assert len(run.speeds) == 4 and all(len(s) == 2 for s in run.speeds)
     assert run.speeds[1] != run.speeds[0]  # one step changed the weights
     assert run.to_dict()["ratio_last_to_first_at_init"] == run.speeds[0][1] / run.speeds[0][0]
+    assert run.label == "[784, 8, 8, 10] sigmoid, N(0, 1/n_in)"  # the plot's panel title
+
+
+def test_every_init_has_words_for_plots():
+    from gpunn.init import INIT_WORDS, WEIGHT_STD
+
+    assert set(INIT_WORDS) == set(WEIGHT_STD)
 
 
 def test_a_study_s_interrupt_leaves_no_checkpoint(tmp_path, monkeypatch):
