@@ -43,6 +43,8 @@ _pool: tuple[int, ThreadPoolExecutor] | None = None
 _blas_lock = threading.Lock()
 _blas_depth = 0  # how many single_threaded_blas blocks are open
 _blas_saved = 1  # OpenBLAS's thread count before the first of them
+_blas_lowered = False  # set to 1 thread by a block, and not yet put back
+_pool_lock = threading.Lock()
 _inside = threading.local()  # .split: this thread already runs one part of a split
 
 
@@ -95,8 +97,25 @@ def split(n: int, parts: int, work: Callable[[int, int], Any], blas: bool = True
         futures = [
             _executor().submit(_part, work, bounds[i], bounds[i + 1], errors) for i in range(parts)
         ]
-        concurrent.futures.wait(futures)  # all parts end before BLAS's threads come back
+        try:
+            concurrent.futures.wait(futures)  # all parts end before BLAS's threads come back
+        except BaseException:  # a Ctrl-C: the parts not started are dropped, the others end
+            for future in futures:
+                future.cancel()
+            _wait_out(futures)
+            raise
         return [f.result() for f in futures]
+
+
+def _wait_out(futures) -> None:
+    """Wait until every one of ``futures`` is done, through further KeyboardInterrupts
+    (the parts take milliseconds; leaving before them would hand BLAS's threads back
+    while they still run, and the next split would queue behind them)."""
+    while not all(f.done() for f in futures):
+        try:
+            concurrent.futures.wait(futures)
+        except KeyboardInterrupt:
+            continue
 
 
 def _part(work: Callable[[int, int], Any], lo: int, hi: int, errors: dict) -> Any:
@@ -114,35 +133,45 @@ def single_threaded_blas() -> Iterator[None]:
     """OpenBLAS limited to one thread inside the block (a no-op where it is not found).
 
     Blocks may overlap (calls from several user threads): the first one in saves
-    the thread count, the last one out restores it.
+    the thread count, the last one out restores it. A KeyboardInterrupt in the middle of
+    lowering it (between the count saved and the block counted) leaves ``_blas_lowered``
+    set: the next block then keeps the count saved before, not the 1 it finds, and puts
+    it back at its end.
     """
-    global _blas_depth, _blas_saved
+    global _blas_depth, _blas_saved, _blas_lowered
     controls = _openblas()
     if controls is None:
         yield
         return
     set_threads, get_threads = controls
-    with _blas_lock:
-        if _blas_depth == 0:
-            _blas_saved = get_threads()
-            set_threads(1)
-        _blas_depth += 1
+    entered = False
     try:
+        with _blas_lock:
+            if _blas_depth == 0:
+                if not _blas_lowered:
+                    _blas_saved = get_threads()
+                _blas_lowered = True
+                set_threads(1)
+            _blas_depth += 1
+            entered = True
         yield
     finally:
-        with _blas_lock:
-            _blas_depth -= 1
-            if _blas_depth == 0:
-                set_threads(_blas_saved)
+        if entered:
+            with _blas_lock:
+                _blas_depth -= 1
+                if _blas_depth == 0:
+                    set_threads(_blas_saved)
+                    _blas_lowered = False
 
 
 def _executor() -> ThreadPoolExecutor:
     """One pool per process (a forked child makes its own: threads do not survive fork)."""
     global _pool
-    if _pool is None or _pool[0] != os.getpid():
-        pool = ThreadPoolExecutor(workers(), "gpunn-cpu", initializer=signals.block_here)
-        _pool = (os.getpid(), pool)
-    return _pool[1]
+    with _pool_lock:  # two user threads' first splits: one pool
+        if _pool is None or _pool[0] != os.getpid():
+            pool = ThreadPoolExecutor(workers(), "gpunn-cpu", initializer=signals.block_here)
+            _pool = (os.getpid(), pool)
+        return _pool[1]
 
 
 @functools.cache

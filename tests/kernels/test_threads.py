@@ -77,6 +77,54 @@ def test_overlapping_blocks_restore_the_first_count():
     assert controls[1]() == before
 
 
+def test_a_ctrl_c_while_blas_is_lowered_does_not_leave_it_at_one_thread(monkeypatch):
+    """The interrupt comes right after the count is set to 1, before the block is open:
+    the next block must put back the count from before, not the 1 it finds."""
+    count, lowered = {"threads": 4}, []
+
+    def set_threads(n):
+        count["threads"] = n
+        if n == 1 and not lowered:  # the first time only
+            lowered.append(n)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(threads, "_openblas", lambda: (set_threads, lambda: count["threads"]))
+    monkeypatch.setattr(threads, "_blas_depth", 0)
+    monkeypatch.setattr(threads, "_blas_lowered", False)
+    with pytest.raises(KeyboardInterrupt), threads.single_threaded_blas():
+        pass
+    assert count["threads"] == 1 and threads._blas_depth == 0
+    with threads.single_threaded_blas():
+        assert count["threads"] == 1
+    assert count["threads"] == 4
+
+
+def test_a_ctrl_c_during_a_split_waits_for_its_running_parts(three_workers, monkeypatch):
+    """The parts not started are dropped; those running end before BLAS comes back."""
+    started, ended, release = [], [], threading.Event()
+
+    def work(lo, hi):
+        started.append(lo)
+        release.wait(5)
+        ended.append(lo)
+        return lo
+
+    waits = []
+
+    def interrupted_wait(futures):
+        waits.append(len(futures))
+        if len(waits) == 1:
+            raise KeyboardInterrupt
+        release.set()
+        return real_wait(futures)
+
+    real_wait = threads.concurrent.futures.wait
+    monkeypatch.setattr(threads.concurrent.futures, "wait", interrupted_wait)
+    with pytest.raises(KeyboardInterrupt):
+        threads.over_examples(9, work, elements=1 << 20, blas=False)
+    assert sorted(ended) == sorted(started) and len(waits) == 2  # none left running
+
+
 def test_a_part_of_a_split_does_not_split_again(three_workers):
     """Nested splits would wait on the pool's own threads: inside a part, work runs in place."""
 
