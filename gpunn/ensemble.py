@@ -138,7 +138,9 @@ def combine(probs, method: str):
     # a tie of votes goes to the tied class of highest mean output (then the lowest class):
     # the mean compared among the tied only, whatever its range (linear or ReLU outputs)
     tied = votes == votes.max(axis=1, keepdims=True)
-    return xp.where(tied, mean, -xp.inf).argmax(axis=1)
+    best = xp.where(tied, mean, -xp.inf).argmax(axis=1)
+    # all the tied classes' means at -inf (or NaN): the first tied class, not class 0
+    return xp.where(tied[xp.arange(n), best], best, tied.argmax(axis=1))
 
 
 def accuracy_table(result: dict) -> str:

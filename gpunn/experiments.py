@@ -143,7 +143,7 @@ def gradient_study(args) -> int:
                 init=init,
                 epochs=args.epochs,
                 eta=args.eta,
-                mini_batch_size=args.mini_batch_size,
+                mini_batch_size=args.mini_batch_size or args.train_size,
                 lmbda=args.lmbda,
                 seed=args.seed,
                 device=get_device(args.device),
@@ -158,6 +158,7 @@ def gradient_study(args) -> int:
         k: getattr(args, k)
         for k in ("epochs", "train_size", "eta", "mini_batch_size", "lmbda", "seed", "dataset")
     }
+    settings["mini_batch_size"] = settings["mini_batch_size"] or args.train_size
     record = {
         "settings": settings,
         "device": get_device(args.device).describe(),
@@ -166,7 +167,8 @@ def gradient_study(args) -> int:
         "seconds": time.perf_counter() - start,
         "runs": [r.to_dict() for r in runs],
     }
-    atomic_write_text(out / "gradients.json", json.dumps(record, indent=1))
-    plot_speeds(runs, out / "gradients.png")
+    with signals.held():  # a SIGINT or SIGTERM waits: the plot and its record are one run's
+        plot_speeds(runs, out / "gradients.png")
+        atomic_write_text(out / "gradients.json", json.dumps(record, indent=1))
     say(f"wrote {out / 'gradients.json'} and {out / 'gradients.png'}")
     return 0

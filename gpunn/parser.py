@@ -182,9 +182,8 @@ def _add_gradients(sub) -> None:
     g.add_argument(
         "--batch-size",
         type=positive_int,
-        default=1000,
         dest="mini_batch_size",
-        help="default 1000: one full-batch step an epoch, as the book",
+        help="default: --train-size, one full-batch step an epoch, as the book",
     )
     g.add_argument("--lmbda", type=nonneg_float, default=5.0, help="L2 λ, default 5.0")
     g.add_argument("--seed", type=nonneg_int, default=0)

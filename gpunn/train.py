@@ -279,8 +279,10 @@ class Trainer:
 
     def _interrupted(self, signame: str) -> None:
         at = f"stopped at epoch {self.epoch + 1}, batch {self.batch}"
-        if not self.checkpoint_on_stop:  # a study that cannot be resumed leaves no file
-            raise TrainingInterrupted(f"{signame} received: {at}", None)
+        if not self.checkpoint_on_stop:  # a study that cannot be resumed writes no file
+            last = self._on_disk[1] if self._on_disk else None  # one of its epochs' ends
+            told = f"; the last checkpoint written is {last}" if last else ""
+            raise TrainingInterrupted(f"{signame} received: {at}{told}", last)
         where = self.save_checkpoint()
         where = where or self.save_checkpoint(unused_checkpoint_dir("gpunn-checkpoints"))
         raise TrainingInterrupted(

@@ -19,11 +19,10 @@ def main() -> None:
     for name in ("fc30", "fc100"):
         preset_run(results, name, data, args, init="large", label=f"{name}, N(0, 1) as the book")
         preset_run(results, name, data, args, label=f"{name}, N(0, 1/n_in)")
-    plot_learning_curves(
-        {n: r["history"] for n, r in results.runs.items()}, results.dir / "test_accuracy.png"
-    )
-    results.say(results.table())
-    results.finish()
+    with results.completing():
+        histories = {n: r["history"] for n, r in results.runs.items()}
+        plot_learning_curves(histories, results.dir / "test_accuracy.png")
+        results.say(results.table())
 
 
 if __name__ == "__main__":

@@ -25,18 +25,20 @@ def main() -> None:
     data = gpunn.data.load("mnist", args.data_dir)
     small = gpunn.data.load("mnist", args.data_dir, train_size=1000)
 
-    def run(name, d, cost, init, book, **train):
+    def train(name, d, cost, init, book, **settings):
         cfg = gpunn.TrainConfig(
-            seed=args.seed, **{**train, **({"epochs": args.epochs} if args.epochs else {})}
+            seed=args.seed, **{**settings, **({"epochs": args.epochs} if args.epochs else {})}
         )
         net = fc([30, 10], cost, init, results.device, args.seed)
         return results.train(name, net, d, cfg, book=book)
 
     preset_run(results, "fc30", data, args, init="large")  # quadratic cost, η 3.0: 95.42
-    run("fc30 cross-entropy", data, "cross-entropy", "large", 95.49, epochs=30, eta=0.5)
-    run("1000 images, λ 0", small, "cross-entropy", "large", 82.27, epochs=400, eta=0.5)
-    run("1000 images, λ 0.1", small, "cross-entropy", "large", 87.1, epochs=400, eta=0.5, lmbda=0.1)
-    run(
+    train("fc30 cross-entropy", data, "cross-entropy", "large", 95.49, epochs=30, eta=0.5)
+    train("1000 images, λ 0", small, "cross-entropy", "large", 82.27, epochs=400, eta=0.5)
+    train(
+        "1000 images, λ 0.1", small, "cross-entropy", "large", 87.1, epochs=400, eta=0.5, lmbda=0.1
+    )
+    train(
         "fc30 cross-entropy, λ 5",
         data,
         "cross-entropy",
@@ -46,10 +48,10 @@ def main() -> None:
         eta=0.5,
         lmbda=5.0,
     )
-    run(
+    train(
         "fc30 λ 5, N(0,1) init", data, "cross-entropy", "large", None, epochs=30, eta=0.1, lmbda=5.0
     )
-    run(
+    train(
         "fc30 λ 5, N(0,1/n_in) init",
         data,
         "cross-entropy",
@@ -62,20 +64,20 @@ def main() -> None:
     preset_run(results, "fc100-ce-l2", data, args)  # 98.04
 
     runs = results.runs
-    plot_learning_curves(
-        {n: runs[n]["history"] for n in ("1000 images, λ 0", "1000 images, λ 0.1")},
-        results.dir / "overfitting.png",
-    )
-    plot_learning_curves(
-        {n: runs[n]["history"] for n in ("fc30 λ 5, N(0,1) init", "fc30 λ 5, N(0,1/n_in) init")},
-        results.dir / "initialisation.png",
-        key="validation_accuracy",
-    )
-    plot_learning_curves(
-        {n: runs[n]["history"] for n in ("fc30", "fc30 cross-entropy")}, results.dir / "costs.png"
-    )
-    results.say(results.table())
-    results.finish()
+    with results.completing():
+        plot_learning_curves(
+            {n: runs[n]["history"] for n in ("1000 images, λ 0", "1000 images, λ 0.1")},
+            results.dir / "overfitting.png",
+        )
+        initialisations = ("fc30 λ 5, N(0,1) init", "fc30 λ 5, N(0,1/n_in) init")
+        plot_learning_curves(
+            {n: runs[n]["history"] for n in initialisations},
+            results.dir / "initialisation.png",
+            key="validation_accuracy",
+        )
+        costs = {n: runs[n]["history"] for n in ("fc30", "fc30 cross-entropy")}
+        plot_learning_curves(costs, results.dir / "costs.png")
+        results.say(results.table())
 
 
 if __name__ == "__main__":

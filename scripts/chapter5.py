@@ -11,7 +11,6 @@ import sys
 
 from common import ROOT, parser
 
-from gpunn.cli import main as gpunn_main
 from gpunn.gradients import BOOK_TRAINING
 
 
@@ -24,7 +23,10 @@ def main() -> int:
     argv = ["gradients", "--out", out, "--epochs", str(epochs), "--seed", str(args.seed)]
     argv += ["--device", args.device] if args.device else []
     argv += ["--data-dir", args.data_dir] if args.data_dir else []
-    return gpunn_main(argv)  # its errors and interrupts: one line, exit 2 or 130
+    from gpunn.__main__ import run  # the gpunn program: its signals, one-line errors
+
+    sys.argv = ["gpunn", *argv]
+    return run()  # exit 2 for an error, 130 for SIGINT or SIGTERM
 
 
 if __name__ == "__main__":

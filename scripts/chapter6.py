@@ -3,8 +3,8 @@
 shallow → conv1 → conv2 → conv2-relu → + expanded data → + extra FC → final (dropout)
 → an ensemble of five finals (``--ensemble K``: K; the book's five vote, so its 99.67% stands
 beside the vote, the average of their probabilities beside it). Writes results.json,
-learning curves, the first layer's filters and the (first 100) misclassified test digits
-of the last net trained (final for the whole ladder).
+learning curves, and the first layer's filters and the (first 100) misclassified test
+digits of the last rung of ``--only`` (final for the whole ladder; its first seed).
 
     python scripts/chapter6.py --device gpu            # the whole ladder
     python scripts/chapter6.py --only conv2-relu final --epochs 5
@@ -44,23 +44,24 @@ def main() -> None:
     if "final" in args.only and args.ensemble > 1:
         ensemble_of_finals(results, nets["final"], data, args)
 
-    plot_learning_curves(
-        {n: r["history"] for n, r in results.runs.items() if "history" in r},
-        results.dir / "test_accuracy.png",
-    )
     last = nets[args.only[-1]]
-    if isinstance(last.layers[0], gpunn.ConvPool):
-        plot_filters(to_numpy(last.layers[0].w), results.dir / "filters.png")
     predicted = to_numpy(last.predict(data.test.x))
     wrong = np.flatnonzero(predicted != data.test.y)
-    plot_digits(
-        data.test.x[wrong[:100]],
-        data.test.y[wrong[:100]],
-        predicted[wrong[:100]],
-        results.dir / "misclassified.png",
-    )
-    results.say(results.table())
-    results.finish(f"{len(wrong)} test digits misclassified by {args.only[-1]}; ")
+    with results.completing():
+        plot_learning_curves(
+            {n: r["history"] for n, r in results.runs.items() if "history" in r},
+            results.dir / "test_accuracy.png",
+        )
+        if isinstance(last.layers[0], gpunn.ConvPool):
+            plot_filters(to_numpy(last.layers[0].w), results.dir / "filters.png")
+        plot_digits(
+            data.test.x[wrong[:100]],
+            data.test.y[wrong[:100]],
+            predicted[wrong[:100]],
+            results.dir / "misclassified.png",
+        )
+        results.say(results.table())
+        results.say(f"{len(wrong)} test digits misclassified by {args.only[-1]}")
 
 
 def ensemble_of_finals(results: Results, first, data, args) -> None:

@@ -4,11 +4,12 @@ A results file carries the device, the date and the git commit of the gpunn that
 (with "-dirty" when its files differ from it), and each run in it the seconds it took,
 so every number in it says where it came from.
 
-Nothing is written until the arguments, the device and the data have been accepted.
-While the script runs, ``results.partial.json`` and ``run.partial.log`` hold the runs
-finished so far; only a run that completes replaces ``results.json`` and ``run.log``, so a
-Ctrl-C or an error leaves the last complete record whole. Errors are one line (exit 2),
-an interrupt too (exit 130), without a checkpoint: the scripts do not resume.
+Nothing is written until the arguments, the device, the output folder and the data have
+been accepted. While the script runs, ``results.partial.json`` and ``run.partial.log`` hold
+the runs finished so far; only a run that completes replaces ``results.json``, ``run.log``
+and the plots (``Results.completing``: SIGINT and SIGTERM wait for it), so a Ctrl-C or an
+error leaves the last complete record whole. Errors are one line (exit 2), SIGINT and
+SIGTERM too (exit 130), without a checkpoint: the scripts do not resume.
 """
 
 from __future__ import annotations
@@ -16,15 +17,19 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
+import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import gpunn
+from gpunn import signals
 from gpunn.arguments import nonneg_int, positive_int
 from gpunn.errors import GpunnError
-from gpunn.files import atomic_write_text
+from gpunn.files import atomic_write_text, check_output
 from gpunn.interrupts import TrainingInterrupted
 from gpunn.provenance import commit_words
 from gpunn.train import Trainer
@@ -45,20 +50,22 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM as SIGINT: the files being written are cleaned up
+
+
 def run(main: Callable[[], None]) -> None:
     """Run a chapter's ``main`` and exit: 0, or one line on stderr and 2 for an error
     gpunn reports (bad input, a missing dataset, a folder that cannot be written) or 130
-    for SIGINT / SIGTERM."""
+    for SIGINT / SIGTERM, saying what the results folder holds then."""
     prog = Path(sys.argv[0]).stem
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _stop)
     try:
         main()
     except (TrainingInterrupted, KeyboardInterrupt) as exc:
         why = str(exc) or "interrupted"
-        print(
-            f"{prog}: stopped: {why}; results.json and run.log are as they were (the runs "
-            f"finished before it are in results.partial.json)",
-            file=sys.stderr,
-        )
+        print(f"{prog}: stopped: {why}; {Results.where_things_are()}", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     except (GpunnError, OSError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
@@ -74,12 +81,24 @@ class Results:
     PNGs sit beside them. A quick look (``--epochs N``) goes to ``<chapter>-epochs<N>``,
     leaving the full run's folder alone. The folder is made at the first save."""
 
+    active: Results | None = None  # the script's, for the message of an interrupt
+    PARTIAL = ("results.partial.json", "run.partial.log")
+
     def __init__(self, chapter: str, args) -> None:
+        from gpunn.plots import require
+
         default = chapter if args.epochs is None else f"{chapter}-epochs{args.epochs}"
-        self.dir = Path(args.out or ROOT / "scripts" / "results" / default)
+        self.dir = check_output(
+            args.out or ROOT / "scripts" / "results" / default, "--out", folder=True
+        )
+        require()  # matplotlib, before any training rather than after
         self.device = gpunn.get_device(args.device)  # a bad device: refused before any write
+        for name in self.PARTIAL:  # an earlier interrupted run's: this one takes over
+            (self.dir / name).unlink(missing_ok=True)
         self.lines: list[str] = []
         self.runs: dict[str, dict] = {}
+        self.complete = False
+        Results.active = self
         self.meta = {
             "chapter": chapter,
             "device": self.device.describe(),
@@ -89,10 +108,26 @@ class Results:
             "epochs_override": args.epochs,
         }
 
+    @staticmethod
+    def where_things_are() -> str:
+        """What the results folder holds, for the line of an interrupt."""
+        results = Results.active
+        if results is None:
+            return "nothing was written"
+        if results.complete:
+            return f"after the complete record was written in {results.dir}"
+        done = f"{len(results.runs)} run{'s' * (len(results.runs) != 1)}"
+        partial = f", {done} of this one in {results.dir / 'results.partial.json'}"
+        return f"the last complete record is as it was{partial if results.runs else ''}"
+
     def say(self, msg: str) -> None:
-        """Print ``msg`` and keep it for run.log."""
-        print(msg, flush=True)
+        """Print ``msg`` (while anyone reads: a closed pipe stops the printing, not the
+        run) and keep it for run.log."""
         self.lines.append(msg)
+        try:
+            print(msg, flush=True)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
     def train(self, name: str, network, data, config, *, expand=None, book=None) -> dict:
         """Train, record the history and summary under ``name``, and return the summary.
@@ -122,22 +157,29 @@ class Results:
         return result.summary
 
     def save(self, final: bool = False) -> Path:
-        """Write the record and the log (atomically): as partial files, or with ``final``
-        as results.json and run.log, the partial files then removed. The JSON's path."""
+        """Write the log and the record (atomically): as partial files, or with ``final``
+        as run.log and results.json, the partial files then removed. The JSON's path."""
         self.dir.mkdir(parents=True, exist_ok=True)
         stem, log = ("results", "run") if final else ("results.partial", "run.partial")
+        atomic_write_text(self.dir / f"{log}.log", "".join(f"{m}\n" for m in self.lines))
         path = self.dir / f"{stem}.json"
         atomic_write_text(path, json.dumps({**self.meta, "runs": self.runs}, indent=1))
-        atomic_write_text(self.dir / f"{log}.log", "".join(f"{m}\n" for m in self.lines))
         if final:
-            for name in ("results.partial.json", "run.partial.log"):
+            for name in self.PARTIAL:
                 (self.dir / name).unlink(missing_ok=True)
         return path
 
-    def finish(self, words: str = "") -> None:
-        """Say ``words`` and where the record goes, then write it as the complete one."""
-        self.say(f"{words}results in {self.dir / 'results.json'}")
-        self.save(final=True)
+    @contextmanager
+    def completing(self) -> Iterator[None]:
+        """The script's end: the block draws the plots and says its last lines, then where
+        the record goes is said and the complete record is written.
+        SIGINT and SIGTERM wait for all of it (then stop the script), so the plots,
+        results.json and run.log are of one run."""
+        with signals.held():
+            yield
+            self.say(f"results in {self.dir / 'results.json'}")
+            self.save(final=True)
+            self.complete = True
 
     def table(self) -> str:
         """Book vs gpunn per run: test accuracy at the best validation epoch (gpunn's

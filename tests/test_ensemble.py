@@ -44,6 +44,9 @@ def test_a_vote_is_a_vote_whatever_the_outputs_range():
     assert combine(tie, "vote").tolist() == [2]  # the highest mean of the three
     level = probs([[1.0, 0.0]], [[0.0, 1.0]])  # votes and means tied: the lowest class
     assert combine(level, "vote").tolist() == [0]
+    inf = float("inf")
+    lost = probs([[-1.0, 0.0, -inf]], [[-1.0, -inf, 0.0]])  # 0 : 1 : 1, the tied means -inf
+    assert combine(lost, "vote").tolist() == [1]  # a tied class, never the untied 0
 
 
 def test_vote_and_average_can_disagree():

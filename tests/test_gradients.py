@@ -1,6 +1,8 @@
 """gpunn.gradients: chapter 5's speed of learning against finite differences, the study's
 training as the book's, and its interrupts (no checkpoint, a late one not swallowed)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -65,6 +67,31 @@ def test_a_study_s_interrupt_leaves_no_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(TrainingInterrupted, match="SIGINT received: stopped at epoch 1, batch 3$"):
         trainer.run()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_with_a_checkpoint_folder_the_interrupt_names_the_last_checkpoint(tmp_path):
+    net = Network([FullyConnected(10, "sigmoid")], "cross-entropy", device="cpu")
+    config = TrainConfig(epochs=2, mini_batch_size=50, eta=0.1)
+    trainer = Trainer(
+        net, blobs(), config, progress=False, checkpoint_dir=tmp_path, checkpoint_on_stop=False
+    )
+    interrupt_at_step(trainer, 15)  # epoch 2, batch 3: a checkpoint of epoch 1 was written
+    with pytest.raises(TrainingInterrupted, match="the last checkpoint written is ") as info:
+        trainer.run()
+    assert info.value.checkpoint == sorted(tmp_path.glob("ckpt-*.npz"))[-1]
+
+
+def test_the_command_s_mini_batch_is_the_training_size_unless_given(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from gpunn.cli import main
+    from tests.faults import write_pkl_dataset
+
+    data = write_pkl_dataset(tmp_path / "data", n_train=300, n_test=20)
+    argv = ["gradients", "--train-size", "50", "--epochs", "1", "--device", "cpu"]
+    assert main([*argv, "--data-dir", str(data), "--out", str(tmp_path / "g")]) == 0
+    record = json.loads((tmp_path / "g" / "gradients.json").read_text())
+    assert record["settings"]["mini_batch_size"] == 50 and record["settings"]["lmbda"] == 5.0
+    assert (tmp_path / "g" / "gradients.png").stat().st_size > 1000
 
 
 def test_a_signal_in_an_epoch_s_evaluation_stops_the_study(monkeypatch):

@@ -103,7 +103,40 @@ def test_bad_input_is_one_line_and_leaves_the_last_record_whole(args, words, tmp
     assert (out / "results.json").read_text() == '{"runs": "the last complete run"}'
 
 
-def test_ctrl_c_stops_a_script_with_one_line_and_keeps_the_last_record(data_dir, tmp_path):
+def test_an_output_that_cannot_be_a_folder_is_refused_before_any_training(data_dir, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    done = script("chapter1.py", "--device", "cpu", "--data-dir", data_dir, "--out", "afile",
+                  cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""  # no epoch line: nothing trained
+    assert done.stderr.strip() == "chapter1: error: --out afile: is a file, not a folder"
+
+
+def test_the_end_of_a_script_waits_for_its_record_before_a_signal(tmp_path, monkeypatch):
+    """SIGINT inside ``completing``: the plots, results.json and run.log are written whole
+    first, and the script is told it ended complete."""
+    import argparse
+    import signal
+    import threading
+
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    import common
+
+    args = argparse.Namespace(out=str(tmp_path), epochs=1, device="cpu")
+    results = common.Results("chapterX", args)
+    results.runs["a run"] = {"summary": {}, "history": [], "wall_seconds": 1.0}
+    results.save()
+    assert sorted(p.name for p in tmp_path.iterdir()) == list(common.Results.PARTIAL)
+    with pytest.raises(KeyboardInterrupt), results.completing():
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        results.say("the last line")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json", "run.log"]
+    assert json.loads((tmp_path / "results.json").read_text())["runs"] == results.runs
+    assert "the last line\nresults in" in (tmp_path / "run.log").read_text()
+    assert common.Results.where_things_are().startswith("after the complete record was written")
+
+
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_a_signal_stops_a_script_with_one_line_and_keeps_the_last_record(stop, data_dir, tmp_path):
     import signal
 
     out = tmp_path / "results"
@@ -116,9 +149,11 @@ def test_ctrl_c_stops_a_script_with_one_line_and_keeps_the_last_record(data_dir,
         text=True,
     )  # fmt: skip
     assert proc.stdout.readline().startswith("[")  # the first epoch line of the first run
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, stop))
     _, err = proc.communicate(timeout=TIMEOUT_S)
     assert proc.returncode == 130, err
-    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("chapter1: stopped")
+    line = err.strip().splitlines()[-1]
+    assert "Traceback" not in err and line.startswith(f"chapter1: stopped: {stop} received")
+    assert line.endswith("the last complete record is as it was")  # no run had finished
     assert (out / "results.json").read_text() == '{"runs": "the last complete run"}'
     assert not (tmp_path / "gpunn-checkpoints").exists()  # the scripts do not resume
