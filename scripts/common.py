@@ -26,11 +26,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import gpunn
-from gpunn import signals
 from gpunn.arguments import nonneg_int, positive_int
 from gpunn.errors import GpunnError
 from gpunn.files import atomic_write_text, check_output
-from gpunn.interrupts import TrainingInterrupted
+from gpunn.interrupts import StopRequest, TrainingInterrupted
 from gpunn.provenance import commit_words
 from gpunn.train import Trainer
 
@@ -174,12 +173,15 @@ class Results:
         """The script's end: the block draws the plots and says its last lines, then where
         the record goes is said and the complete record is written.
         SIGINT and SIGTERM wait for all of it (then stop the script), so the plots,
-        results.json and run.log are of one run."""
-        with signals.held():
+        results.json and run.log are of one run. (Handled, not masked: the signal may
+        reach any of the process's threads, OpenBLAS's too.)"""
+        with StopRequest() as stop, stop.hold():
             yield
             self.say(f"results in {self.dir / 'results.json'}")
             self.save(final=True)
             self.complete = True
+        if stop.requested:
+            raise KeyboardInterrupt(f"{stop.requested} received")
 
     def table(self) -> str:
         """Book vs gpunn per run: test accuracy at the best validation epoch (gpunn's
