@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +127,7 @@ def gradient_study(args) -> int:
 
     from gpunn.files import atomic_write_text, check_output
     from gpunn.gradients import BOOK_SIZES, VARIANTS, track_speeds
+    from gpunn.interrupts import StopRequest
     from gpunn.plots import plot_speeds, require
     from gpunn.provenance import commit_words
 
@@ -149,7 +152,7 @@ def gradient_study(args) -> int:
                 device=get_device(args.device),
             )
             speeds = ", ".join(f"{v:.4f}" for v in run.speeds[0])
-            print(
+            _tell(
                 f"{run.label}: at initialisation {speeds} (last/first {run.ratio_at_init():.1f}×)"
             )
             runs.append(run)
@@ -167,8 +170,18 @@ def gradient_study(args) -> int:
         "seconds": time.perf_counter() - start,
         "runs": [r.to_dict() for r in runs],
     }
-    with signals.held():  # a SIGINT or SIGTERM waits: the plot and its record are one run's
+    # a SIGINT or SIGTERM waits, handled (a mask would not hold it: any thread may take it)
+    with StopRequest() as stop, stop.hold():  # the plot and its record are one run's
         plot_speeds(runs, out / "gradients.png")
         atomic_write_text(out / "gradients.json", json.dumps(record, indent=1))
     say(f"wrote {out / 'gradients.json'} and {out / 'gradients.png'}")
-    return 0
+    return signals.interrupted() if stop.requested else 0
+
+
+def _tell(line: str) -> None:
+    """``line`` on stdout while anyone reads it: the study's files are its results, so a
+    closed pipe (``… | head -1``) stops the printing, not the study."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

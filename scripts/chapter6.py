@@ -54,6 +54,8 @@ def main() -> None:
         )
         if isinstance(last.layers[0], gpunn.ConvPool):
             plot_filters(to_numpy(last.layers[0].w), results.dir / "filters.png")
+        else:  # an earlier run's filters would sit beside this record
+            (results.dir / "filters.png").unlink(missing_ok=True)
         plot_digits(
             data.test.x[wrong[:100]],
             data.test.y[wrong[:100]],

@@ -63,16 +63,27 @@ def run(main: Callable[[], None]) -> None:
     try:
         main()
     except (TrainingInterrupted, KeyboardInterrupt) as exc:
+        _ending()
         why = str(exc) or "interrupted"
         print(f"{prog}: stopped: {why}; {Results.where_things_are()}", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     except (GpunnError, OSError) as exc:
+        _ending()
         print(f"{prog}: error: {exc}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     except MemoryError as exc:
+        _ending()
         print(f"{prog}: error: out of memory: {exc or 'an allocation failed'}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
+    _ending()
     sys.exit(0)
+
+
+def _ending() -> None:
+    """The script is ending, its files written: SIGINT and SIGTERM are ignored from here,
+    so that one during the interpreter's shutdown (a few hundred ms) cannot kill it."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 class Results:
@@ -92,8 +103,6 @@ class Results:
         )
         require()  # matplotlib, before any training rather than after
         self.device = gpunn.get_device(args.device)  # a bad device: refused before any write
-        for name in self.PARTIAL:  # an earlier interrupted run's: this one takes over
-            (self.dir / name).unlink(missing_ok=True)
         self.lines: list[str] = []
         self.runs: dict[str, dict] = {}
         self.complete = False

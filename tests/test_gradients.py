@@ -100,3 +100,49 @@ def test_a_signal_in_an_epoch_s_evaluation_stops_the_study(monkeypatch):
     data = blobs(n_train=100, n_validation=0, n_test=0)
     with pytest.raises(TrainingInterrupted, match="SIGTERM received: stopped after epoch 1"):
         track_speeds([784, 8, 10], data, epochs=3, mini_batch_size=100)
+
+
+def tiny_study(tmp_path):
+    from tests.faults import write_pkl_dataset
+
+    data = write_pkl_dataset(tmp_path / "data", n_train=300, n_test=20)
+    argv = ["gradients", "--train-size", "50", "--epochs", "1", "--device", "cpu"]
+    return [*argv, "--data-dir", str(data), "--out", str(tmp_path / "g")]
+
+
+def test_a_signal_while_the_study_writes_waits_for_both_files(tmp_path, monkeypatch, capsys):
+    """Taken by another thread of the process (as OpenBLAS's may): handled, not masked."""
+    pytest.importorskip("matplotlib")
+    import signal
+    import threading
+
+    from gpunn import plots
+    from gpunn.cli import main
+
+    draw, bystander = plots.plot_speeds, threading.Thread(target=threading.Event().wait, args=(5,))
+    bystander.start()
+
+    def signalled_then_drawn(runs, path):
+        signal.pthread_kill(bystander.ident, signal.SIGINT)
+        flips = [not i for i in range(1000)]  # bytecodes for the handler to run in
+        return draw(runs, path) if flips else None
+
+    monkeypatch.setattr(plots, "plot_speeds", signalled_then_drawn)
+    assert main(tiny_study(tmp_path)) == 130
+    assert {p.name for p in (tmp_path / "g").iterdir()} == {"gradients.json", "gradients.png"}
+    assert capsys.readouterr().err.strip().endswith("gpunn: interrupted")
+
+
+def test_a_closed_stdout_does_not_end_the_study(tmp_path):
+    pytest.importorskip("matplotlib")
+    import subprocess
+    import sys
+
+    from tests.faults import env
+
+    argv = [sys.executable, "-m", "gpunn", *tiny_study(tmp_path)]
+    with open(tmp_path / "stderr", "w") as err:
+        proc = subprocess.Popen(argv, env=env(tmp_path), stdout=subprocess.PIPE, stderr=err)
+        proc.stdout.close()  # as `… | head -0`: every line printed meets a closed pipe
+        assert proc.wait(timeout=120) == 0, (tmp_path / "stderr").read_text()
+    assert {p.name for p in (tmp_path / "g").iterdir()} == {"gradients.json", "gradients.png"}

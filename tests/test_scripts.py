@@ -56,6 +56,13 @@ def test_a_chapter_script_writes_results_plots_and_log(
     assert not list(tmp_path.glob("*.partial.*"))  # the complete record replaced them
 
 
+def test_a_ladder_ending_on_a_fully_connected_net_leaves_no_earlier_filters(data_dir, tmp_path):
+    (tmp_path / "filters.png").write_bytes(b"an earlier run's conv1 filters")
+    run_script("chapter6.py", tmp_path, data_dir, "--only", "shallow", "--ensemble", "0")
+    assert not (tmp_path / "filters.png").exists()
+    assert (tmp_path / "misclassified.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_chapter6_s_ensemble_is_recorded_as_the_members_vote(data_dir, tmp_path):
     out = run_script("chapter6.py", tmp_path, data_dir, "--only", "final", "--ensemble", "2")
     runs = json.loads((tmp_path / "results.json").read_text())["runs"]
@@ -95,11 +102,12 @@ def test_bad_input_is_one_line_and_leaves_the_last_record_whole(args, words, tmp
     out = tmp_path / "results"
     out.mkdir()
     (out / "results.json").write_text('{"runs": "the last complete run"}')
+    (out / "results.partial.json").write_text("an interrupted run's")
     done = script("chapter1.py", "--device", "cpu", "--out", out, *args, cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert words in done.stderr.strip().splitlines()[-1]
     assert {p.name for p in tmp_path.iterdir()} <= {"cache", "results"}
-    assert [p.name for p in out.iterdir()] == ["results.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["results.json", "results.partial.json"]
     assert (out / "results.json").read_text() == '{"runs": "the last complete run"}'
 
 
