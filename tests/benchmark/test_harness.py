@@ -136,3 +136,25 @@ def test_the_quiet_timeout_and_the_gap_reach_the_rounds(monkeypatch):
     settings = {**TINY, "max_load": 0.5, "quiet_timeout": 7.5, "gap": 0.25}
     run_throughput(BenchConfig(presets=("fc30",), batch_sizes=(3,), peers=(), **settings))
     assert seen and all(args[-3:] == (0.5, 7.5, 0.25) for args in seen)
+
+
+def test_gpu_rows_give_their_memory_back_to_the_gpu(monkeypatch):
+    """After each GPU row: CuPy's pool emptied, and torch's cache when a peer imported it
+    (what the calls are; that they free memory needs a GPU)."""
+    import sys
+    from types import SimpleNamespace
+
+    from gpunn import backend
+    from gpunn.benchmark import harness
+
+    calls = []
+    pool = SimpleNamespace(free_all_blocks=lambda: calls.append("cupy pool"))
+    cupy = SimpleNamespace(get_default_memory_pool=lambda: pool)
+    monkeypatch.setattr(backend, "get_device", lambda name: SimpleNamespace(xp=cupy))
+    cuda = SimpleNamespace(is_available=lambda: True, empty_cache=lambda: calls.append("torch"))
+    monkeypatch.setitem(sys.modules, "torch", SimpleNamespace(cuda=cuda))
+    harness.release_gpu_memory()
+    assert calls == ["cupy pool", "torch"]
+    monkeypatch.delitem(sys.modules, "torch")
+    harness.release_gpu_memory()
+    assert calls == ["cupy pool", "torch", "cupy pool"]
