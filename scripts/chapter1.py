@@ -6,6 +6,10 @@ weights; each runs here that way and with gpunn's default N(0, 1/n_in).
     python scripts/chapter1.py [--device gpu] [--epochs 30]
 """
 
+import starting  # noqa: F401 (first: SIGINT/SIGTERM while the libraries load)
+
+# isort: split
+
 from common import Results, parser, preset_run, run
 
 import gpunn

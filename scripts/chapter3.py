@@ -6,6 +6,10 @@ and the N(0, 1) against the N(0, 1/n_in) initialisation.
     python scripts/chapter3.py [--device gpu] [--epochs N]
 """
 
+import starting  # noqa: F401 (first: SIGINT/SIGTERM while the libraries load)
+
+# isort: split
+
 from common import Results, parser, preset_run, run
 
 import gpunn

@@ -7,6 +7,10 @@ of one full-batch step, η 0.1, λ 5.0), then ReLU. ``gradients.json`` records t
     python scripts/chapter5.py [--device gpu] [--epochs 500]
 """
 
+import starting  # first: SIGINT/SIGTERM while the libraries load
+
+# isort: split
+
 import sys
 
 from common import ROOT, parser
@@ -25,6 +29,7 @@ def main() -> int:
     argv += ["--data-dir", args.data_dir] if args.data_dir else []
     from gpunn.__main__ import run  # the gpunn program: its signals, one-line errors
 
+    starting.started()
     sys.argv = ["gpunn", *argv]
     return run()  # exit 2 for an error, 130 for SIGINT or SIGTERM
 

@@ -10,6 +10,10 @@ digits of the last rung of ``--only`` (final for the whole ladder; its first see
     python scripts/chapter6.py --only conv2-relu final --epochs 5
 """
 
+import starting  # noqa: F401 (first: SIGINT/SIGTERM while the libraries load)
+
+# isort: split
+
 import time
 
 import numpy as np

@@ -58,8 +58,10 @@ def run(main: Callable[[], None]) -> None:
     gpunn reports (bad input, a missing dataset, a folder that cannot be written) or 130
     for SIGINT / SIGTERM, saying what the results folder holds then."""
     prog = Path(sys.argv[0]).stem
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # if not started by starting.py
         signal.signal(signal.SIGTERM, _stop)
+    if "starting" in sys.modules:
+        sys.modules["starting"].started()
     try:
         main()
     except (TrainingInterrupted, KeyboardInterrupt) as exc:

@@ -169,3 +169,23 @@ def test_a_signal_stops_a_script_with_one_line_and_keeps_the_last_record(stop, d
     assert line.endswith("the last complete record is as it was")  # no run had finished
     assert (out / "results.json").read_text() == '{"runs": "the last complete run"}'
     assert not (tmp_path / "gpunn-checkpoints").exists()  # the scripts do not resume
+
+
+@pytest.mark.parametrize("made_of_it", ["KeyboardInterrupt", "ImportError"])
+def test_a_signal_while_a_script_starts_is_one_line(made_of_it, tmp_path):
+    """Before NumPy and gpunn have loaded; NumPy turns a Ctrl-C in its import into an
+    ImportError, so the line is said for whatever the interrupt became."""
+    code = (
+        f"import sys; sys.argv = ['chapter1.py']; sys.path.insert(0, {str(SCRIPTS)!r})\n"
+        "import os, signal, starting\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    for _ in range(10**6): pass\n"
+        "except KeyboardInterrupt:\n"
+        f"    raise {made_of_it}('a library loading')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT_S
+    )
+    assert done.returncode == 130
+    assert done.stderr == "chapter1: stopped while starting; nothing was written\n"
