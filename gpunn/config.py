@@ -121,12 +121,15 @@ class TrainConfig:
                 f"training data ({n_train} images)"
             )
         steered = self.validation_steered()
-        if n_validation == 0 and steered:
+        if steered and (n_validation == 0 or not self.monitor_validation_accuracy):
             settings = " and ".join(f"{name}={v}" for name, v in steered)
             verb = "follows" if len(steered) == 1 else "follow"
-            raise ConfigError(
-                f"{settings} {verb} validation accuracy, but there are no validation images"
+            why = (
+                "there are no validation images"
+                if n_validation == 0
+                else "monitor_validation_accuracy is off"
             )
+            raise ConfigError(f"{settings} {verb} validation accuracy, but {why}")
         return self
 
     def distortion_settings(self) -> list[tuple[str, float]]:

@@ -5,8 +5,10 @@ The record has ``epoch``, ``eta``, ``seconds``, ``images_per_second`` (training 
 training seconds, evaluation excluded) and the monitored costs and accuracies, None
 where not computed. A run with an average of its weights (``ema``) reports the average
 there, and the trained weights' accuracies as ``raw_validation_accuracy`` and
-``raw_test_accuracy``. Costs are per example and include the L2 term ½(λ/n)Σw², as the
-book's network2 reports them.
+``raw_test_accuracy``. Costs are per example and include the L2 term ½(λ/n)Σw² with n the
+training set's size (after expansion) on every split: the objective being minimised.
+The book's network2 divides by the size of the split evaluated instead, so its
+validation cost with λ > 0 is larger than gpunn's.
 """
 
 from __future__ import annotations

@@ -138,7 +138,9 @@ class Trainer:
         self.step, self.history = train_state["step"], list(train_state["history"])
         self.total_seconds = train_state["total_seconds"]
         self.tracker = Tracker(**train_state["tracker"])
-        self.optimizer.eta = self.tracker.eta
+        # mid-epoch, or after its last batch before its evaluation: the η of the last step
+        # run, which that epoch's record reports (with a warm-up or annealing, not η₀)
+        self.optimizer.eta = self._step_eta(self.step - 1) if self.batch else self.tracker.eta
         self._on_disk = (self._position(), Path(path)) if path is not None else None
 
     def _position(self) -> tuple[int, int, int]:
@@ -230,11 +232,8 @@ class Trainer:
             )
         bar = ProgressBar(n_batches, f"epoch {self.epoch + 1}/{c.epochs}", enabled=self.progress)
         bar.update(self.batch)
-        warmup_steps, total_steps = round(c.warmup * n_batches), c.epochs * n_batches
         while self.batch < n_batches and not stop.requested:
-            self.optimizer.eta = step_eta(
-                self.tracker.eta, self.step, warmup_steps, total_steps, c.anneal
-            )
+            self.optimizer.eta = self._step_eta(self.step)
             j = self.batch * m
             if c.nan_policy == "stop":
                 self.train_step(x[j : j + m], y[j : j + m], self.step)
@@ -251,6 +250,13 @@ class Trainer:
         net.device.synchronize()
         bar.close()
         return time.perf_counter() - start
+
+    def _step_eta(self, step: int) -> float:
+        """η at ``step`` (counted over the run): the tracker's η, warmed up and annealed."""
+        c = self.config
+        n_batches = len(self.train_x) // c.mini_batch_size
+        warmup_steps, total_steps = round(c.warmup * n_batches), c.epochs * n_batches
+        return step_eta(self.tracker.eta, step, warmup_steps, total_steps, c.anneal)
 
     def _snapshot(self) -> Snapshot:
         return take_snapshot(self.net, self.optimizer, self.batch, self.step)

@@ -18,6 +18,7 @@ from gpunn.network import Network
 from gpunn.serialize import load_model
 from gpunn.tracker import step_eta
 from gpunn.train import Trainer
+from tests.faults import interrupt_at_step
 from tests.synthetic import blobs
 
 
@@ -135,6 +136,26 @@ def test_interrupt_mid_epoch_then_resume_is_identical(tmp_path, expand, warmup, 
     resumed.run()
     for k, v in reference.net.state().items():
         np.testing.assert_array_equal(resumed.net.state()[k], v)
+
+
+def test_a_resume_after_an_epoch_s_last_batch_reports_the_η_it_ran_with(tmp_path):
+    """Stopped after epoch 1's last batch, before its evaluation: the resumed run records
+    epoch 1 with the η of that batch (warmed up and annealed), as the straight run does."""
+    reference = run_to_end(tmp_path, warmup=1.0, anneal="cosine")
+    cfg = TrainConfig(
+        epochs=4, eta=0.03, momentum=0.5, lmbda=0.5, seed=5, warmup=1.0, anneal="cosine"
+    )
+    trainer = Trainer(make_net(dropout=0.2), blobs(), cfg, log=quiet, checkpoint_dir=tmp_path / "c")
+    interrupt_at_step(trainer, 60)  # epoch 1's last batch of 60
+    with pytest.raises(TrainingInterrupted) as info:
+        trainer.run()
+    assert info.value.checkpoint.name == "ckpt-0000-000060.npz"
+    path, header, params, velocities = load_latest(tmp_path / "c")
+    resumed = Trainer(make_net(dropout=0.2), blobs(), cfg, log=quiet)
+    resumed.restore(header["train"], params, velocities)
+    resumed.run()
+    assert [r["eta"] for r in resumed.history] == [r["eta"] for r in reference.history]
+    assert reference.history[0]["eta"] != cfg.eta  # the warm-up and annealing at work
 
 
 def test_an_averaged_run_trains_as_a_plain_one_and_reports_and_keeps_the_average(tmp_path):

@@ -47,3 +47,17 @@ def test_a_distortion_strength_past_the_images_side_names_the_strength():
     with pytest.raises(ConfigError, match="distort_strength 8 shifts images by up to 16 pixels"):
         Trainer(net, blobs(), config, expand="distort")
     Trainer(small_net(), blobs(), config, expand="distort")
+
+
+@pytest.mark.parametrize("validation", [0, 200])
+def test_a_schedule_or_early_stopping_needs_validation_accuracy(validation):
+    data = blobs(n_validation=validation)
+    for steered in ({"schedule": 2}, {"early_stopping": 3}):
+        config = TrainConfig(epochs=1, monitor_validation_accuracy=validation == 0, **steered)
+        why = (
+            "there are no validation images"
+            if validation == 0
+            else "monitor_validation_accuracy is off"
+        )
+        with pytest.raises(ConfigError, match=f"follows validation accuracy, but {why}"):
+            Trainer(small_net(), data, config)
