@@ -46,12 +46,21 @@ nonneg_float = float_above_zero(inclusive=True)
 positive_float = float_above_zero(inclusive=False)
 
 
+def path_text(text: str) -> str:
+    """An argparse type: a file or folder name, not empty (an unset shell variable, as
+    ``--resume "$DIR"``, must not mean "no --resume" or the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a file or folder name, not an empty one")
+    return text
+
+
 def add_data_args(
     p: argparse.ArgumentParser, dataset: str | None = "mnist", help: str = "default mnist"
 ) -> None:
     p.add_argument("--dataset", default=dataset, choices=["mnist", "fashion-mnist"], help=help)
     p.add_argument(
         "--data-dir",
+        type=path_text,
         help="folder with the dataset files (default: $GPUNN_DATA, then the user cache folder)",
     )
 

@@ -14,6 +14,7 @@ def cmd_train(args) -> int:
     from gpunn.input_checks import INPUT_TRANSFORMS
     from gpunn.interrupts import StopRequest
     from gpunn.train import Trainer
+    from gpunn.train_inputs import trained_count
 
     if args.resume:
         network, config, run_info, checkpoint = run_setup.resume_run(args)
@@ -35,7 +36,9 @@ def cmd_train(args) -> int:
         if path:
             check_not_input(path, option, inputs)
     distortions = ", ".join(distortion_words(config))
-    n_train = len(data.train.x) * (SHIFT_VIEWS if run_info.get("expand") == "shifts" else 1)
+    n_train = trained_count(data, run_info.get("expand"))
+    validation = data.validation
+    config.check(n_train, len(validation.x) if validation else 0)  # before the start line
     images = {
         "shifts": f"{n_train} training images ({SHIFT_VIEWS}× by one-pixel shifts)",
         "distort": f"{len(data.train.x)} training images, freshly distorted each epoch"
@@ -43,7 +46,7 @@ def cmd_train(args) -> int:
     }.get(run_info.get("expand"), f"{len(data.train.x)} training images")
     if network.input_transform:  # before anything else, the expansion included
         images += f"; the digits {INPUT_TRANSFORMS[network.input_transform]} first"
-    eta_words = ", ".join(_eta_words(config))
+    eta_words = ", ".join(_eta_words(config, n_train // config.mini_batch_size))
     say(
         f"training {run_info.get('preset', 'network')} on {network.device.describe()}: "
         f"{images}"
@@ -113,10 +116,14 @@ def distortion_words(config) -> list[str]:
     return [words[name](v) for name, v in config.distortion_settings()]
 
 
-def _eta_words(config) -> list[str]:
-    """How η moves within the run: ['warmed up over 1 epoch', 'cosine-annealed to 0']."""
-    words = [f"warmed up over {_epochs(config.warmup)}"] if config.warmup else []
-    return words + (["cosine-annealed to 0"] if config.anneal == "cosine" else [])
+def _eta_words(config, n_batches: int) -> list[str]:
+    """How η moves within the run: ['warmed up over 1 epoch', 'cosine-annealed to 0'], as
+    ``step_eta`` moves it over the run's steps: no warm-up that rounds to no step, no
+    annealing when the warm-up takes every step."""
+    warmup_steps = round(config.warmup * n_batches)
+    words = [f"warmed up over {_epochs(config.warmup)}"] if warmup_steps else []
+    annealed = config.anneal == "cosine" and warmup_steps < config.epochs * n_batches
+    return words + (["cosine-annealed to 0"] if annealed else [])
 
 
 def _update_words(config, n: int) -> list[str]:

@@ -13,6 +13,7 @@ from gpunn.arguments import (
     add_device_arg,
     nonneg_float,
     nonneg_int,
+    path_text,
     positive_float,
     positive_int,
 )
@@ -150,11 +151,17 @@ def _add_train(sub) -> None:
     t.add_argument("--monitor-training-accuracy", action="store_true", default=None)
     t.add_argument("--monitor-validation-cost", action="store_true", default=None)
     t.add_argument("--nan-policy", choices=["stop", "skip-batch"])
-    t.add_argument("--metrics", metavar="FILE", help="write per-epoch metrics as JSON lines")
-    t.add_argument("--save", metavar="PATH", help="save the trained network (.npz)")
-    t.add_argument("--checkpoint-dir", metavar="DIR", help="checkpoint at every epoch end")
+    t.add_argument(
+        "--metrics", type=path_text, metavar="FILE", help="write per-epoch metrics as JSON lines"
+    )
+    t.add_argument("--save", type=path_text, metavar="PATH", help="save the trained network (.npz)")
+    t.add_argument(
+        "--checkpoint-dir", type=path_text, metavar="DIR", help="checkpoint at every epoch end"
+    )
     t.add_argument("--keep-checkpoints", type=positive_int, default=3, metavar="K")
-    t.add_argument("--resume", metavar="DIR", help="continue from the last good checkpoint")
+    t.add_argument(
+        "--resume", type=path_text, metavar="DIR", help="continue from the last good checkpoint"
+    )
     t.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,

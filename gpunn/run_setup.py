@@ -141,6 +141,11 @@ def resume_run(args):
     for k, v in run_info.get("outputs", {}).items():  # the run's own --save and --metrics
         if getattr(args, k) is None and v is not None:
             setattr(args, k, v)
+    # given anew: the checkpoints from here on name them, so a later --resume writes there
+    run_info["outputs"] = {
+        k: str(resolved(getattr(args, k), f"--{k}")) if getattr(args, k) else None
+        for k in ("save", "metrics")
+    }
     say(f"resuming from {path} (epoch {train_state['epoch']}, batch {train_state['batch']})")
     return network, config, run_info, (train_state, params, buffers, path)
 

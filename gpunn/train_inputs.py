@@ -36,7 +36,7 @@ def checked_inputs(
     if metrics_path:
         check_output(metrics_path, "metrics_path")
     validation = data.validation
-    config = config.check(len(data.train.x), len(validation.x) if validation else 0)
+    config = config.check(trained_count(data, expand), len(validation.x) if validation else 0)
     distortions = config.distortion_settings()
     if distortions and expand != "distort":
         name, value = distortions[0]
@@ -55,3 +55,11 @@ def checked_inputs(
             finite = not (name == "training" and config.nan_policy == "skip-batch")
             network.check_examples(split.x, split.y, f"the {name}", finite=finite)
     return config
+
+
+def trained_count(data, expand) -> int:
+    """The training images a step's mini-batches are cut from: ×SHIFT_VIEWS with the book's
+    shifts; as many as given with fresh distortions (the same images, redrawn)."""
+    from gpunn.data.expand import SHIFT_VIEWS
+
+    return len(data.train.x) * (SHIFT_VIEWS if expand == "shifts" else 1)

@@ -298,3 +298,22 @@ def test_a_corrupt_pickle_is_one_error(tmp_path, capsys, cwd):
     (tmp_path / "mnist.pkl.gz").write_bytes(gzip.compress(b"\x80\x04not a pickle at all"))
     line = fails([*TRAIN, "--data-dir", tmp_path], capsys)
     assert f"{tmp_path / 'mnist.pkl.gz'}: not a pickle of NumPy arrays" in line
+
+
+@pytest.mark.parametrize(
+    "option", ["--resume", "--save", "--metrics", "--checkpoint-dir", "--data-dir"]
+)
+def test_an_empty_path_is_refused_not_taken_as_none_or_here(option, capsys):
+    """``--resume "$DIR"`` with DIR unset must not start a fresh run."""
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--preset", "fc30", option, ""])
+    assert info.value.code == 2
+    assert f"argument {option}: give a file or folder name" in capsys.readouterr().err
+
+
+def test_a_mini_batch_too_large_is_refused_before_the_start_line(data_dir, capsys):
+    argv = [*TRAIN, "--batch-size", "600", "--data-dir", data_dir]
+    assert main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert "training fc30" not in err
+    assert "mini-batch size (600) is larger than the training data (500 images)" in err

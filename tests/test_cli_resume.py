@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from gpunn.checkpoint import read_checkpoint
+from gpunn.checkpoint import load_latest, read_checkpoint
 from gpunn.cli import main
 from gpunn.ensemble import Ensemble
 from gpunn.train import Trainer
@@ -72,6 +72,25 @@ def test_resume_writes_the_run_s_own_save_and_metrics(tmp_path, data_dir, monkey
     assert (tmp_path / "m.npz").is_file()
     assert accuracies((tmp_path / "m.jsonl").read_text()) == accuracies(first)
     assert not list(elsewhere.iterdir())
+
+
+def test_outputs_given_to_a_resume_are_the_run_s_from_then_on(tmp_path, data_dir, monkeypatch):
+    """Resumed with a new --save and --metrics: the checkpoints written after name them,
+    so a later plain --resume writes there, not over the files of before."""
+    monkeypatch.chdir(tmp_path)
+    argv = [*TRAIN, "--epochs", "3", "--data-dir", data_dir, "--checkpoint-dir", "c"]
+    assert main([str(a) for a in [*argv, "--save", "x.npz", "--metrics", "x.jsonl"]]) == 0
+    for name in ("ckpt-0002-000000.npz", "ckpt-0003-000000.npz"):
+        (tmp_path / "c" / name).unlink()
+    resume = ["train", "--resume", "c", "--data-dir", str(data_dir)]
+    assert main([*resume, "--save", "y.npz", "--metrics", "y.jsonl"]) == 0
+    header = load_latest(tmp_path / "c")[1]
+    outputs = header["train"]["run_info"]["outputs"]
+    assert outputs == {"save": str(tmp_path / "y.npz"), "metrics": str(tmp_path / "y.jsonl")}
+    before = (tmp_path / "x.npz").read_bytes()
+    (tmp_path / "c" / "ckpt-0003-000000.npz").unlink()
+    assert main(resume) == 0
+    assert (tmp_path / "x.npz").read_bytes() == before
 
 
 def test_resume_refuses_one_member_of_an_ensemble(tmp_path, data_dir, capsys):

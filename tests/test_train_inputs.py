@@ -61,3 +61,27 @@ def test_a_schedule_or_early_stopping_needs_validation_accuracy(validation):
         )
         with pytest.raises(ConfigError, match=f"follows validation accuracy, but {why}"):
             Trainer(small_net(), data, config)
+
+
+def test_the_mini_batch_is_checked_against_the_images_after_the_book_s_shifts():
+    data = blobs(n_train=100)  # 500 images with the shifts
+    config = TrainConfig(epochs=1, mini_batch_size=400)
+    Trainer(small_net(), data, config, expand="shifts")
+    with pytest.raises(
+        ConfigError, match=r"mini-batch size \(400\) is larger than the training data \(100"
+    ):
+        Trainer(small_net(), data, config, expand="distort")
+
+
+def test_the_start_line_says_only_the_warm_up_and_annealing_that_happen():
+    from gpunn.commands import _eta_words
+
+    def words(**settings):
+        return _eta_words(TrainConfig(**settings), n_batches=4)
+
+    assert words(epochs=2, warmup=1.0, anneal="cosine") == [
+        "warmed up over 1 epoch",
+        "cosine-annealed to 0",
+    ]
+    assert words(epochs=1, warmup=1.0, anneal="cosine") == ["warmed up over 1 epoch"]
+    assert words(epochs=2, warmup=0.1, anneal="cosine") == ["cosine-annealed to 0"]  # 0 steps
