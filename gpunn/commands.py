@@ -116,13 +116,17 @@ def distortion_words(config) -> list[str]:
     return [words[name](v) for name, v in config.distortion_settings()]
 
 
-def _eta_words(config, n_batches: int) -> list[str]:
+def _eta_words(config, n_batches: int | None = None) -> list[str]:
     """How η moves within the run: ['warmed up over 1 epoch', 'cosine-annealed to 0'], as
     ``step_eta`` moves it over the run's steps: no warm-up that rounds to no step, no
-    annealing when the warm-up takes every step."""
-    warmup_steps = round(config.warmup * n_batches)
+    annealing when the warm-up takes every step. (``n_batches`` None: as configured,
+    for a preset's description.)"""
+    if n_batches is None:
+        warmup_steps, total_steps = config.warmup, config.epochs  # in epochs
+    else:
+        warmup_steps, total_steps = round(config.warmup * n_batches), config.epochs * n_batches
     words = [f"warmed up over {_epochs(config.warmup)}"] if warmup_steps else []
-    annealed = config.anneal == "cosine" and warmup_steps < config.epochs * n_batches
+    annealed = config.anneal == "cosine" and warmup_steps < total_steps
     return words + (["cosine-annealed to 0"] if annealed else [])
 
 
