@@ -86,6 +86,7 @@ def test_a_deskewing_network_is_trained_saved_and_evaluated_on_deskewed_digits(
 
 def test_every_member_of_a_deskewing_ensemble_deskews(data_dir, tmp_path, capsys):
     argv = [*TRAIN, "--data-dir", data_dir, "--deskew", "--ensemble", "2"]
+    argv += ["--checkpoint-dir", tmp_path / "ck"]  # not gpunn-checkpoints-N where pytest runs
     assert main([str(a) for a in [*argv, "--save", tmp_path / "e.npz"]]) == 0
     capsys.readouterr()
     members = load_model(tmp_path / "e.npz").networks
