@@ -11,7 +11,6 @@ At its top this module imports only the standard library and gpunn's light modul
 from __future__ import annotations
 
 import io
-import os
 import sys
 
 from gpunn import signals
@@ -94,10 +93,9 @@ def _run(argv: list[str] | None, own_signals: bool) -> int:
         )
         return EXIT_INTERRUPTED if isinstance(exc, TrainingInterrupted) else EXIT_BAD_INPUT
     except BrokenPipeError:  # the reader went away (gpunn predict … | head): not an error
-        try:  # and Python's own flush of stdout at exit must not complain either
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError):
-            pass
+        from gpunn.run_setup import silence_stdout
+
+        silence_stdout()
         return 0
     except OSError as exc:  # a full disk, an unwritable folder: still one line
         print(f"gpunn: error: {exc}", file=sys.stderr)

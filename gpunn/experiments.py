@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from gpunn import run_setup, signals
 from gpunn.backend import get_device
-from gpunn.run_setup import say
+from gpunn.run_setup import say, tell
 
 
 def train_ensemble(args, first, config, run_info, data, checkpoint, folder) -> int:
@@ -152,9 +150,7 @@ def gradient_study(args) -> int:
                 device=get_device(args.device),
             )
             speeds = ", ".join(f"{v:.4f}" for v in run.speeds[0])
-            _tell(
-                f"{run.label}: at initialisation {speeds} (last/first {run.ratio_at_init():.1f}×)"
-            )
+            tell(f"{run.label}: at initialisation {speeds} (last/first {run.ratio_at_init():.1f}×)")
             runs.append(run)
     out.mkdir(parents=True, exist_ok=True)
     settings = {
@@ -176,12 +172,3 @@ def gradient_study(args) -> int:
         atomic_write_text(out / "gradients.json", json.dumps(record, indent=1))
     say(f"wrote {out / 'gradients.json'} and {out / 'gradients.png'}")
     return signals.interrupted() if stop.requested else 0
-
-
-def _tell(line: str) -> None:
-    """``line`` on stdout while anyone reads it: the study's files are its results, so a
-    closed pipe (``… | head -1``) stops the printing, not the study."""
-    try:
-        print(line, flush=True)
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -5,6 +5,7 @@ checks that its outputs can be written and do not mix runs."""
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +18,24 @@ from gpunn.files import resolved
 def say(msg: str) -> None:
     """A line on stderr, at once (progress and notices; stdout keeps the results)."""
     print(msg, file=sys.stderr, flush=True)
+
+
+def tell(line: str) -> None:
+    """A line on stdout while anyone reads it: for work whose results are its files, a
+    closed pipe (``… | head -1``) silences stdout rather than ending the work."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        silence_stdout()
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null once its reader has gone, so that neither later lines nor
+    Python's own flush at exit complain (nothing to do where stdout has no file)."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def source_files(source) -> list[Path]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import signal
 import sys
 import time
@@ -31,6 +30,7 @@ from gpunn.errors import GpunnError
 from gpunn.files import atomic_write_text, check_output
 from gpunn.interrupts import StopRequest, TrainingInterrupted
 from gpunn.provenance import commit_words
+from gpunn.run_setup import tell
 from gpunn.train import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,10 +134,7 @@ class Results:
         """Print ``msg`` (while anyone reads: a closed pipe stops the printing, not the
         run) and keep it for run.log."""
         self.lines.append(msg)
-        try:
-            print(msg, flush=True)
-        except BrokenPipeError:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        tell(msg)
 
     def train(self, name: str, network, data, config, *, expand=None, book=None) -> dict:
         """Train, record the history and summary under ``name``, and return the summary.
