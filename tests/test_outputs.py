@@ -284,7 +284,7 @@ def test_gradients_refuses_an_out_folder_that_is_a_file_before_the_study(cwd, ca
         ("--max-load", "nan", "must be a finite number"),
         ("--quiet-timeout", "-5", "must be a finite non-negative number"),
         ("--gap", "1e300", "must be at most 3600 seconds"),
-        ("--results-dir", "", "give a file name"),
+        ("--results-dir", "", "give a file or folder name"),
     ],
 )
 def test_bench_refuses_odd_options_before_measuring(option, value, words, cwd, capsys):

@@ -10,7 +10,7 @@ import argparse
 import sys
 from contextlib import nullcontext
 
-from gpunn.arguments import nonneg_float, positive_float
+from gpunn.arguments import nonneg_float, path_text, positive_float
 from gpunn.benchmark.peers import PEERS, torch_threads
 from gpunn.benchmark.subjects import EAGER_PEER
 
@@ -70,13 +70,6 @@ def _wait_seconds(text: str) -> float:
     if v > MAX_WAIT:
         raise argparse.ArgumentTypeError(f"must be at most {MAX_WAIT:g} seconds, got {text}")
     return v
-
-
-def _file_name(text: str) -> str:
-    """An argparse type: a non-empty path."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("give a file name")
-    return text
 
 
 def _finite_float(text: str) -> float:
@@ -152,11 +145,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     out = p.add_mutually_exclusive_group()
     out.add_argument(
-        "--json", type=_file_name, metavar="PATH", help="write every row and the machine to PATH"
+        "--json", type=path_text, metavar="PATH", help="write every row and the machine to PATH"
     )
     out.add_argument(
         "--results-dir",
-        type=_file_name,
+        type=path_text,
         metavar="DIR",
         help="write the JSON into DIR as <date>-<device or GPU>-<host>-<commit>[-dirty][-k].json "
         "(never over an earlier run's; bench/run.py's default: bench/results)",
