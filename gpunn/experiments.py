@@ -134,6 +134,11 @@ def gradient_study(args) -> int:
         check_output(out / name, "--out")
     require()
     data = run_setup.load_data(args.dataset, args.data_dir, args.train_size)
+    settings = {
+        k: getattr(args, k)
+        for k in ("epochs", "train_size", "eta", "mini_batch_size", "lmbda", "seed", "dataset")
+    }
+    settings["mini_batch_size"] = args.mini_batch_size or args.train_size  # full batch: the book
     runs = []
     for activation, init in VARIANTS:
         for sizes in BOOK_SIZES:
@@ -144,7 +149,7 @@ def gradient_study(args) -> int:
                 init=init,
                 epochs=args.epochs,
                 eta=args.eta,
-                mini_batch_size=args.mini_batch_size or args.train_size,
+                mini_batch_size=settings["mini_batch_size"],
                 lmbda=args.lmbda,
                 seed=args.seed,
                 device=get_device(args.device),
@@ -153,11 +158,6 @@ def gradient_study(args) -> int:
             tell(f"{run.label}: at initialisation {speeds} (last/first {run.ratio_at_init():.1f}×)")
             runs.append(run)
     out.mkdir(parents=True, exist_ok=True)
-    settings = {
-        k: getattr(args, k)
-        for k in ("epochs", "train_size", "eta", "mini_batch_size", "lmbda", "seed", "dataset")
-    }
-    settings["mini_batch_size"] = settings["mini_batch_size"] or args.train_size
     record = {
         "settings": settings,
         "device": get_device(args.device).describe(),
