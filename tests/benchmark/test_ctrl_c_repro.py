@@ -1,13 +1,11 @@
 """bench/ctrl_c_repro.py: Ctrl-C at set moments of gpunn's start-up, each run's ending tallied."""
 
-import importlib.util
 import signal
 import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "ctrl_c_repro.py"
+from tests.bench_scripts import load_bench_script
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="named pipes and /proc: Linux")
@@ -20,9 +18,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "ctrl_c_repro.py"
 )
 def test_each_run_s_ending_is_tallied(extra, ending, capsys):
     assert signal.getsignal(signal.SIGINT) != signal.SIG_IGN  # (conftest sees to it)
-    spec = importlib.util.spec_from_file_location("ctrl_c_repro", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_bench_script("ctrl_c_repro")
     assert script.main(["--runs", "1", "--delays", "2", "--timeout", "3", *extra]) == 0
     said = capsys.readouterr().out
     assert said.splitlines()[-1] == f"   1  {ending}", said

@@ -1,18 +1,13 @@
 """bench/distort_speed.py: times both warps on the same images and puts the loop back."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 from gpunn.data import expand
-
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "distort_speed.py"
+from tests.bench_scripts import load_bench_script
 
 
 def test_distort_speed_times_both_ways_and_restores_the_loop(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("distort_speed", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_bench_script("distort_speed")
     loop = expand._warp_cpu
     out = tmp_path / "speed.json"
     assert script.main(["--images", "600", "--repeats", "2", "--json", str(out)]) == 0

@@ -1,24 +1,19 @@
 """bench/ensemble_errors.py: each member's errors, how many members share each, and the
 digits every member gets wrong, counted as the members' own predictions say."""
 
-import importlib.util
 import re
-from pathlib import Path
 
 import numpy as np
 
 from gpunn import data
 from gpunn.layers import FullyConnected
 from gpunn.network import Network
+from tests.bench_scripts import load_bench_script
 from tests.faults import write_pkl_dataset
-
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "ensemble_errors.py"
 
 
 def test_counts_agree_with_the_members_predictions(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("ensemble_errors", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_bench_script("ensemble_errors")
     folder = write_pkl_dataset(tmp_path / "data", n_train=100, n_test=60)
     nets, paths = [], []
     for seed in (0, 1, 2):  # untrained, each drawn its own way: errors shared and not

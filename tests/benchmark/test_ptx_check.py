@@ -1,18 +1,12 @@
 """bench/ptx_check.py: the counts it reads off PTX; the whole script where NVVM exists."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "ptx_check.py"
+from tests.bench_scripts import load_bench_script
 
 
 def load():
-    spec = importlib.util.spec_from_file_location("ptx_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("ptx_check")
 
 
 PTX = """

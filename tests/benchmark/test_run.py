@@ -1,14 +1,14 @@
 """bench/run.py: ``gpunn bench`` with its errors, writing into bench/results by default."""
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "run.py"
+from tests.bench_scripts import BENCH, load_bench_script
+
+SCRIPT = BENCH / "run.py"
 TINY = ["--device", "cpu", "--presets", "fc30", "--batch-sizes", "4", "--modes", "infer"]
 TINY += ["--peers", "none", "--repeats", "1", "--seconds", "0.001", "--warmup-steps", "1"]
 TINY += ["--data", "random", "--max-load", "-1", "--gap", "0"]
@@ -16,10 +16,7 @@ TINY += ["--data", "random", "--max-load", "-1", "--gap", "0"]
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("bench_run", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("run")
 
 
 def test_the_record_goes_to_bench_results_unless_an_output_is_named(script):

@@ -1,21 +1,16 @@
 """bench/trace_step.py: a line per window with the step time and the busy threads."""
 
-import importlib.util
 import re
 import threading
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "trace_step.py"
+from tests.bench_scripts import load_bench_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("trace_step", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("trace_step")
 
 
 def test_thread_ticks_lists_this_thread(script):
