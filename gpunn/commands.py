@@ -121,10 +121,12 @@ def _eta_words(config, n_batches: int | None = None) -> list[str]:
     ``step_eta`` moves it over the run's steps: no warm-up that rounds to no step, no
     annealing when the warm-up takes every step. (``n_batches`` None: as configured,
     for a preset's description.)"""
+    from gpunn.tracker import eta_steps
+
     if n_batches is None:
         warmup_steps, total_steps = config.warmup, config.epochs  # in epochs
     else:
-        warmup_steps, total_steps = round(config.warmup * n_batches), config.epochs * n_batches
+        warmup_steps, total_steps = eta_steps(config.warmup, config.epochs, n_batches)
     words = [f"warmed up over {_epochs(config.warmup)}"] if warmup_steps else []
     annealed = config.anneal == "cosine" and warmup_steps < total_steps
     return words + (["cosine-annealed to 0"] if annealed else [])

@@ -34,6 +34,12 @@ def step_eta(eta: float, t: int, warmup_steps: int, total_steps: int, anneal: st
     return eta
 
 
+def eta_steps(warmup_epochs: float, epochs: int, n_batches: int) -> tuple[int, int]:
+    """(W, T) of ``step_eta`` for a run of ``epochs`` epochs of ``n_batches`` steps, the
+    warm-up ``warmup_epochs`` long rounded to whole steps."""
+    return round(warmup_epochs * n_batches), epochs * n_batches
+
+
 @dataclass
 class Tracker:
     eta0: float

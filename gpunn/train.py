@@ -27,7 +27,7 @@ from gpunn.optim import SGD
 from gpunn.progress import ProgressBar
 from gpunn.rollback import Snapshot, grads_finite, non_finite_layers, restore, take_snapshot
 from gpunn.step import TrainStep
-from gpunn.tracker import Tracker, step_eta
+from gpunn.tracker import Tracker, eta_steps, step_eta
 from gpunn.train_inputs import checked_inputs
 
 
@@ -138,9 +138,13 @@ class Trainer:
         self.step, self.history = train_state["step"], list(train_state["history"])
         self.total_seconds = train_state["total_seconds"]
         self.tracker = Tracker(**train_state["tracker"])
-        # mid-epoch, or after its last batch before its evaluation: the η of the last step
-        # run, which that epoch's record reports (with a warm-up or annealing, not η₀)
-        self.optimizer.eta = self._step_eta(self.step - 1) if self.batch else self.tracker.eta
+        c = self.config
+        if self.batch:  # mid-epoch, or after its last batch before its evaluation: the η of
+            # the last step run, which that epoch's record reports (warmed up, annealed)
+            steps = eta_steps(c.warmup, c.epochs, self._n_batches())
+            self.optimizer.eta = step_eta(self.tracker.eta, self.step - 1, *steps, c.anneal)
+        else:
+            self.optimizer.eta = self.tracker.eta
         self._on_disk = (self._position(), Path(path)) if path is not None else None
 
     def _position(self) -> tuple[int, int, int]:
@@ -213,7 +217,7 @@ class Trainer:
     def _train_epoch(self, stop: StopRequest) -> float:
         c, net = self.config, self.net
         m = c.mini_batch_size
-        n_batches = len(self.train_x) // m
+        n_batches = self._n_batches()
         net.device.synchronize()
         start = time.perf_counter()  # the epoch's shuffle and distortions count as training
         x, y = self.train_x, self.train_onehot
@@ -232,8 +236,9 @@ class Trainer:
             )
         bar = ProgressBar(n_batches, f"epoch {self.epoch + 1}/{c.epochs}", enabled=self.progress)
         bar.update(self.batch)
+        steps = eta_steps(c.warmup, c.epochs, n_batches)  # (W, T) of step_eta
         while self.batch < n_batches and not stop.requested:
-            self.optimizer.eta = self._step_eta(self.step)
+            self.optimizer.eta = step_eta(self.tracker.eta, self.step, *steps, c.anneal)
             j = self.batch * m
             if c.nan_policy == "stop":
                 self.train_step(x[j : j + m], y[j : j + m], self.step)
@@ -251,12 +256,9 @@ class Trainer:
         bar.close()
         return time.perf_counter() - start
 
-    def _step_eta(self, step: int) -> float:
-        """η at ``step`` (counted over the run): the tracker's η, warmed up and annealed."""
-        c = self.config
-        n_batches = len(self.train_x) // c.mini_batch_size
-        warmup_steps, total_steps = round(c.warmup * n_batches), c.epochs * n_batches
-        return step_eta(self.tracker.eta, step, warmup_steps, total_steps, c.anneal)
+    def _n_batches(self) -> int:
+        """Whole mini-batches an epoch (the last incomplete one dropped, as network3)."""
+        return len(self.train_x) // self.config.mini_batch_size
 
     def _snapshot(self) -> Snapshot:
         return take_snapshot(self.net, self.optimizer, self.batch, self.step)
